@@ -1,0 +1,3 @@
+import { ensureBackend } from '../src/backend/index.js';
+
+await ensureBackend();
