@@ -39,16 +39,16 @@ def make_reference(arch: str) -> torch.nn.Module:
 
 
 def fill(model: torch.nn.Module) -> dict:
+    # write into the state dict itself: it carries `_metadata` (module versions) that some
+    # torchvision modules (MNASNet) need when loading
     sd = model.state_dict()
     keys = {}
-    new = {}
     for k, v in sd.items():
         if k.endswith("num_batches_tracked"):
-            new[k] = v
             continue
-        new[k] = torch.from_numpy(formula_param(k, v.shape))
+        sd[k] = torch.from_numpy(formula_param(k, v.shape))
         keys[k] = list(v.shape)
-    model.load_state_dict(new)
+    model.load_state_dict(sd)
     return keys
 
 

@@ -68,7 +68,7 @@ function slot(
   perm?: number[],
 ): TorchSlot {
   if (!perm) return { key, layer, variable, torchShape, toTf: (d) => d, toTorch: (d) => d };
-  const tfShape = variable.shape;
+  const tfShape = variable.shape as number[];
   const inv = inversePerm(perm);
   return {
     key,
@@ -99,7 +99,7 @@ export function torchSlots(model: tf.LayersModel): TorchSlot[] {
     if (vars.length === 0) continue;
     for (const v of vars) {
       const s = suffixOf(v);
-      const shape = v.shape;
+      const shape = v.shape as number[];
       if (s === 'kernel' && shape.length === 4) {
         // HWIO <- OIHW
         const [kh, kw, cin, cout] = shape as [number, number, number, number];
@@ -153,7 +153,7 @@ export function assignTorchTensors(slots: TorchSlot[], dict: StateDict): void {
         `Weight '${s.key}' has ${t.data.length} values (shape [${t.shape}]) but the model expects [${s.torchShape}].`,
       );
     }
-    const value = tf.tensor(s.toTf(t.data), s.variable.shape, 'float32');
+    const value = tf.tensor(s.toTf(t.data), s.variable.shape as number[], 'float32');
     s.variable.write(value);
     value.dispose();
   }

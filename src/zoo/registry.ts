@@ -133,10 +133,10 @@ export async function createModel(name: string, options: CreateModelOptions = {}
 export function countParams(model: tf.LayersModel): number {
   return model.weights
     .filter((w) => !/moving_(mean|variance)$/.test(w.originalName ?? w.name))
-    .reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0);
+    .reduce((n, w) => n + w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
 }
 
 /** Parameters that `fit` would update now (frozen layers excluded). */
 export function countTrainableParams(model: tf.LayersModel): number {
-  return model.trainableWeights.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0);
+  return model.trainableWeights.reduce((n, w) => n + w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
 }

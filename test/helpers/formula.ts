@@ -51,7 +51,7 @@ export function formulaParam(key: string, shape: number[]): Float32Array {
 export function fillFromFormula(model: tf.LayersModel): Map<string, number[]> {
   const keys = new Map<string, number[]>();
   for (const s of torchSlots(model)) {
-    const t = tf.tensor(s.toTf(formulaParam(s.key, s.torchShape)), s.variable.shape, 'float32');
+    const t = tf.tensor(s.toTf(formulaParam(s.key, s.torchShape)), s.variable.shape as number[], 'float32');
     s.variable.write(t);
     t.dispose();
     keys.set(s.key, s.torchShape);

@@ -1,0 +1,128 @@
+import * as tf from '@tensorflow/tfjs';
+import { add, convBnAct, head, squeezeExcitation, type ST } from './layers.js';
+import type { BuildConfig, ModelSpec } from './registry.js';
+
+// EfficientNet B0-B3 (Tan & Le, 2019) as torchvision 0.14 builds it: MBConv blocks with SiLU and a
+// SqueezeExcitation whose squeeze width comes from the block's *input* channels. BatchNorm is torch's
+// default (eps 1e-5, momentum 0.1): torchvision passes eps 1e-3 only for B5-B7 and the V2 models, and the
+// TF reference's 1e-3 would shift every normalized value by ~1e-3 relative.
+// Stochastic depth is the identity at inference, so it has no layer here.
+
+/**
+ * torchvision's `_make_divisible`: rounds `v` to the nearest multiple of `divisor` (at least `minValue`),
+ * never going more than 10% below `v`.
+ * @example makeDivisible(32 * 1.1, 8); // 32
+ */
+export function makeDivisible(v: number, divisor: number, minValue?: number): number {
+  const min = minValue ?? divisor;
+  let n = Math.max(min, Math.floor(Math.floor(v + divisor / 2) / divisor) * divisor);
+  if (n < 0.9 * v) n += divisor;
+  return n;
+}
+
+/** One row of torchvision's MBConv table, before width/depth scaling. */
+interface StageConf {
+  expand: number;
+  kernel: number;
+  stride: number;
+  inCh: number;
+  outCh: number;
+  layers: number;
+}
+
+const B0_STAGES: StageConf[] = [
+  { expand: 1, kernel: 3, stride: 1, inCh: 32, outCh: 16, layers: 1 },
+  { expand: 6, kernel: 3, stride: 2, inCh: 16, outCh: 24, layers: 2 },
+  { expand: 6, kernel: 5, stride: 2, inCh: 24, outCh: 40, layers: 2 },
+  { expand: 6, kernel: 3, stride: 2, inCh: 40, outCh: 80, layers: 3 },
+  { expand: 6, kernel: 5, stride: 1, inCh: 80, outCh: 112, layers: 3 },
+  { expand: 6, kernel: 5, stride: 2, inCh: 112, outCh: 192, layers: 4 },
+  { expand: 6, kernel: 3, stride: 1, inCh: 192, outCh: 320, layers: 1 },
+];
+
+const EPS = 1e-5;
+
+function mbConv(
+  x: ST,
+  p: string,
+  o: { inCh: number; outCh: number; expand: number; kernel: number; stride: number },
+): ST {
+  const expanded = makeDivisible(o.inCh * o.expand, 8);
+  let y = x;
+  let k = 0;
+  if (expanded !== o.inCh) {
+    y = convBnAct(y, `${p}.block.${k++}`, { filters: expanded, kernel: 1, eps: EPS, act: 'silu' });
+  }
+  y = convBnAct(y, `${p}.block.${k++}`, {
+    filters: expanded,
+    kernel: o.kernel,
+    stride: o.stride,
+    depthwise: true,
+    eps: EPS,
+    act: 'silu',
+  });
+  y = squeezeExcitation(y, `${p}.block.${k++}`, { squeeze: Math.max(1, Math.floor(o.inCh / 4)), act: 'silu', gate: 'sigmoid' });
+  y = convBnAct(y, `${p}.block.${k}`, { filters: o.outCh, kernel: 1, eps: EPS, act: 'none' });
+  return o.stride === 1 && o.inCh === o.outCh ? add([y, x], `${p}.add`) : y;
+}
+
+/** Generic EfficientNet-B builder: the B0 table scaled by `width` (channels) and `depth` (blocks per stage). */
+export function buildEfficientNet(width: number, depth: number, dropout: number, config: BuildConfig): tf.LayersModel {
+  const ch = (c: number): number => makeDivisible(c * width, 8);
+  const input = tf.input({ shape: config.inputShape, name: 'input' });
+  let x = convBnAct(input, 'features.0', { filters: ch(B0_STAGES[0]!.inCh), kernel: 3, stride: 2, eps: EPS, act: 'silu' });
+  B0_STAGES.forEach((s, i) => {
+    const n = Math.ceil(s.layers * depth);
+    for (let b = 0; b < n; b++) {
+      x = mbConv(x, `features.${i + 1}.${b}`, {
+        inCh: b === 0 ? ch(s.inCh) : ch(s.outCh),
+        outCh: ch(s.outCh),
+        expand: s.expand,
+        kernel: s.kernel,
+        stride: b === 0 ? s.stride : 1,
+      });
+    }
+  });
+  const last = 4 * ch(B0_STAGES[B0_STAGES.length - 1]!.outCh);
+  x = convBnAct(x, `features.${B0_STAGES.length + 1}`, { filters: last, kernel: 1, eps: EPS, act: 'silu' });
+  const out = head(x, {
+    numClasses: config.numClasses,
+    poolName: 'avgpool',
+    fcName: 'classifier.1',
+    dropout,
+    dropoutName: 'classifier.0',
+  });
+  return tf.model({ inputs: input, outputs: out, name: config.name });
+}
+
+const STAGES = Array.from({ length: B0_STAGES.length + 2 }, (_, i) => `features.${i}`);
+
+function spec(
+  name: string,
+  width: number,
+  depth: number,
+  dropout: number,
+  size: number,
+  params: number,
+  top1: number,
+): ModelSpec {
+  return {
+    name,
+    family: 'efficientnet',
+    reference: 'torchvision 0.14',
+    params,
+    defaultInputSize: size,
+    minInputSize: 1,
+    top1,
+    stages: STAGES,
+    build: (config) => buildEfficientNet(width, depth, dropout, config),
+  };
+}
+
+// Input sizes are the crop sizes of torchvision's weights; top-1 is acc@1 of IMAGENET1K_V1 in torchvision 0.14.
+export const efficientnetModels: ModelSpec[] = [
+  spec('efficientnet_b0', 1.0, 1.0, 0.2, 224, 5_288_548, 77.692),
+  spec('efficientnet_b1', 1.0, 1.1, 0.2, 240, 7_794_184, 78.642),
+  spec('efficientnet_b2', 1.1, 1.2, 0.3, 288, 9_109_994, 80.608),
+  spec('efficientnet_b3', 1.2, 1.4, 0.3, 300, 12_233_232, 82.008),
+];
