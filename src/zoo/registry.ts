@@ -1,5 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { ensureBackend } from '../backend/index.js';
+import { applyWeights, type WeightsSpec } from '../weights/apply.js';
+import type { LoadWeightsOptions } from '../weights/load.js';
+import type { ProgressCallback } from '../weights/fetch.js';
 import { resnetModels } from './resnet.js';
 import { densenetModels } from './densenet.js';
 import { mnasnetModels } from './mnasnet.js';
@@ -41,11 +44,28 @@ export interface CreateModelOptions {
   numClasses?: number;
   /** [H, W, C]; default [s, s, inChannels] with the architecture's own size s (224, 299, ...). */
   inputShape?: [number, number, number];
-  /** 3 (RGB, default) or 1 (grayscale stem). */
+  /** 3 (RGB, default) or 1 (grayscale stem; RGB weights are summed over the input channels). */
   inChannels?: 1 | 3;
+  /**
+   * Weights to load after building: 'imagenet' (the registered checkpoint, see weights/manifest.json), a URL,
+   * bytes, a state dict, or (Node entry) a file path. 'none' or undefined keeps the random initialisation.
+   */
+  weights?: WeightsSpec | 'none';
+  /** Download progress for `weights` fetched over the network. */
+  onProgress?: ProgressCallback;
+  /** Options passed to loadWeights (strictness, logging). */
+  load?: LoadWeightsOptions;
 }
 
-const SPECS: ModelSpec[] = [...resnetModels, ...densenetModels, ...mnasnetModels, ...inceptionModels, ...efficientnetModels, ...mobilenetModels];
+// Order of the README table: by family, as the CheXtransfer study lists them.
+const SPECS: ModelSpec[] = [
+  ...resnetModels,
+  ...densenetModels,
+  ...efficientnetModels,
+  ...mobilenetModels,
+  ...mnasnetModels,
+  ...inceptionModels,
+];
 
 const BY_NAME = new Map(SPECS.map((s) => [s.name, s]));
 
@@ -122,7 +142,21 @@ export async function createModel(name: string, options: CreateModelOptions = {}
   const spec = getSpec(name);
   const config = resolveOptions(spec, options);
   await ensureBackend();
-  return spec.build(config);
+  const model = spec.build(config);
+  if (options.weights !== undefined && options.weights !== 'none') {
+    try {
+      await applyWeights(model, name, options.weights, {
+        numClasses: config.numClasses,
+        inChannels: config.inChannels,
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+        ...(options.load ? { load: options.load } : {}),
+      });
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+  }
+  return model;
 }
 
 /**

@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+// The `chexzoo` command: a thin dispatcher; each subcommand lives in its own module and is loaded on demand.
+import { getModelInfo, listModels } from '../zoo/registry.js';
+
+const USAGE = `Usage: chexzoo <command> [options]
+
+Commands:
+  list                 the architectures, their parameters, input sizes and ImageNet top-1
+  info <arch>          one architecture: family, reference, stages
+  synth                write a synthetic CheXpert-format dataset (chexzoo synth --help)
+  train                train a model on a CheXpert-format dataset (chexzoo train --help)
+  eval                 evaluate a trained run (chexzoo eval --help)
+  truncate             truncate an architecture at a stage and report/save it (chexzoo truncate --help)
+  backend              the TF.js backend this machine uses
+
+Environment: CHEXZOO_BACKEND (tensorflow|wasm|cpu), CHEXZOO_CACHE (weights cache), CHEXZOO_OFFLINE=1.
+`;
+
+function list(): number {
+  const rows = listModels().map((n) => getModelInfo(n));
+  const w = Math.max(...rows.map((r) => r.name.length));
+  console.log(`${'name'.padEnd(w)}  ${'family'.padEnd(12)}  ${'params'.padStart(11)}  input  top-1`);
+  for (const r of rows) {
+    console.log(
+      `${r.name.padEnd(w)}  ${r.family.padEnd(12)}  ${r.params.toLocaleString('en-US').padStart(11)}  ${String(
+        r.defaultInputSize,
+      ).padStart(5)}  ${r.top1.toFixed(3)}`,
+    );
+  }
+  return 0;
+}
+
+function info(arch: string | undefined): number {
+  if (!arch) {
+    console.error('Usage: chexzoo info <arch>   (see `chexzoo list` for names)');
+    return 2;
+  }
+  const i = getModelInfo(arch);
+  console.log(JSON.stringify(i, null, 2));
+  return 0;
+}
+
+async function backend(): Promise<number> {
+  const { ensureBackend, backendInfo } = await import('../backend/index.js');
+  await ensureBackend();
+  console.log(JSON.stringify(backendInfo(), null, 2));
+  return 0;
+}
+
+/** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'list':
+        return list();
+      case 'info':
+        return info(rest[0]);
+      case 'synth':
+        return (await import('./synth.js')).runSynth(rest);
+      case 'train':
+        return (await import('./train.js')).runTrain(rest);
+      case 'eval':
+        return (await import('./eval.js')).runEval(rest);
+      case 'truncate':
+        return (await import('./truncate.js')).runTruncate(rest);
+      case 'backend':
+        return backend();
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        console.log(USAGE);
+        return cmd === undefined ? 2 : 0;
+      default:
+        console.error(`Unknown command '${cmd}'.\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (e) {
+    console.error(`chexzoo ${cmd}: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
+const invokedDirectly =
+  typeof process !== 'undefined' && process.argv[1] !== undefined && /(?:^|[\\/])(?:main\.[cm]?[jt]s|cli\.[cm]?js|chexzoo)$/.test(process.argv[1]);
+if (invokedDirectly) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      console.error(e);
+      process.exitCode = 1;
+    },
+  );
+}
