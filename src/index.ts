@@ -1,9 +1,55 @@
 // Browser-safe public API: nothing reachable from here may import fs, path, sharp or process-only code.
 // Node-only features (file IO, downloads, image decoding, CLI) are in `@chexzoo/models/node` (src/node.ts).
 
+// zoo
+export {
+  createModel,
+  listModels,
+  getModelInfo,
+  countParams,
+  countTrainableParams,
+} from './zoo/registry.js';
+export type { CreateModelOptions, ModelInfo, Family } from './zoo/registry.js';
+export * from './zoo/models.js';
+export { stageOutputLayer } from './zoo/stages.js';
+export { BatchNorm, HardSigmoid, HardSwish, Pad2D } from './zoo/layers.js';
+
 // backend
 export { ensureBackend } from './backend/index.js';
 export type { BackendName } from './backend/index.js';
 
 // metrics
 export * from './metrics/index.js';
+
+// data (CheXpert CSV, label policies, preprocessing, synthetic phantoms)
+export * from './data/index.js';
+
+// weights (PyTorch/safetensors/TF.js readers, manifest of ImageNet weights, preprocessing)
+export {
+  loadWeights,
+  loadStateDict,
+  parseCheckpoint,
+  remapDenseNetKeys,
+  artifactsToStateDict,
+  WeightsMismatchError,
+} from './weights/load.js';
+export type { LoadWeightsOptions, LoadWeightsReport, WeightsSource } from './weights/load.js';
+export { parseTorchCheckpoint } from './weights/pth.js';
+export type { ParsedCheckpoint } from './weights/pth.js';
+export { parseSafetensors, encodeSafetensors } from './weights/safetensors.js';
+export { applyWeights, setWeightsResolver, getWeightsResolver } from './weights/apply.js';
+export type { ApplyWeightsOptions, WeightsSpec, WeightsRequest, WeightsResolver, ResolvedWeights } from './weights/apply.js';
+export { getWeightsInfo, listWeights, hasWeights } from './weights/manifest.js';
+export type { WeightsInfo, PreprocessSpec, Interpolation } from './weights/manifest.js';
+export { preprocess } from './weights/preprocess.js';
+export type { PreprocessOptions } from './weights/preprocess.js';
+export { WeightsDownloadError, WeightsHashError, fetchBytes, sha256Hex } from './weights/fetch.js';
+export type { ProgressCallback } from './weights/fetch.js';
+export type { StateDict, TorchTensor } from './weights/remap.js';
+
+// training (losses, loop with checkpoint stores, evaluation / ensembles)
+export * from './train/index.js';
+
+// truncation (stage listing, truncate with a new head, feature extraction, classifier reset, freezing)
+export { blocks, truncate, featureExtractor, resetClassifier, freeze, unfreeze } from './truncate.js';
+export type { StageInfo, StageRef, TruncateOptions } from './truncate.js';

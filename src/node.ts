@@ -1,2 +1,33 @@
 // Node-only entry: `import { ... } from '@chexzoo/models/node'`. Re-exports the whole browser-safe API too.
 export * from './index.js';
+
+// data (sharp decoding, datasets on disk, synthetic dataset writer, `chexzoo synth`)
+export { decodeGray, loadImage, encodeGrayJpeg, imageSize } from './data/images.js';
+export type { DecodeOptions, ImageOptions, GrayImage, ResizeMode, ResizeKernel } from './data/images.js';
+export { loadChexpert, findChexpertCsv } from './data/dataset.js';
+export type { ChexpertLoadOptions, ChexpertBatch, ChexpertDataset, SkippedReport } from './data/dataset.js';
+export { writeSynthDataset, SYNTH_DEFAULTS } from './data/synth-node.js';
+export type { SynthDatasetOptions, SynthDatasetInfo } from './data/synth-node.js';
+export { runSynth } from './cli/synth.js';
+
+// weights (file paths, download cache + offline mode, save/load models on disk, CLI progress bar).
+// Importing this entry installs the Node weights resolver, so loadWeights/createModel accept paths.
+import { installNodeWeightsResolver } from './weights/fetch-node.js';
+installNodeWeightsResolver();
+export { saveModel, loadModel, readModelArtifacts, fileLoadHandler } from './weights/fs-io.js';
+export {
+  downloadWeights,
+  downloadPretrained,
+  getCacheDir,
+  isOffline,
+  hashFile,
+  nodeWeightsResolver,
+  installNodeWeightsResolver,
+} from './weights/fetch-node.js';
+export type { DownloadOptions } from './weights/fetch-node.js';
+export { createProgressBar } from './cli/progress.js';
+export type { ProgressBar, ProgressBarOptions } from './cli/progress.js';
+
+// training (checkpoints on disk, `chexzoo train` / `chexzoo eval`)
+export { FileCheckpointStore } from './train/checkpoints.js';
+export type { FileCheckpointStoreOptions } from './train/checkpoints.js';

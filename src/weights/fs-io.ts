@@ -1,0 +1,128 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { basename, dirname, join, resolve, sep } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+// registers the zoo's custom layers so loadLayersModel can deserialize them
+import '../zoo/layers.js';
+
+const MODEL_JSON = 'model.json';
+const WEIGHTS_BIN = 'weights.bin';
+
+function tmpSibling(dir: string, tag: string): string {
+  return join(dirname(dir), `.${basename(dir)}.${tag}-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await fs.stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Writes files into a fresh temporary directory, then swaps it into place with renames. */
+async function writeDirAtomically(dir: string, files: Record<string, Uint8Array | string>): Promise<void> {
+  const target = resolve(dir);
+  await fs.mkdir(dirname(target), { recursive: true });
+  if (await exists(target)) {
+    const stat = await fs.stat(target);
+    const entries = stat.isDirectory() ? await fs.readdir(target) : ['(a file)'];
+    if (!stat.isDirectory() || (entries.length > 0 && !entries.includes(MODEL_JSON))) {
+      throw new Error(`Refusing to overwrite '${dir}': it exists and is not a model directory written by saveModel. Choose another path.`);
+    }
+  }
+  const tmp = tmpSibling(target, 'tmp');
+  await fs.mkdir(tmp);
+  try {
+    for (const [name, data] of Object.entries(files)) await fs.writeFile(join(tmp, name), data);
+    if (await exists(target)) {
+      const old = tmpSibling(target, 'old');
+      await fs.rename(target, old);
+      try {
+        await fs.rename(tmp, target);
+      } catch (e) {
+        await fs.rename(old, target);
+        throw e;
+      }
+      await fs.rm(old, { recursive: true, force: true });
+    } else {
+      await fs.rename(tmp, target);
+    }
+  } catch (e) {
+    await fs.rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/**
+ * Saves a model as TF.js layers format (model.json + weights.bin) without tfjs-node.
+ * The directory appears complete or not at all (written to a temporary sibling, then renamed).
+ * @example await saveModel(model, './out/chexpert-densenet121');
+ */
+export async function saveModel(model: tf.LayersModel, dir: string): Promise<tf.io.SaveResult> {
+  return model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      const data = artifacts.weightData === undefined ? new ArrayBuffer(0) : tf.io.CompositeArrayBuffer.join(artifacts.weightData);
+      const json: tf.io.ModelJSON = {
+        modelTopology: artifacts.modelTopology as tf.io.ModelJSON['modelTopology'],
+        format: artifacts.format ?? 'layers-model',
+        generatedBy: artifacts.generatedBy ?? `TensorFlow.js tfjs-layers v${tf.version_layers}`,
+        convertedBy: null,
+        weightsManifest: [{ paths: [`./${WEIGHTS_BIN}`], weights: artifacts.weightSpecs ?? [] }],
+      };
+      if (artifacts.trainingConfig) json.trainingConfig = artifacts.trainingConfig;
+      if (artifacts.userDefinedMetadata) json.userDefinedMetadata = artifacts.userDefinedMetadata;
+      await writeDirAtomically(dir, { [MODEL_JSON]: JSON.stringify(json), [WEIGHTS_BIN]: new Uint8Array(data) });
+      return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
+    }),
+  );
+}
+
+/**
+ * Reads a TF.js model directory (or its model.json path) into model artifacts.
+ * @example const artifacts = await readModelArtifacts('./out/model');
+ */
+export async function readModelArtifacts(pathOrDir: string): Promise<tf.io.ModelArtifacts> {
+  const jsonPath = pathOrDir.endsWith('.json') ? pathOrDir : join(pathOrDir, MODEL_JSON);
+  const dir = resolve(dirname(jsonPath));
+  let json: tf.io.ModelJSON;
+  try {
+    json = JSON.parse(await fs.readFile(jsonPath, 'utf8')) as tf.io.ModelJSON;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(
+      code === 'ENOENT'
+        ? `No TF.js model at '${pathOrDir}': ${jsonPath} does not exist. Pass a directory written by saveModel.`
+        : `Cannot read ${jsonPath}: ${(e as Error).message}`,
+    );
+  }
+  if (!json || typeof json !== 'object' || !json.modelTopology) throw new Error(`${jsonPath} is not a TF.js model.json (no modelTopology).`);
+  return tf.io.getModelArtifactsForJSON(json, async (manifest) => {
+    const specs: tf.io.WeightsManifestEntry[] = [];
+    const buffers: ArrayBuffer[] = [];
+    for (const group of manifest) {
+      specs.push(...group.weights);
+      for (const p of group.paths) {
+        const file = resolve(dir, p);
+        if (!file.startsWith(dir + sep)) throw new Error(`Weight file '${p}' in ${jsonPath} points outside the model directory.`);
+        const b = await fs.readFile(file);
+        buffers.push(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
+      }
+    }
+    return [specs, tf.io.CompositeArrayBuffer.join(buffers)];
+  });
+}
+
+/** A tf.io handler that reads a model directory from disk (no tfjs-node needed). */
+export function fileLoadHandler(dir: string): tf.io.IOHandler {
+  return { load: () => readModelArtifacts(dir) };
+}
+
+/**
+ * Loads a model saved by saveModel (custom zoo layers included).
+ * @example const model = await loadModel('./out/chexpert-densenet121');
+ */
+export async function loadModel(dir: string): Promise<tf.LayersModel> {
+  return tf.loadLayersModel(fileLoadHandler(dir));
+}

@@ -1,0 +1,71 @@
+import manifestJson from '../../weights/manifest.json';
+
+export type Interpolation = 'bilinear' | 'bicubic' | 'nearest';
+
+/** Preprocessing a set of weights was trained and evaluated with. */
+export interface PreprocessSpec {
+  /** Shorter image side after resizing (torchvision `resize_size`). */
+  resizeSize: number;
+  /** Side of the square center crop fed to the network. */
+  cropSize: number;
+  interpolation: Interpolation;
+  mean: number[];
+  std: number[];
+}
+
+/** One entry of weights/manifest.json. */
+export interface WeightsInfo extends PreprocessSpec {
+  arch: string;
+  variant: string;
+  url: string;
+  fileName: string;
+  /** Full sha256 when known; otherwise null and recorded in the cache on first download. */
+  sha256: string | null;
+  /** Hash prefix torch.hub puts in the file name (`resnet18-f37072fd.pth`), or null. */
+  sha256Prefix: string | null;
+  license: string;
+  /** ImageNet top-1 accuracy (%) reported by the source. */
+  top1: number;
+  numClasses: number;
+  /** Rows to drop from the front of the checkpoint's head (timm's label_offset for 1001-class heads). */
+  labelOffset: number;
+  inputSize: number;
+  source: string;
+  /** Checkpoint key prefixes of the classifier (ignored when the model is built without a head). */
+  headKeyPrefixes: string[];
+  keyRemap?: 'densenet';
+  ignoredKeyPrefixes?: string[];
+  alternates?: { url: string; numClasses: number; labelOffset: number; note: string }[];
+  notes?: string;
+}
+
+interface Manifest {
+  version: number;
+  weights: Record<string, Record<string, WeightsInfo>>;
+}
+
+const manifest = manifestJson as unknown as Manifest;
+
+/** Architectures that have registered weights. @example listWeights() // ['resnet18', ...] */
+export function listWeights(): string[] {
+  return Object.keys(manifest.weights);
+}
+
+/**
+ * Metadata of an architecture's weights (default tag 'imagenet').
+ * @example getWeightsInfo('resnet50').cropSize // 224
+ */
+export function getWeightsInfo(arch: string, tag = 'imagenet'): WeightsInfo {
+  const byTag = manifest.weights[arch];
+  if (!byTag) {
+    throw new Error(`No registered weights for architecture '${arch}'. Known: ${listWeights().join(', ')}.`);
+  }
+  const info = byTag[tag];
+  if (!info) throw new Error(`Architecture '${arch}' has no '${tag}' weights (available: ${Object.keys(byTag).join(', ')}).`);
+  return info;
+}
+
+/** True when weights for `arch` are registered. */
+export function hasWeights(arch: string, tag = 'imagenet'): boolean {
+  return Boolean(manifest.weights[arch]?.[tag]);
+}

@@ -1,0 +1,236 @@
+import { decodeElements, ELEMENT_SIZE, type SourceDType } from './dtype.js';
+import { describe, PickledTensor, PickleError, PyGlobal, STORAGE_TYPES, unpickle } from './pickle.js';
+import type { StateDict, TorchTensor } from './remap.js';
+import { isZip, ZipReader } from './zip.js';
+
+/** Largest tensor (elements) a checkpoint may declare; far above any zoo model's biggest weight. */
+const MAX_TENSOR_ELEMENTS = 2 ** 30;
+const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
+
+export interface ParsedCheckpoint {
+  dict: StateDict;
+  format: 'pth' | 'pth-legacy' | 'safetensors';
+  notes: string[];
+}
+
+interface StorageRef {
+  key: string;
+  dtype: SourceDType;
+  numel: number;
+  /** Legacy files may reference a slice of another storage. */
+  viewOffset: number;
+  viewSize?: number;
+}
+
+function storageRefFromPid(pid: unknown): StorageRef {
+  if (!Array.isArray(pid) || pid.length < 5 || pid[0] !== 'storage') {
+    throw new PickleError(`Unsupported persistent id ${describe(pid)}: expected ('storage', type, key, location, size).`);
+  }
+  const type = pid[1];
+  if (!(type instanceof PyGlobal) || type.module !== 'torch' || !(type.name in STORAGE_TYPES)) {
+    throw new PickleError(`Unsupported storage type ${describe(type)}.`);
+  }
+  const key = pid[2];
+  if (typeof key !== 'string' || key.length === 0 || key.length > 256) throw new PickleError('Malformed storage key.');
+  const numel = pid[4];
+  if (typeof numel !== 'number' || !Number.isInteger(numel) || numel < 0) throw new PickleError('Malformed storage size.');
+  const ref: StorageRef = { key, dtype: STORAGE_TYPES[type.name] as SourceDType, numel, viewOffset: 0 };
+  const view = pid[5];
+  if (view !== undefined && view !== null) {
+    if (!Array.isArray(view) || view.length !== 3 || typeof view[1] !== 'number' || typeof view[2] !== 'number') {
+      throw new PickleError('Malformed storage view metadata.');
+    }
+    ref.viewOffset = view[1];
+    ref.viewSize = view[2];
+  }
+  return ref;
+}
+
+/** Copies a strided view out of a flat storage, honouring offset and strides (non-contiguous tensors). */
+export function gatherStrided(storage: Float32Array, offset: number, size: number[], stride: number[], key: string): Float32Array {
+  let n = 1;
+  for (const s of size) {
+    n *= s;
+    if (n > MAX_TENSOR_ELEMENTS) throw new Error(`Tensor '${key}' declares more than ${MAX_TENSOR_ELEMENTS} elements.`);
+  }
+  if (n === 0) return new Float32Array(0);
+  let last = offset;
+  for (let d = 0; d < size.length; d++) last += (size[d]! - 1) * stride[d]!;
+  if (offset < 0 || last >= storage.length) {
+    throw new Error(`Tensor '${key}' (shape [${size}], offset ${offset}, strides [${stride}]) reaches past its storage of ${storage.length} elements.`);
+  }
+  // An expanded (stride-0) tensor could declare far more elements than the file holds; refuse rather than allocate.
+  if (n > storage.length) throw new Error(`Tensor '${key}' has more elements than its storage (broadcast views are not supported).`);
+  let contiguous = true;
+  let expect = 1;
+  for (let d = size.length - 1; d >= 0; d--) {
+    if (size[d]! !== 1 && stride[d]! !== expect) contiguous = false;
+    expect *= size[d]!;
+  }
+  if (contiguous) return offset === 0 && n === storage.length ? storage : storage.slice(offset, offset + n);
+  const out = new Float32Array(n);
+  const rank = size.length;
+  const idx = new Array<number>(rank).fill(0);
+  let src = offset;
+  for (let o = 0; o < n; o++) {
+    out[o] = storage[src]!;
+    for (let d = rank - 1; d >= 0; d--) {
+      idx[d]!++;
+      src += stride[d]!;
+      if (idx[d]! < size[d]!) break;
+      src -= stride[d]! * size[d]!;
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
+
+const WRAPPER_KEYS = ['state_dict', 'model_state_dict', 'model', 'module', 'net'];
+
+/** Finds the state dict in an unpickled checkpoint (plain, or wrapped as {'state_dict': ...}). */
+function findStateDict(root: unknown, notes: string[]): Map<string, PickledTensor> {
+  const isTensorMap = (m: unknown): m is Map<string, PickledTensor> => {
+    if (!(m instanceof Map)) return false;
+    for (const [k, v] of m) if (typeof k !== 'string' || !(v instanceof PickledTensor)) return false;
+    return true;
+  };
+  if (isTensorMap(root)) return root;
+  if (root instanceof Map) {
+    for (const k of WRAPPER_KEYS) {
+      if (isTensorMap(root.get(k))) {
+        notes.push(`Checkpoint is a wrapper dict; using its '${k}' entry as the state dict.`);
+        return root.get(k) as Map<string, PickledTensor>;
+      }
+    }
+    const keys = [...root.keys()].slice(0, 10).map((k) => String(k));
+    throw new Error(
+      `The checkpoint is a dict but not a state dict of tensors (keys: ${keys.join(', ')}). ` +
+        "Save model.state_dict() (or a dict with a 'state_dict' entry).",
+    );
+  }
+  throw new Error(`The checkpoint holds ${describe(root)}, not a state dict. Save model.state_dict().`);
+}
+
+function materialize(
+  tensors: Map<string, PickledTensor>,
+  readStorage: (ref: StorageRef) => Float32Array,
+): StateDict {
+  const dict: StateDict = new Map();
+  for (const [key, t] of tensors) {
+    const ref = t.storage as StorageRef;
+    if (!ref || typeof ref !== 'object' || typeof (ref as StorageRef).key !== 'string') {
+      throw new Error(`Tensor '${key}' has no storage reference.`);
+    }
+    const data = gatherStrided(readStorage(ref), t.storageOffset, t.size, t.stride, key);
+    const tensor: TorchTensor = { shape: [...t.size], data };
+    dict.set(key, tensor);
+  }
+  return dict;
+}
+
+function parseZip(bytes: Uint8Array, notes: string[], verifyCrc: boolean): StateDict {
+  const zip = new ZipReader(bytes);
+  const pkl = [...zip.entries.keys()].find((n) => n.endsWith('/data.pkl') && n.split('/').length === 2);
+  if (!pkl) {
+    throw new Error(
+      'This ZIP file is not a torch.save checkpoint (no <name>/data.pkl entry). ' +
+        'TorchScript archives (torch.jit.save) are not supported: save model.state_dict() with torch.save.',
+    );
+  }
+  const prefix = pkl.slice(0, -'data.pkl'.length);
+  let littleEndian = true;
+  if (zip.entries.has(`${prefix}byteorder`)) {
+    const order = new TextDecoder().decode(zip.read(`${prefix}byteorder`, verifyCrc));
+    if (order !== 'little' && order !== 'big') throw new Error(`Unknown byteorder '${order.slice(0, 20)}' in checkpoint.`);
+    littleEndian = order === 'little';
+  }
+  const { value } = unpickle(zip.read(pkl, verifyCrc), { persistentLoad: storageRefFromPid });
+  const tensors = findStateDict(value, notes);
+  const cache = new Map<string, Float32Array>();
+  return materialize(tensors, (ref) => {
+    let s = cache.get(ref.key);
+    if (!s) {
+      const raw = zip.read(`${prefix}data/${ref.key}`, verifyCrc);
+      const el = ELEMENT_SIZE[ref.dtype];
+      if (raw.length % el !== 0) throw new Error(`Storage '${ref.key}' has ${raw.length} bytes, not a multiple of ${ref.dtype}.`);
+      const numel = raw.length / el;
+      if (numel < ref.numel) throw new Error(`Storage '${ref.key}' is truncated: ${numel} of ${ref.numel} elements.`);
+      s = decodeElements(raw, ref.dtype, ref.numel, littleEndian);
+      cache.set(ref.key, s);
+    }
+    return s;
+  });
+}
+
+/** The pre-1.6 format: a series of pickles followed by raw storages, each prefixed by its element count. */
+function parseLegacy(bytes: Uint8Array, notes: string[]): StateDict {
+  let pos = 0;
+  const next = (persistentLoad?: (pid: unknown) => unknown): unknown => {
+    const r = unpickle(bytes.subarray(pos), persistentLoad ? { persistentLoad } : {});
+    pos += r.end;
+    return r.value;
+  };
+  const magic = next();
+  if (magic !== LEGACY_MAGIC) {
+    throw new Error('Not a PyTorch checkpoint: the legacy magic number is missing.');
+  }
+  const version = next();
+  if (version !== 1001) throw new Error(`Unsupported legacy checkpoint protocol ${String(version)}.`);
+  const sysInfo = next();
+  let littleEndian = true;
+  if (sysInfo instanceof Map && sysInfo.get('little_endian') === false) littleEndian = false;
+  const refs = new Map<string, StorageRef>();
+  const root = next((pid) => {
+    const ref = storageRefFromPid(pid);
+    const prev = refs.get(ref.key);
+    if (prev && prev.dtype !== ref.dtype) throw new Error(`Storage '${ref.key}' is used with two dtypes.`);
+    if (!prev) refs.set(ref.key, { ...ref, viewOffset: 0, viewSize: undefined });
+    return ref;
+  });
+  const keys = next();
+  if (!Array.isArray(keys) || keys.some((k) => typeof k !== 'string')) throw new Error('Malformed legacy checkpoint: bad storage key list.');
+  const storages = new Map<string, Float32Array>();
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (const key of keys as string[]) {
+    const ref = refs.get(key);
+    if (!ref) throw new Error(`Malformed legacy checkpoint: storage '${key}' is listed but never used.`);
+    if (pos + 8 > bytes.length) throw new Error('Truncated legacy checkpoint: storage header missing.');
+    const count = Number(littleEndian ? view.getBigInt64(pos, true) : view.getBigInt64(pos, false));
+    pos += 8;
+    const nbytes = count * ELEMENT_SIZE[ref.dtype];
+    if (count < 0 || pos + nbytes > bytes.length) throw new Error(`Truncated legacy checkpoint: storage '${key}' needs ${nbytes} bytes.`);
+    storages.set(key, decodeElements(bytes.subarray(pos, pos + nbytes), ref.dtype, count, littleEndian));
+    pos += nbytes;
+  }
+  const tensors = findStateDict(root, notes);
+  notes.push('Read a legacy (pre-1.6, non-zip) torch.save file.');
+  return materialize(tensors, (ref) => {
+    const s = storages.get(ref.key);
+    if (!s) throw new Error(`Malformed legacy checkpoint: storage '${ref.key}' has no data.`);
+    if (ref.viewOffset === 0 && ref.viewSize === undefined) return s;
+    const end = ref.viewOffset + (ref.viewSize ?? s.length - ref.viewOffset);
+    if (ref.viewOffset < 0 || end > s.length) throw new Error(`Storage view of '${ref.key}' is out of range.`);
+    return s.subarray(ref.viewOffset, end);
+  });
+}
+
+/** True when the bytes look like a torch.save file (zip or legacy pickle). */
+export function isTorchCheckpoint(bytes: Uint8Array): boolean {
+  return isZip(bytes) || (bytes.length > 2 && bytes[0] === 0x80 && bytes[1]! <= 5);
+}
+
+/**
+ * Parses a torch.save state dict (zip format of torch >= 1.6, or the legacy format) into
+ * float32 tensors in PyTorch layout. Only the pickle subset of state dicts is understood;
+ * anything else is refused, never executed.
+ * @example const { dict } = parseTorchCheckpoint(new Uint8Array(await readFile('resnet18.pth')));
+ */
+export function parseTorchCheckpoint(bytes: Uint8Array, options: { verifyCrc?: boolean } = {}): ParsedCheckpoint {
+  const notes: string[] = [];
+  if (isZip(bytes)) return { dict: parseZip(bytes, notes, options.verifyCrc ?? true), format: 'pth', notes };
+  if (bytes.length > 2 && bytes[0] === 0x80) return { dict: parseLegacy(bytes, notes), format: 'pth-legacy', notes };
+  if (bytes.length > 262 && new TextDecoder('latin1').decode(bytes.subarray(257, 262)) === 'ustar') {
+    throw new Error('This is a tar-format checkpoint from PyTorch < 0.4; re-save it with torch >= 1.6 (torch.save(model.state_dict(), path)).');
+  }
+  throw new Error('Not a PyTorch checkpoint: expected a torch.save ZIP archive (torch >= 1.6).');
+}
