@@ -15,8 +15,8 @@ export { stageOutputLayer } from './zoo/stages.js';
 export { BatchNorm, HardSigmoid, HardSwish, Pad2D } from './zoo/layers.js';
 
 // backend
-export { ensureBackend } from './backend/index.js';
-export type { BackendName } from './backend/index.js';
+export { ensureBackend, backendInfo, getBackendName, registerFastKernels } from './backend/index.js';
+export type { BackendName, BackendInfo, EnsureBackendOptions } from './backend/index.js';
 
 // metrics
 export * from './metrics/index.js';
