@@ -7,13 +7,12 @@ import { loadWeights } from '../src/weights/load.js';
 import { createModel, getModelInfo, listModels } from '../src/zoo/registry.js';
 
 const dir = process.env.CHEXZOO_E2E_DIR;
-const sizes: Record<string, number> = { inception_v3: 299, efficientnet_b1: 240, efficientnet_b2: 288, efficientnet_b3: 300 };
 
 describe.skipIf(!dir)('torchvision state dicts load into the zoo and give torch logits', () => {
   for (const arch of listModels()) {
     const pth = dir ? join(dir, `${arch}.pth`) : '';
     it.skipIf(!dir || !existsSync(pth))(arch, async () => {
-      const s = sizes[arch] ?? 224;
+      const s = getModelInfo(arch).defaultInputSize;
       const model = await createModel(arch, { inputShape: [s, s, 3] });
       const notes: string[] = [];
       const t0 = Date.now();

@@ -5,7 +5,7 @@ torch's logits, for the opt-in end-to-end test test/weights-e2e.test.ts (files a
 Run: /usr/bin/python3 tools/make_e2e_checkpoints.py OUT_DIR resnet18 densenet121 ...
 then: CHEXZOO_E2E_DIR=OUT_DIR npx vitest run test/weights-e2e.test.ts
 DenseNet files are written with torchvision's old key names ('denselayer1.norm.1'), as the real checkpoints.
-inception_v4 is timm's and timm is not packaged in Debian, so it is not covered here.
+inception_v4 is timm's: it is built from a local timm checkout (TIMM_SRC, see tools/timm_ref.py).
 """
 import os
 import re
@@ -17,10 +17,15 @@ torch.manual_seed(0)
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
 archs = sys.argv[2:]
-sizes = {'inception_v3': 299, 'efficientnet_b1': 240, 'efficientnet_b2': 288, 'efficientnet_b3': 300}
+sys.path.insert(0, os.path.dirname(__file__))
+sizes = {'inception_v3': 299, 'inception_v4': 299, 'efficientnet_b1': 240, 'efficientnet_b2': 288, 'efficientnet_b3': 300}
 for a in archs:
     kw = {'aux_logits': True, 'init_weights': True} if a == 'inception_v3' else {}
-    m = getattr(torchvision.models, a)(weights=None, **kw)
+    if a == 'inception_v4':
+        from timm_ref import inception_v4
+        m = inception_v4()
+    else:
+        m = getattr(torchvision.models, a)(weights=None, **kw)
     with torch.no_grad():
         for mod in m.modules():
             if isinstance(mod, torch.nn.BatchNorm2d):
