@@ -31,3 +31,8 @@ export type { ProgressBar, ProgressBarOptions } from './cli/progress.js';
 // training (checkpoints on disk, `chexzoo train` / `chexzoo eval`)
 export { FileCheckpointStore } from './train/checkpoints.js';
 export type { FileCheckpointStoreOptions } from './train/checkpoints.js';
+export { createTrainProgress } from './train/progress.js';
+export type { TrainProgress, TrainProgressOptions } from './train/progress.js';
+export { runTrain, TRAIN_DEFAULTS } from './cli/train.js';
+export type { RunConfig } from './cli/train.js';
+export { runEval } from './cli/eval.js';
