@@ -255,6 +255,15 @@ describe('images and datasets on disk', () => {
     }
     expect(sizes).toEqual([5, 5, 2]);
     expect(seen).toEqual(Array.from({ length: 12 }, (_, i) => i)); // valid is not shuffled
+    // A resumed run starts mid-epoch: the same batches as a full pass, from the requested one on.
+    expect(fromParent.seekable).toBe(true);
+    const tail: number[][] = [];
+    for await (const b of fromParent.batches(0, { startBatch: 1 })) {
+      tail.push(b.indices);
+      tf.dispose([b.x, b.y, b.mask]);
+    }
+    expect(tail).toEqual([[5, 6, 7, 8, 9], [10, 11]]);
+    await expect(fromParent.batches(0, { startBatch: -1 }).next()).rejects.toThrow(/startBatch must be a whole number/);
     // Stopping early leaks nothing either.
     for await (const b of fromFolder.batches(0)) {
       tf.dispose([b.x, b.y, b.mask]);

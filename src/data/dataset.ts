@@ -95,7 +95,9 @@ export interface ChexpertDataset {
    * Batches of one epoch (shuffled by seed + epoch when shuffling). The consumer owns the tensors and must
    * dispose them. Images are decoded `prefetch` batches ahead, in sharp's native threads.
    */
-  batches(epoch?: number): AsyncGenerator<ChexpertBatch, void, undefined>;
+  batches(epoch?: number, options?: { startBatch?: number }): AsyncGenerator<ChexpertBatch, void, undefined>;
+  /** `batches(epoch, { startBatch })` starts mid-epoch without decoding the earlier batches (used on resume). */
+  seekable: true;
   /** Iterates epochs 0, 1, 2, ... on successive loops. */
   [Symbol.asyncIterator](): AsyncGenerator<ChexpertBatch, void, undefined>;
 }
@@ -231,12 +233,16 @@ export async function loadChexpert(dir: string, options: ChexpertLoadOptions = {
     return { x, y, mask, indices: ok };
   }
 
-  async function* batches(epoch = 0): AsyncGenerator<ChexpertBatch, void, undefined> {
+  async function* batches(epoch = 0, options: { startBatch?: number } = {}): AsyncGenerator<ChexpertBatch, void, undefined> {
+    const start = options.startBatch ?? 0;
+    if (!Number.isInteger(start) || start < 0) {
+      throw new Error(`startBatch must be a whole number >= 0 (a batch index within the epoch); got ${String(options.startBatch)}.`);
+    }
     const order = shuffle ? shuffledIndices(size, rng((seed ^ 0x5bd1e995) + epoch * 7919)) : Array.from({ length: size }, (_, i) => i);
     const chunks: number[][] = [];
     for (let b = 0; b < numBatches; b++) chunks.push(order.slice(b * batchSize, (b + 1) * batchSize));
     const pending: Promise<Prepared>[] = [];
-    let next = 0;
+    let next = start;
     const fill = () => {
       while (pending.length <= prefetch && next < chunks.length) pending.push(prepare(chunks[next++], epoch));
     };
@@ -272,6 +278,7 @@ export async function loadChexpert(dir: string, options: ChexpertLoadOptions = {
       return { count: skippedMap.size, items: skippedItems.slice() };
     },
     batches,
+    seekable: true,
     [Symbol.asyncIterator]() {
       return batches(epochCounter++);
     },
