@@ -70,11 +70,22 @@ function normalize(name: string, origin: string): BackendName {
 export function ensureBackend(preferred?: BackendName | EnsureBackendOptions): Promise<string> {
   const opts: EnsureBackendOptions = typeof preferred === 'string' ? { backend: preferred } : (preferred ?? {});
   if (opts.backend) {
-    return selectBackend([normalize(opts.backend, 'option')], 'option', opts.fastKernels ?? true);
+    let name: BackendName;
+    try {
+      name = normalize(opts.backend, 'option');
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return selectBackend([name], 'option', opts.fastKernels ?? true);
   }
   if (!pending) {
     const env = envBackend();
-    const order: BackendName[] = env ? [normalize(env, 'CHEXZOO_BACKEND')] : ['tensorflow', 'wasm', 'cpu'];
+    let order: BackendName[];
+    try {
+      order = env ? [normalize(env, 'CHEXZOO_BACKEND')] : ['tensorflow', 'wasm', 'cpu'];
+    } catch (e) {
+      return Promise.reject(e);
+    }
     pending = selectBackend(order, env ? 'env' : 'auto', opts.fastKernels ?? true);
     pending.catch(() => { pending = undefined; });
   }

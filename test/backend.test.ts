@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { backendInfo, ensureBackend, getBackendName, registerFastKernels } from '../src/backend/index.js';
+
+describe('backend choice', () => {
+  it('picks wasm with SIMD here (tfjs-node is not installed) and reports it', async () => {
+    const name = await ensureBackend();
+    expect(name).toBe('wasm');
+    expect(getBackendName()).toBe('wasm');
+    const info = backendInfo()!;
+    expect(info.name).toBe('wasm');
+    expect(info.simd).toBe(true);
+    expect(info.fastKernels).toContain('Conv2DBackpropFilter@wasm');
+    if (info.source === 'auto') expect(info.skipped.map((s) => s.name)).toContain('tensorflow');
+  });
+
+  it('an explicit option switches backend and registers the cpu kernel', async () => {
+    try {
+      expect(await ensureBackend({ backend: 'cpu' })).toBe('cpu');
+      expect(backendInfo()!.source).toBe('option');
+      expect(backendInfo()!.fastKernels).toContain('Conv2DBackpropFilter@cpu');
+      expect(tf.getKernel('Conv2DBackpropFilter', 'cpu')).toBeDefined();
+    } finally {
+      expect(await ensureBackend('wasm')).toBe('wasm');
+    }
+  });
+
+  it('rejects unknown names and explains a missing tfjs-node', async () => {
+    await expect(ensureBackend({ backend: 'gpu-magic' as 'cpu' })).rejects.toThrow(/Unknown TF.js backend 'gpu-magic'/);
+    await expect(ensureBackend('tensorflow')).rejects.toThrow(/tfjs-node/);
+    expect(getBackendName()).toBe('wasm');
+  });
+
+  it('CHEXZOO_BACKEND overrides the automatic choice (fresh process)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chexzoo-backend-'));
+    const script = join(dir, 'probe.mts');
+    const mod = resolve('src/backend/index.ts');
+    writeFileSync(script, `import { ensureBackend, backendInfo } from ${JSON.stringify(mod)};\n` +
+      'const name = await ensureBackend();\nconsole.log(JSON.stringify({ name, info: backendInfo() }));\n');
+    const run = (env: string) => spawnSync(process.execPath, ['--import', 'tsx', script], {
+      env: { ...process.env, CHEXZOO_BACKEND: env }, encoding: 'utf8', cwd: resolve('.'),
+    });
+    const ok = run('cpu');
+    expect(ok.status, ok.stderr.slice(-500)).toBe(0);
+    const out = JSON.parse(ok.stdout.trim().split('\n').pop()!);
+    expect(out.name).toBe('cpu');
+    expect(out.info.source).toBe('env');
+    const bad = run('quantum');
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/Unknown TF.js backend 'quantum' \(from CHEXZOO_BACKEND\)/);
+  });
+
+  it('registerFastKernels is idempotent', () => {
+    const a = registerFastKernels('wasm');
+    const b = registerFastKernels('wasm');
+    expect(b).toEqual(a);
+  });
+});

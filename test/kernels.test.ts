@@ -1,0 +1,283 @@
+import { describe, expect, it, beforeAll } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
+import { ensureBackend, registerFastKernels } from '../src/backend/index.js';
+
+// Reference: direct loops over the definition of a (depthwise) convolution, written independently of
+// the kernels under test. For L = sum(conv(x, W) * dy): dL/dx and dL/dW.
+type Case = {
+  name: string; n: number; h: number; w: number; ci: number; co: number; kh: number; kw: number;
+  stride: number; pad: 'valid' | 'same' | number[][]; depthwise?: boolean;
+};
+
+function rand(size: number, seed: number): Float32Array {
+  const a = new Float32Array(size);
+  let s = seed >>> 0;
+  for (let i = 0; i < size; i++) {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    a[i] = s / 2 ** 32 - 0.5;
+  }
+  return a;
+}
+
+function padding(c: Case): { pt: number; pl: number; ho: number; wo: number } {
+  if (c.pad === 'valid') {
+    return { pt: 0, pl: 0, ho: Math.floor((c.h - c.kh) / c.stride) + 1, wo: Math.floor((c.w - c.kw) / c.stride) + 1 };
+  }
+  if (c.pad === 'same') {
+    const ho = Math.ceil(c.h / c.stride), wo = Math.ceil(c.w / c.stride);
+    const ph = Math.max((ho - 1) * c.stride + c.kh - c.h, 0), pw = Math.max((wo - 1) * c.stride + c.kw - c.w, 0);
+    return { pt: Math.floor(ph / 2), pl: Math.floor(pw / 2), ho, wo };
+  }
+  const [[, ], [t, b], [l, r]] = c.pad as [number[], [number, number], [number, number]];
+  return {
+    pt: t, pl: l,
+    ho: Math.floor((c.h + t + b - c.kh) / c.stride) + 1, wo: Math.floor((c.w + l + r - c.kw) / c.stride) + 1,
+  };
+}
+
+function reference(c: Case, x: Float32Array, wt: Float32Array, dy: Float32Array) {
+  const { pt, pl, ho, wo } = padding(c);
+  const co = c.depthwise ? c.ci : c.co;
+  const dx = new Float32Array(x.length);
+  const dw = new Float32Array(wt.length);
+  for (let n = 0; n < c.n; n++) for (let oh = 0; oh < ho; oh++) for (let ow = 0; ow < wo; ow++) {
+    for (let i = 0; i < c.kh; i++) for (let j = 0; j < c.kw; j++) {
+      const ih = oh * c.stride + i - pt, iw = ow * c.stride + j - pl;
+      if (ih < 0 || ih >= c.h || iw < 0 || iw >= c.w) continue;
+      const xo = ((n * c.h + ih) * c.w + iw) * c.ci;
+      const dyo = ((n * ho + oh) * wo + ow) * co;
+      if (c.depthwise) {
+        for (let k = 0; k < c.ci; k++) {
+          const wi = (i * c.kw + j) * c.ci + k;
+          dx[xo + k]! += wt[wi]! * dy[dyo + k]!;
+          dw[wi]! += x[xo + k]! * dy[dyo + k]!;
+        }
+      } else {
+        for (let a = 0; a < c.ci; a++) for (let b = 0; b < co; b++) {
+          const wi = ((i * c.kw + j) * c.ci + a) * co + b;
+          dx[xo + a]! += wt[wi]! * dy[dyo + b]!;
+          dw[wi]! += x[xo + a]! * dy[dyo + b]!;
+        }
+      }
+    }
+  }
+  return { dx, dw, ho, wo };
+}
+
+function expectClose(got: Float32Array | Int32Array | Uint8Array, want: Float32Array, label: string) {
+  expect(got.length, label).toBe(want.length);
+  let scale = 0;
+  for (const v of want) scale = Math.max(scale, Math.abs(v));
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
+  expect(worst / Math.max(scale, 1e-6), label).toBeLessThan(1e-4);
+}
+
+const T = (pad: number[]) => [[0, 0], [pad[0]!, pad[1]!], [pad[2]!, pad[3]!], [0, 0]];
+const CASES: Case[] = [
+  { name: '3x3 s1 same', n: 2, h: 7, w: 6, ci: 3, co: 4, kh: 3, kw: 3, stride: 1, pad: 'same' },
+  { name: '3x3 s1 valid', n: 2, h: 7, w: 6, ci: 3, co: 4, kh: 3, kw: 3, stride: 1, pad: 'valid' },
+  { name: '3x3 s2 valid (odd)', n: 2, h: 9, w: 7, ci: 3, co: 5, kh: 3, kw: 3, stride: 2, pad: 'valid' },
+  { name: '3x3 s2 valid (even)', n: 1, h: 8, w: 8, ci: 2, co: 3, kh: 3, kw: 3, stride: 2, pad: 'valid' },
+  { name: '3x3 s2 same', n: 2, h: 8, w: 7, ci: 3, co: 4, kh: 3, kw: 3, stride: 2, pad: 'same' },
+  { name: '3x3 s2 explicit 1', n: 2, h: 8, w: 8, ci: 3, co: 4, kh: 3, kw: 3, stride: 2, pad: T([1, 1, 1, 1]) },
+  { name: '1x1 s1', n: 2, h: 5, w: 4, ci: 6, co: 3, kh: 1, kw: 1, stride: 1, pad: 'valid' },
+  { name: '1x1 s2 (even)', n: 2, h: 6, w: 6, ci: 4, co: 5, kh: 1, kw: 1, stride: 2, pad: 'valid' },
+  { name: '1x1 s2 (odd)', n: 1, h: 7, w: 5, ci: 4, co: 3, kh: 1, kw: 1, stride: 2, pad: 'valid' },
+  { name: '5x5 s1 same', n: 1, h: 7, w: 8, ci: 2, co: 3, kh: 5, kw: 5, stride: 1, pad: 'same' },
+  { name: '5x5 s2 valid', n: 2, h: 11, w: 10, ci: 2, co: 3, kh: 5, kw: 5, stride: 2, pad: 'valid' },
+  { name: '7x7 s2 valid (stem)', n: 1, h: 14, w: 13, ci: 3, co: 4, kh: 7, kw: 7, stride: 2, pad: 'valid' },
+  { name: '7x7 s2 explicit 3', n: 1, h: 12, w: 12, ci: 3, co: 4, kh: 7, kw: 7, stride: 2, pad: T([3, 3, 3, 3]) },
+  { name: '1x7 s1 same', n: 2, h: 6, w: 9, ci: 3, co: 2, kh: 1, kw: 7, stride: 1, pad: 'same' },
+  { name: '7x1 s1 same', n: 2, h: 9, w: 6, ci: 3, co: 2, kh: 7, kw: 1, stride: 1, pad: 'same' },
+  { name: '1x3 s1 same', n: 2, h: 5, w: 6, ci: 3, co: 2, kh: 1, kw: 3, stride: 1, pad: 'same' },
+  { name: '3x1 s1 same', n: 2, h: 6, w: 5, ci: 3, co: 2, kh: 3, kw: 1, stride: 1, pad: 'same' },
+  { name: '3x3 s1 asym explicit', n: 1, h: 6, w: 6, ci: 2, co: 3, kh: 3, kw: 3, stride: 1, pad: T([0, 2, 1, 0]) },
+  { name: 'dw 3x3 s1 same', n: 2, h: 7, w: 6, ci: 4, co: 4, kh: 3, kw: 3, stride: 1, pad: 'same', depthwise: true },
+  { name: 'dw 3x3 s2 valid', n: 2, h: 9, w: 8, ci: 4, co: 4, kh: 3, kw: 3, stride: 2, pad: 'valid', depthwise: true },
+  { name: 'dw 3x3 s2 same', n: 2, h: 8, w: 8, ci: 3, co: 3, kh: 3, kw: 3, stride: 2, pad: 'same', depthwise: true },
+  { name: 'dw 5x5 s1 same', n: 1, h: 8, w: 7, ci: 3, co: 3, kh: 5, kw: 5, stride: 1, pad: 'same', depthwise: true },
+  { name: 'dw 5x5 s2 valid', n: 2, h: 11, w: 12, ci: 3, co: 3, kh: 5, kw: 5, stride: 2, pad: 'valid', depthwise: true },
+  { name: 'dw 3x3 s2 explicit', n: 1, h: 8, w: 8, ci: 2, co: 2, kh: 3, kw: 3, stride: 2, pad: T([0, 1, 0, 1]), depthwise: true },
+];
+
+async function checkCase(c: Case, fused: boolean) {
+  const co = c.depthwise ? 1 : c.co;
+  const xv = rand(c.n * c.h * c.w * c.ci, 1 + c.h * 7 + c.kh);
+  const wv = rand(c.kh * c.kw * c.ci * co, 99 + c.kw);
+  const ref = reference(c, xv, wv, new Float32Array(0));
+  const dyv = rand(c.n * ref.ho * ref.wo * (c.depthwise ? c.ci : c.co), 7);
+  const want = reference(c, xv, wv, dyv);
+  const x = tf.tensor4d(xv, [c.n, c.h, c.w, c.ci]);
+  const wt = tf.tensor4d(wv, [c.kh, c.kw, c.ci, co]);
+  const dy = tf.tensor4d(dyv, [c.n, ref.ho, ref.wo, c.depthwise ? c.ci : c.co]);
+  const pad = c.pad as 'valid';
+  const f = (a: tf.Tensor, b: tf.Tensor) => {
+    const a4 = a as tf.Tensor4D, b4 = b as tf.Tensor4D;
+    let y: tf.Tensor4D;
+    if (c.depthwise) {
+      y = fused ? tf.fused.depthwiseConv2d({ x: a4, filter: b4, strides: c.stride, pad })
+        : tf.depthwiseConv2d(a4, b4, c.stride, pad);
+    } else {
+      y = fused ? tf.fused.conv2d({ x: a4, filter: b4, strides: c.stride, pad }) : tf.conv2d(a4, b4, c.stride, pad);
+    }
+    return tf.sum(tf.mul(y, dy));
+  };
+  const [gx, gw] = tf.grads(f)([x, wt]);
+  expectClose(await gx!.data(), want.dx, `${c.name} dx`);
+  expectClose(await gw!.data(), want.dw, `${c.name} dW`);
+  tf.dispose([x, wt, dy, gx!, gw!]);
+}
+
+describe('fast gradient kernels', () => {
+  beforeAll(async () => {
+    await ensureBackend();
+  });
+
+  it('runs on the wasm backend with the kernels registered', () => {
+    expect(tf.getBackend()).toBe('wasm');
+    const names = registerFastKernels('wasm');
+    for (const k of ['Conv2DBackpropInput', 'Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropInput',
+      'DepthwiseConv2dNativeBackpropFilter']) {
+      expect(names).toContain(`${k}@wasm`);
+    }
+  });
+
+  for (const c of CASES) {
+    it(`wasm ${c.name}`, async () => {
+      const before = tf.memory().numTensors;
+      await checkCase(c, false);
+      await checkCase(c, true);
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  }
+
+  it('Transpose, BatchMatMul, Sum, Mean, SplitV, Slice and MaxPoolGrad replacements match the cpu backend', async () => {
+    const before = tf.memory().numTensors;
+    const cases: [string, () => tf.Tensor | tf.Tensor[]][] = [];
+    const a = tf.tensor(rand(300 * 70, 3), [300, 70]);
+    const b3 = tf.tensor(rand(2 * 64 * 96, 4), [2, 64, 96]);
+    const m1 = tf.tensor(rand(2 * 40 * 24, 5), [2, 40, 24]);
+    const m2 = tf.tensor(rand(2 * 24 * 36, 6), [2, 24, 36]);
+    const x4 = tf.tensor(rand(3 * 9 * 7 * 20, 8), [3, 9, 7, 20]);
+    cases.push(['transpose 2d', () => tf.transpose(a)]);
+    cases.push(['transpose batched', () => tf.transpose(b3, [0, 2, 1])]);
+    cases.push(['transpose other perm', () => tf.transpose(b3, [2, 0, 1])]);
+    cases.push(['transpose 4d', () => tf.transpose(x4, [3, 1, 2, 0])]);
+    cases.push(['matMul', () => tf.matMul(m1, m2)]);
+    cases.push(['matMul tA', () => tf.matMul(tf.transpose(m1, [0, 2, 1]), m2, true, false)]);
+    cases.push(['matMul tB', () => tf.matMul(m1, tf.transpose(m2, [0, 2, 1]), false, true)]);
+    cases.push(['matMul tA tB', () => tf.matMul(tf.transpose(m1, [0, 2, 1]), tf.transpose(m2, [0, 2, 1]), true, true)]);
+    cases.push(['sum leading', () => tf.sum(x4, [0, 1, 2])]);
+    cases.push(['sum leading keepDims', () => tf.sum(x4, [2, 0, 1], true)]);
+    cases.push(['mean leading', () => tf.mean(x4, [0, 1, 2])]);
+    cases.push(['mean 2d axis 0', () => tf.mean(a, 0)]);
+    cases.push(['sum other axes', () => tf.sum(x4, [1, 2])]);
+    cases.push(['mean last axis', () => tf.mean(x4, -1)]);
+    cases.push(['split last axis', () => tf.split(x4, [5, 12, 3], 3)]);
+    cases.push(['split axis 1', () => tf.split(x4, 3, 1)]);
+    cases.push(['slice spatial', () => tf.slice(x4, [1, 2, 1, 0], [2, 5, 4, 20])]);
+    cases.push(['slice channels', () => tf.slice(x4, [0, 1, 0, 3], [3, 7, 7, 9])]);
+    cases.push(['slice 2d rows', () => tf.slice(a, [17, 0], [100, 70])]);
+    cases.push(['maxPool grad valid', () => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(t as tf.Tensor4D, 3, 2, 'valid'), 1.5)))(x4)]);
+    cases.push(['maxPool grad same', () => tf.grad((t: tf.Tensor) => tf.sum(tf.maxPool(t as tf.Tensor4D, 2, 2, 'same')))(x4)]);
+    const results: Record<string, Float32Array[]> = {};
+    for (const [name, f] of cases) {
+      results[name] = tf.tidy(() => {
+        const out = f();
+        return (Array.isArray(out) ? out : [out]).map((t) => t.dataSync() as Float32Array);
+      });
+    }
+    const inputs = [a, b3, m1, m2, x4].map((t) => ({ v: t.dataSync(), shape: t.shape }));
+    await ensureBackend('cpu');
+    try {
+      const [ca, cb3, cm1, cm2, cx4] = inputs.map(({ v, shape }) => tf.tensor(v, shape));
+      const ref: Record<string, () => tf.Tensor | tf.Tensor[]> = {
+        'transpose 2d': () => tf.transpose(ca!), 'transpose batched': () => tf.transpose(cb3!, [0, 2, 1]),
+        'transpose other perm': () => tf.transpose(cb3!, [2, 0, 1]), 'transpose 4d': () => tf.transpose(cx4!, [3, 1, 2, 0]),
+        matMul: () => tf.matMul(cm1!, cm2!), 'matMul tA': () => tf.matMul(cm1!, cm2!), 'matMul tB': () => tf.matMul(cm1!, cm2!),
+        'matMul tA tB': () => tf.matMul(cm1!, cm2!), 'sum leading': () => tf.sum(cx4!, [0, 1, 2]),
+        'sum leading keepDims': () => tf.sum(cx4!, [0, 1, 2], true), 'mean leading': () => tf.mean(cx4!, [0, 1, 2]),
+        'mean 2d axis 0': () => tf.mean(ca!, 0), 'sum other axes': () => tf.sum(cx4!, [1, 2]), 'mean last axis': () => tf.mean(cx4!, -1),
+        'split last axis': () => tf.split(cx4!, [5, 12, 3], 3), 'split axis 1': () => tf.split(cx4!, 3, 1),
+        'slice spatial': () => tf.slice(cx4!, [1, 2, 1, 0], [2, 5, 4, 20]), 'slice channels': () => tf.slice(cx4!, [0, 1, 0, 3], [3, 7, 7, 9]),
+        'slice 2d rows': () => tf.slice(ca!, [17, 0], [100, 70]),
+        'maxPool grad valid': () => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(t as tf.Tensor4D, 3, 2, 'valid'), 1.5)))(cx4!),
+        'maxPool grad same': () => tf.grad((t: tf.Tensor) => tf.sum(tf.maxPool(t as tf.Tensor4D, 2, 2, 'same')))(cx4!),
+      };
+      for (const [name, f] of Object.entries(ref)) {
+        const out = f();
+        const want = (Array.isArray(out) ? out : [out]).map((t) => t.dataSync() as Float32Array);
+        expect(results[name]!.length, name).toBe(want.length);
+        want.forEach((w, i) => expectClose(results[name]![i]!, w, `${name}[${i}]`));
+        tf.dispose(out);
+      }
+      tf.dispose([ca!, cb3!, cm1!, cm2!, cx4!]);
+    } finally {
+      await ensureBackend('wasm');
+    }
+    tf.dispose([a, b3, m1, m2, x4]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('BatchNorm gradient (no tile) equals the gradient of the elementwise formula', async () => {
+    const x = tf.tensor4d(rand(4 * 5 * 3 * 6, 11), [4, 5, 3, 6]);
+    const gamma = tf.tensor1d(rand(6, 12));
+    const beta = tf.tensor1d(rand(6, 13));
+    const dy = tf.tensor4d(rand(4 * 5 * 3 * 6, 14), [4, 5, 3, 6]);
+    const eps = 1e-3;
+    const fused = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+      const { mean, variance } = tf.moments(a, [0, 1, 2]);
+      return tf.sum(tf.mul(tf.batchNorm4d(a as tf.Tensor4D, mean as tf.Tensor1D, variance as tf.Tensor1D, b as tf.Tensor1D, g as tf.Tensor1D, eps), dy));
+    };
+    const plain = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+      const { mean, variance } = tf.moments(a, [0, 1, 2]);
+      return tf.sum(tf.mul(tf.add(tf.mul(tf.mul(tf.sub(a, mean), tf.rsqrt(tf.add(variance, eps))), g), b), dy));
+    };
+    const got = tf.grads(fused)([x, gamma, beta]);
+    const want = tf.grads(plain)([x, gamma, beta]);
+    for (let i = 0; i < 3; i++) expectClose(await got[i]!.data(), (await want[i]!.data()) as Float32Array, `bn grad ${i}`);
+    tf.dispose([x, gamma, beta, dy, ...got, ...want]);
+  });
+
+  it('model.fit and trainOnBatch of a small conv net train on wasm without leaking tensors', async () => {
+    const L = tf.layers;
+    const inp = tf.input({ shape: [16, 16, 3] });
+    let h = L.zeroPadding2d({ padding: 1 }).apply(inp) as tf.SymbolicTensor;
+    h = L.conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'valid', useBias: false }).apply(h) as tf.SymbolicTensor;
+    h = L.batchNormalization().apply(h) as tf.SymbolicTensor;
+    h = L.reLU().apply(h) as tf.SymbolicTensor;
+    h = L.depthwiseConv2d({ kernelSize: 3, padding: 'same', useBias: false }).apply(h) as tf.SymbolicTensor;
+    h = L.batchNormalization().apply(h) as tf.SymbolicTensor;
+    h = L.conv2d({ filters: 12, kernelSize: 1, activation: 'relu' }).apply(h) as tf.SymbolicTensor;
+    const a = L.maxPooling2d({ poolSize: 2 }).apply(h) as tf.SymbolicTensor;
+    const b = L.averagePooling2d({ poolSize: 2 }).apply(h) as tf.SymbolicTensor;
+    h = L.concatenate().apply([a, b]) as tf.SymbolicTensor;
+    h = L.depthwiseConv2d({ kernelSize: 3, strides: 2, padding: 'same' }).apply(h) as tf.SymbolicTensor;
+    h = L.globalAveragePooling2d({}).apply(h) as tf.SymbolicTensor;
+    const out = L.dense({ units: 3 }).apply(h) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: inp, outputs: out });
+    model.compile({ optimizer: tf.train.adam(0.01), loss: (t: tf.Tensor, p: tf.Tensor) => tf.losses.sigmoidCrossEntropy(t, p) });
+    const xs = tf.tensor4d(rand(16 * 16 * 16 * 3, 21), [16, 16, 16, 3]);
+    // Labels depend on the input, so the loss can fall below chance.
+    const ys = tf.tidy(() => tf.cast(tf.greater(tf.mean(xs, [1, 2]), 0), 'float32'));
+    const hist = await model.fit(xs, ys, { epochs: 15, batchSize: 8, verbose: 0 });
+    const losses = hist.history.loss as number[];
+    expect(losses[losses.length - 1]!).toBeLessThan(losses[0]! * 0.8);
+    await model.trainOnBatch(xs, ys);
+    const n0 = tf.memory().numTensors;
+    for (let i = 0; i < 3; i++) await model.trainOnBatch(xs, ys);
+    expect(tf.memory().numTensors).toBe(n0);
+    tf.dispose([xs, ys]);
+    model.dispose();
+  });
+
+  it('cpu backend: fast Conv2DBackpropFilter matches the reference', async () => {
+    await ensureBackend('cpu');
+    try {
+      for (const c of CASES.filter((k) => !k.depthwise)) await checkCase(c, true);
+    } finally {
+      await ensureBackend('wasm');
+    }
+  });
+});
