@@ -6,7 +6,10 @@ import * as tf from '@tensorflow/tfjs';
 // Conv2DBackpropInput is a slow direct loop. Every gradient here is rewritten as forward ops the
 // backend runs fast (XNNPACK convolutions, matMul, transposes, pads). They are registered at the
 // kernel level because tfjs-layers' FusedConv2D / FusedDepthwiseConv2D gradients call these kernels
-// directly, so a gradient override of Conv2D would not reach model.fit().
+// directly, so a gradient override of Conv2D would not reach model.fit(). A few generic wasm kernels
+// that dominated a training step after that (transposed matMul, tall transposes, leading-axis
+// reductions, SplitV, Slice, MaxPoolGrad, copying Identity) are replaced too; docs/performance.md has
+// the measurements.
 
 type Info = tf.TensorInfo;
 type Pad = 'valid' | 'same' | number | number[][];
