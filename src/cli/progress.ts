@@ -73,3 +73,17 @@ export function createProgressBar(label: string, options: ProgressBarOptions = {
   };
   return bar;
 }
+
+/**
+ * A progress bar that draws only once bytes actually arrive (a cache hit prints nothing); call `done()` after.
+ * @example const bar = downloadProgress('resnet18 weights'); await createModel('resnet18', { weights: 'imagenet', onProgress: bar }); bar.done();
+ */
+export function downloadProgress(label: string, options: ProgressBarOptions = {}): ProgressBar {
+  let bar: ProgressBar | undefined;
+  const lazy = ((got: number, total: number | undefined) => {
+    bar ??= createProgressBar(label, options);
+    bar(got, total);
+  }) as ProgressBar;
+  lazy.done = () => bar?.done();
+  return lazy;
+}

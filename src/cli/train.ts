@@ -14,6 +14,7 @@ import { train, type TrainResult } from '../train/loop.js';
 import { balancedPosWeights } from '../train/losses.js';
 import { FileCheckpointStore } from '../train/checkpoints.js';
 import { createTrainProgress } from '../train/progress.js';
+import { downloadProgress } from './progress.js';
 
 /** Defaults of `chexzoo train`, chosen so `chexzoo synth` + `chexzoo train --arch resnet18` fits in ~10 min on 2 cores. */
 export const TRAIN_DEFAULTS = {
@@ -247,7 +248,13 @@ export async function runTrain(argv: string[]): Promise<number> {
         `weights ${weights}, backend ${backend}; ${trainDs.size} train / ${validDs.size} valid images, tasks ${tasks.join(', ')}`,
     );
 
-    const base = await createModel(arch, { numClasses: tasks.length, inputShape: [imgSize, imgSize, 3], ...(weights !== 'none' ? { weights } : {}) });
+    const download = downloadProgress(`${arch} weights`);
+    const base = await createModel(arch, {
+      numClasses: tasks.length,
+      inputShape: [imgSize, imgSize, 3],
+      ...(weights !== 'none' ? { weights, onProgress: download } : {}),
+    });
+    download.done();
     if (config.truncate) {
       model = truncate(base, config.truncate, { numClasses: tasks.length });
       base.dispose();

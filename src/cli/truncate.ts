@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { blocks, truncate } from '../truncate.js';
 import { countParams, createModel, getModelInfo } from '../zoo/registry.js';
+import { downloadProgress } from './progress.js';
 
 const USAGE = `Usage: chexzoo truncate --arch A [--block STAGE|-K] [--num-classes N] [--img-size S]
                         [--weights imagenet|none|PATH] [--out DIR] [--json]
@@ -52,11 +53,13 @@ export async function runTruncate(argv: string[]): Promise<number> {
   const weights = values.weights === 'none' ? undefined : values.weights;
   // paths and the ImageNet download cache are resolved by the Node entry's weights resolver
   if (weights) await import('../node.js');
+  const download = downloadProgress(`${values.arch} weights`);
   const model = await createModel(values.arch, {
     numClasses: numClasses === 0 ? 0 : 1000,
     inputShape: [size, size, 3],
-    ...(weights ? { weights } : {}),
+    ...(weights ? { weights, onProgress: download } : {}),
   });
+  download.done();
   try {
     const stages = blocks(model);
     if (values.block === undefined) {
