@@ -15,6 +15,7 @@ import { balancedPosWeights } from '../train/losses.js';
 import { FileCheckpointStore } from '../train/checkpoints.js';
 import { createTrainProgress } from '../train/progress.js';
 import { downloadProgress } from './progress.js';
+import { replaceDirAtomic, writeFileAtomic } from '../utils/atomic.js';
 
 /** Defaults of `chexzoo train`, chosen so `chexzoo synth` + `chexzoo train --arch resnet18` fits in ~10 min on 2 cores. */
 export const TRAIN_DEFAULTS = {
@@ -73,22 +74,8 @@ function num(name: string, v: string | undefined, kind: 'int' | 'float'): number
 
 class UsageError extends Error {}
 
-async function writeFileAtomic(path: string, data: string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await fs.writeFile(tmp, data);
-  await fs.rename(tmp, path);
-}
-
 /** Copies a folder into place atomically (temporary sibling, rename). */
-async function copyDirAtomic(src: string, dst: string): Promise<void> {
-  const tmp = `${dst}.tmp-${process.pid}`;
-  await fs.rm(tmp, { recursive: true, force: true });
-  await fs.cp(src, tmp, { recursive: true });
-  const old = `${dst}.old-${process.pid}`;
-  if (existsSync(dst)) await fs.rename(dst, old);
-  await fs.rename(tmp, dst);
-  await fs.rm(old, { recursive: true, force: true });
-}
+const copyDirAtomic = (src: string, dst: string) => replaceDirAtomic(dst, (tmp) => fs.cp(src, tmp, { recursive: true }));
 
 const round = (v: number) => (Number.isFinite(v) ? Math.round(v * 1e6) / 1e6 : null);
 const roundMap = (m: Record<string, number>) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, round(v)]));

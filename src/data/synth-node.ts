@@ -1,10 +1,11 @@
 // Writes the synthetic CheXpert dataset to disk (Node-only): folder layout, CSVs and grayscale JPEGs as in the release.
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { COMPETITION_TASKS, formatChexpertCsv, imagePathInDataset, type Observation } from './chexpert.js';
 import { SYNTH_DATASET_FOLDER, type SynthRecord, type SynthSplit, labelPrevalence, renderSynthImage, synthRecords } from './synth.js';
 import { encodeGrayJpeg } from './images.js';
+import { replaceDirAtomic } from '../utils/atomic.js';
 
 export interface SynthDatasetOptions {
   /** Images in train.csv. Default 2000. */
@@ -56,12 +57,10 @@ export async function writeSynthDataset(outDir: string, options: SynthDatasetOpt
   if (existsSync(root) && !o.overwrite) {
     throw new Error(`${root} already exists; choose another --out folder or pass --force (overwrite: true) to replace it.`);
   }
-  await mkdir(outDir, { recursive: true });
-  const tmp = join(outDir, `.${SYNTH_DATASET_FOLDER}.tmp-${process.pid}-${Date.now()}`);
-  await mkdir(tmp, { recursive: true });
   const total = splits.train.length + splits.valid.length;
   let done = 0;
-  try {
+  // built in a hidden sibling folder and renamed into place: never a half dataset that looks complete
+  await replaceDirAtomic(root, async (tmp) => {
     for (const split of ['train', 'valid'] as const) {
       const records = splits[split];
       const madeDirs = new Set<string>();
@@ -88,18 +87,7 @@ export async function writeSynthDataset(outDir: string, options: SynthDatasetOpt
       await Promise.all(inFlight);
       await writeFile(join(tmp, `${split}.csv`), formatChexpertCsv(records));
     }
-    if (existsSync(root)) {
-      const old = `${tmp}.old`;
-      await rename(root, old);
-      await rename(tmp, root);
-      await rm(old, { recursive: true, force: true });
-    } else {
-      await rename(tmp, root);
-    }
-  } catch (e) {
-    await rm(tmp, { recursive: true, force: true });
-    throw e;
-  }
+  });
 
   const prevalence = {} as Record<SynthSplit, Record<string, number>>;
   for (const split of ['train', 'valid'] as const) {

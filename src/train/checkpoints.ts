@@ -1,10 +1,10 @@
 // Checkpoints on disk (Node-only): the resumable "last" checkpoint and the top-k models, each a folder written
 // to a temporary sibling and renamed into place, so a crash at any point leaves the previous one intact.
-import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { loadModel } from '../weights/fs-io.js';
+import { replaceDirAtomic, TMP_SIBLING } from '../utils/atomic.js';
 import type { CheckpointStore, EncodedWeights, SavedCheckpoint, TrainState } from './state.js';
 
 const LAST = 'last';
@@ -60,35 +60,11 @@ export class FileCheckpointStore implements CheckpointStore {
     this.write = options.writeFile ?? ((p, d) => fs.writeFile(p, d));
   }
 
-  private tmpName(name: string, tag: string): string {
-    return join(this.dir, `.${name}.${tag}-${process.pid}-${randomBytes(4).toString('hex')}`);
-  }
-
   /** Writes `files` into `<dir>/<name>` atomically: temporary folder, then rename (old one moved aside first). */
   private async writeFolder(name: string, files: Record<string, Uint8Array | string>): Promise<void> {
-    await fs.mkdir(this.dir, { recursive: true });
-    const target = join(this.dir, name);
-    const tmp = this.tmpName(name, 'tmp');
-    await fs.mkdir(tmp);
-    try {
+    await replaceDirAtomic(join(this.dir, name), async (tmp) => {
       for (const [file, data] of Object.entries(files)) await this.write(join(tmp, file), data);
-      if (await exists(target)) {
-        const old = this.tmpName(name, 'old');
-        await fs.rename(target, old);
-        try {
-          await fs.rename(tmp, target);
-        } catch (e) {
-          await fs.rename(old, target);
-          throw e;
-        }
-        await fs.rm(old, { recursive: true, force: true });
-      } else {
-        await fs.rename(tmp, target);
-      }
-    } catch (e) {
-      await fs.rm(tmp, { recursive: true, force: true });
-      throw e;
-    }
+    });
   }
 
   /** A kill between the two renames leaves only `.last.old-*`: put it back. Leftover temporary folders are removed. */
@@ -106,7 +82,7 @@ export class FileCheckpointStore implements CheckpointStore {
       }
     }
     for (const e of await fs.readdir(this.dir)) {
-      if (/^\..+\.(tmp|old)-\d+-[0-9a-f]{8}$/.test(e)) await fs.rm(join(this.dir, e), { recursive: true, force: true });
+      if (TMP_SIBLING.test(e)) await fs.rm(join(this.dir, e), { recursive: true, force: true });
     }
   }
 

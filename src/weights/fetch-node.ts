@@ -5,6 +5,7 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkHash, httpError, MAX_DOWNLOAD_BYTES, WeightsDownloadError, WeightsHashError, type ExpectedHash, type ProgressCallback } from './fetch.js';
 import { readModelArtifacts } from './fs-io.js';
+import { writeFileAtomic } from '../utils/atomic.js';
 import { getWeightsInfo } from './manifest.js';
 import { browserWeightsResolver, setWeightsResolver, type WeightsResolver } from './resolver.js';
 
@@ -54,11 +55,6 @@ async function recordedHash(dest: string): Promise<string | undefined> {
   }
 }
 
-async function writeAtomic(path: string, data: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  await fs.writeFile(tmp, data);
-  await fs.rename(tmp, path);
-}
 
 async function verifyCached(dest: string, name: string, opts: DownloadOptions): Promise<void> {
   const actual = await hashFile(dest);
@@ -173,7 +169,7 @@ export async function downloadWeights(url: string, opts: DownloadOptions = {}): 
     const idle = opts.idleTimeoutMs ?? (Number(process.env.CHEXZOO_DOWNLOAD_TIMEOUT_MS) || 60_000);
     const actual = await streamToFile(url, tmp, opts.onProgress, idle);
     checkHash(actual, opts, `the download of ${url}`);
-    if (!opts.sha256) await writeAtomic(`${dest}.sha256`, `${actual}  ${name}\n`);
+    if (!opts.sha256) await writeFileAtomic(`${dest}.sha256`, `${actual}  ${name}\n`);
     await fs.rename(tmp, dest);
     return dest;
   } catch (e) {

@@ -1,16 +1,12 @@
-import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 // registers the zoo's custom layers so loadLayersModel can deserialize them
 import '../zoo/layers.js';
+import { replaceDirAtomic } from '../utils/atomic.js';
 
 const MODEL_JSON = 'model.json';
 const WEIGHTS_BIN = 'weights.bin';
-
-function tmpSibling(dir: string, tag: string): string {
-  return join(dirname(dir), `.${basename(dir)}.${tag}-${process.pid}-${randomBytes(4).toString('hex')}`);
-}
 
 async function exists(p: string): Promise<boolean> {
   try {
@@ -32,27 +28,9 @@ async function writeDirAtomically(dir: string, files: Record<string, Uint8Array 
       throw new Error(`Refusing to overwrite '${dir}': it exists and is not a model directory written by saveModel. Choose another path.`);
     }
   }
-  const tmp = tmpSibling(target, 'tmp');
-  await fs.mkdir(tmp);
-  try {
+  await replaceDirAtomic(target, async (tmp) => {
     for (const [name, data] of Object.entries(files)) await fs.writeFile(join(tmp, name), data);
-    if (await exists(target)) {
-      const old = tmpSibling(target, 'old');
-      await fs.rename(target, old);
-      try {
-        await fs.rename(tmp, target);
-      } catch (e) {
-        await fs.rename(old, target);
-        throw e;
-      }
-      await fs.rm(old, { recursive: true, force: true });
-    } else {
-      await fs.rename(tmp, target);
-    }
-  } catch (e) {
-    await fs.rm(tmp, { recursive: true, force: true });
-    throw e;
-  }
+  });
 }
 
 /**
