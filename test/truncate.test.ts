@@ -1,7 +1,6 @@
 // Truncation, feature extraction, classifier reset and freezing. Reference values: the zoo parity fixtures
 // (tools/zoo_fixtures.py), whose `keys` are the reference state dict in module registration order and whose
 // stage outputs come from the reference modules run on formula weights.
-import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blocks, featureExtractor, freeze, resetClassifier, truncate, unfreeze } from '../src/truncate.js';
@@ -9,48 +8,12 @@ import { countParams, countTrainableParams, createModel, getModelInfo, listModel
 import { loadStateDict } from '../src/weights/load.js';
 import { modelToStateDict } from '../src/weights/remap.js';
 import { fillFromFormula, formulaInput } from './helpers/formula.js';
+import { expectStage, loadZooFixture, tick } from './helpers/parity.js';
 
-interface StageFixture {
-  shape: number[];
-  idx: number[];
-  values: number[];
-  mean: number;
-  meanAbs: number;
-}
-interface Fixture {
-  keys: Record<string, number[]>;
-  cases: { size: [number, number]; logits: number[]; stages: Record<string, StageFixture> }[];
-}
-
-const TOL = 1e-4;
 // the models output logits; CheXpert tasks are multi-label, hence a sigmoid loss
 const logitsLoss = (y: tf.Tensor, p: tf.Tensor): tf.Tensor => tf.losses.sigmoidCrossEntropy(y, p);
 const H = 193;
 const W = 161;
-const tick = () => new Promise<void>((r) => setImmediate(r));
-const loadFixture = (arch: string): Fixture =>
-  JSON.parse(readFileSync(new URL(`./fixtures/zoo/${arch}.json`, import.meta.url), 'utf8')) as Fixture;
-
-function relErr(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  let maxDiff = 0;
-  let maxRef = 0;
-  for (let i = 0; i < expected.length; i++) {
-    maxDiff = Math.max(maxDiff, Math.abs(actual[i]! - expected[i]!));
-    maxRef = Math.max(maxRef, Math.abs(expected[i]!));
-  }
-  return maxDiff / Math.max(maxRef, 1e-12);
-}
-
-/** Compares a stage output with the reference module's output (sampled values and mean). */
-async function expectStage(y: tf.Tensor, f: StageFixture, label: string): Promise<void> {
-  expect(y.shape, label).toEqual(f.shape);
-  const data = await y.data();
-  expect(relErr(f.idx.map((j) => data[j]!), f.values), `${label} sampled values`).toBeLessThanOrEqual(TOL);
-  let mean = 0;
-  for (let j = 0; j < data.length; j++) mean += data[j]!;
-  mean /= data.length;
-  expect(Math.abs(mean - f.mean) / Math.max(f.meanAbs, 1e-12), `${label} mean`).toBeLessThanOrEqual(TOL);
-}
 
 /**
  * Reference parameter count up to and including each stage, from the reference state dict: keys before the
@@ -80,7 +43,7 @@ const snapshot = (m: tf.LayersModel): Map<string, Float32Array> =>
 const identical = (a: Float32Array, b: Float32Array): boolean => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
 
 describe.each(listModels())('%s', (arch) => {
-  const fixture = loadFixture(arch);
+  const fixture = loadZooFixture(arch);
   const c = fixture.cases.find((k) => k.size[0] === H && k.size[1] === W)!;
   const stages = getModelInfo(arch).stages;
   let model: tf.LayersModel;
@@ -159,7 +122,7 @@ describe('resnet18: every stage, save/load, training', () => {
   afterAll(() => model.dispose());
 
   it('truncation at every stage (name and -k) gives the reference features', async () => {
-    const c = loadFixture(arch).cases.find((k) => k.size[0] === H && k.size[1] === W)!;
+    const c = loadZooFixture(arch).cases.find((k) => k.size[0] === H && k.size[1] === W)!;
     const stages = getModelInfo(arch).stages;
     const x = formulaInput(H, W);
     for (let i = 0; i < stages.length; i++) {

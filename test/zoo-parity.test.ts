@@ -1,46 +1,19 @@
 // Numeric parity with the reference implementations (torchvision 0.14 / timm): identical formula weights on
 // both sides, logits and every stage output compared at the default size and at a non-square size.
 // Fixtures: tools/zoo_fixtures.py.
-import { existsSync, readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { createModel, getModelInfo, listModels } from '../src/zoo/registry.js';
 import { stageOutputLayer } from '../src/zoo/stages.js';
 import { fillFromFormula, formulaInput } from './helpers/formula.js';
-
-interface StageFixture {
-  shape: number[];
-  idx: number[];
-  values: number[];
-  mean: number;
-  meanAbs: number;
-}
-interface Fixture {
-  keys: Record<string, number[]>;
-  cases: { size: [number, number]; logits: number[]; stages: Record<string, StageFixture> }[];
-}
-
-const TOL = 1e-4;
-// Long synchronous steps starve vitest's worker RPC; give the event loop a turn between them.
-const tick = () => new Promise<void>((r) => setImmediate(r));
-const fixturePath = (arch: string) => new URL(`./fixtures/zoo/${arch}.json`, import.meta.url);
-
-function relErr(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  let maxDiff = 0;
-  let maxRef = 0;
-  for (let i = 0; i < expected.length; i++) {
-    maxDiff = Math.max(maxDiff, Math.abs(actual[i]! - expected[i]!));
-    maxRef = Math.max(maxRef, Math.abs(expected[i]!));
-  }
-  return maxDiff / Math.max(maxRef, 1e-12);
-}
+import { TOL, expectStage, hasZooFixture, loadZooFixture, relErr, tick } from './helpers/parity.js';
 
 describe.each(listModels())('%s matches its reference', (arch) => {
   it('has a parity fixture', () => {
-    expect(existsSync(fixturePath(arch)), `run /usr/bin/python3 tools/zoo_fixtures.py ${arch}`).toBe(true);
+    expect(hasZooFixture(arch), `run /usr/bin/python3 tools/zoo_fixtures.py ${arch}`).toBe(true);
   });
-  if (!existsSync(fixturePath(arch))) return;
-  const fixture = JSON.parse(readFileSync(fixturePath(arch), 'utf8')) as Fixture;
+  if (!hasZooFixture(arch)) return;
+  const fixture = loadZooFixture(arch);
 
   for (const c of fixture.cases) {
     it(`logits and stages at ${c.size[0]}x${c.size[1]}`, async () => {
@@ -64,18 +37,7 @@ describe.each(listModels())('%s matches its reference', (arch) => {
       await tick();
       const logits = await ys[ys.length - 1]!.data();
       expect(relErr(logits, c.logits)).toBeLessThanOrEqual(TOL);
-      for (let i = 0; i < stages.length; i++) {
-        const f = c.stages[stages[i]!]!;
-        expect(ys[i]!.shape, stages[i]).toEqual(f.shape);
-        const data = await ys[i]!.data();
-        const sampled = f.idx.map((j) => data[j]!);
-        const err = relErr(sampled, f.values);
-        expect(err, `${stages[i]} sampled values`).toBeLessThanOrEqual(TOL);
-        let mean = 0;
-        for (let j = 0; j < data.length; j++) mean += data[j]!;
-        mean /= data.length;
-        expect(Math.abs(mean - f.mean) / Math.max(f.meanAbs, 1e-12), `${stages[i]} mean`).toBeLessThanOrEqual(TOL);
-      }
+      for (let i = 0; i < stages.length; i++) await expectStage(ys[i]!, c.stages[stages[i]!]!, stages[i]!);
       tf.dispose([x, ...ys]);
       model.dispose();
     });
