@@ -54,6 +54,21 @@ describe('backend choice', () => {
     expect(bad.stderr).toMatch(/Unknown TF.js backend 'quantum' \(from CHEXZOO_BACKEND\)/);
   });
 
+  it("leaves a user's uncaught errors alone after wasm starts (fresh process)", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chexzoo-backend-'));
+    const script = join(dir, 'throw.mts');
+    const mod = resolve('src/backend/index.ts');
+    writeFileSync(script, `import { ensureBackend } from ${JSON.stringify(mod)};\n` +
+      "console.log(await ensureBackend(), process.listeners('uncaughtException').length);\n" +
+      "setTimeout(() => { throw new Error('a user bug'); }, 0);\n");
+    const r = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', cwd: resolve('.') });
+    expect(r.stdout.trim()).toBe('wasm 0');
+    // Node's own report (exit 1, the user's line), not emscripten's rethrow (exit 7, the minified wasm glue)
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/Error: a user bug/);
+    expect(r.stderr).not.toMatch(/WasmBackendModule/);
+  });
+
   it('registerFastKernels is idempotent', () => {
     const a = registerFastKernels('wasm');
     const b = registerFastKernels('wasm');

@@ -125,13 +125,41 @@ async function loadTfjsNode(): Promise<string> {
   throw new Error(errors.join('; '));
 }
 
+type ProcessEvent = 'uncaughtException' | 'unhandledRejection';
+const PROCESS_EVENTS: ProcessEvent[] = ['uncaughtException', 'unhandledRejection'];
+
+type Listener = (...args: unknown[]) => void;
+// typed loosely: these two events have distinct listener signatures in @types/node
+const emitter = (): { listeners(e: string): Listener[]; removeListener(e: string, l: Listener): void } =>
+  process as unknown as { listeners(e: string): Listener[]; removeListener(e: string, l: Listener): void };
+
+function processListeners(): Map<ProcessEvent, Listener[]> | undefined {
+  if (!isNode()) return undefined;
+  return new Map(PROCESS_EVENTS.map((e) => [e, [...emitter().listeners(e)]]));
+}
+
+/**
+ * The emscripten glue of tfjs-backend-wasm adds process-wide `uncaughtException` / `unhandledRejection`
+ * handlers that rethrow: any later error in the user's program then exits with code 7 and prints the whole
+ * minified wasm module as its source line. Those handlers do nothing useful for us; remove them.
+ */
+function removeNewListeners(before: Map<ProcessEvent, Listener[]>): void {
+  for (const e of PROCESS_EVENTS) {
+    const old = before.get(e) ?? [];
+    for (const l of emitter().listeners(e)) if (!old.includes(l)) emitter().removeListener(e, l);
+  }
+}
+
 async function selectBackend(order: BackendName[], source: BackendInfo['source'], fast: boolean): Promise<string> {
   const skipped: BackendInfo['skipped'] = [];
   for (const name of order) {
     try {
       let nodePackage: string | undefined;
       if (name === 'tensorflow' && !tf.findBackend('tensorflow')) nodePackage = await loadTfjsNode();
-      if (!(await tf.setBackend(name))) {
+      const listenersBefore = name === 'wasm' ? processListeners() : undefined;
+      const ok = await tf.setBackend(name);
+      if (listenersBefore) removeNewListeners(listenersBefore);
+      if (!ok) {
         skipped.push({ name, reason: 'initialisation failed' });
         continue;
       }
