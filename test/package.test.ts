@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build } from 'tsup';
+import { build as esbuild } from 'esbuild';
 
 const root = new URL('..', import.meta.url).pathname;
 // inside the project so that the bundles resolve @tensorflow/tfjs from its node_modules
@@ -33,6 +34,22 @@ describe('package', () => {
       const code = readFileSync(join(out, f), 'utf8');
       expect(code.match(NODE_ONLY)?.[0], f).toBeUndefined();
     }
+  });
+
+  it('bundles the root entry for browsers (no Node built-ins to resolve)', async () => {
+    const r = await esbuild({
+      entryPoints: [join(root, 'src/index.ts')],
+      bundle: true,
+      platform: 'browser',
+      format: 'esm',
+      write: false,
+      logLevel: 'silent',
+      metafile: true,
+    });
+    const inputs = Object.keys(r.metafile.inputs);
+    // TF.js itself maps its optional Node imports (crypto) to nothing in browsers; ours must need none
+    expect(inputs.filter((i) => /(^|\/)(sharp|node:)/.test(i) || /^src\/.*(fs-io|fetch-node|dataset|images|synth-node|cli)/.test(i))).toEqual([]);
+    expect(inputs.some((i) => i.startsWith('src/zoo/registry'))).toBe(true);
   });
 
   it('loads as ESM and as CJS with the same API', async () => {
