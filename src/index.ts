@@ -53,3 +53,6 @@ export * from './train/index.js';
 // truncation (stage listing, truncate with a new head, feature extraction, classifier reset, freezing)
 export { blocks, truncate, featureExtractor, resetClassifier, freeze, unfreeze } from './truncate.js';
 export type { StageInfo, StageRef, TruncateOptions } from './truncate.js';
+
+// report (CheXtransfer-style comparison of trained runs: markdown + SVG scatter plots)
+export * from './report/index.js';

@@ -36,3 +36,6 @@ export type { TrainProgress, TrainProgressOptions } from './train/progress.js';
 export { runTrain, TRAIN_DEFAULTS } from './cli/train.js';
 export type { RunConfig } from './cli/train.js';
 export { runEval } from './cli/eval.js';
+
+// report (`chexzoo report`: reads run folders, writes report.md + figures)
+export { runReport, readRun } from './cli/report.js';

@@ -11,6 +11,7 @@ Commands:
   train                train a model on a CheXpert-format dataset (chexzoo train --help)
   eval                 evaluate a trained run (chexzoo eval --help)
   truncate             truncate an architecture at a stage and report/save it (chexzoo truncate --help)
+  report               compare trained runs in a markdown report with figures (chexzoo report --help)
   backend              the TF.js backend this machine uses
 
 Environment: CHEXZOO_BACKEND (tensorflow|wasm|cpu), CHEXZOO_CACHE (weights cache), CHEXZOO_OFFLINE=1.
@@ -64,6 +65,8 @@ export async function main(argv: string[]): Promise<number> {
         return (await import('./eval.js')).runEval(rest);
       case 'truncate':
         return (await import('./truncate.js')).runTruncate(rest);
+      case 'report':
+        return (await import('./report.js')).runReport(rest);
       case 'backend':
         return backend();
       case undefined:
