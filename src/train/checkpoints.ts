@@ -3,13 +3,12 @@
 import { promises as fs } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { loadModel } from '../weights/fs-io.js';
-import { replaceDirAtomic, TMP_SIBLING } from '../utils/atomic.js';
+import { artifactsToFiles, loadModel, readModelArtifacts } from '../weights/fs-io.js';
+import { pathExists as exists, replaceDirAtomic, TMP_SIBLING } from '../utils/atomic.js';
 import type { CheckpointStore, EncodedWeights, SavedCheckpoint, TrainState } from './state.js';
 
 const LAST = 'last';
 const MODEL_JSON = 'model.json';
-const WEIGHTS_BIN = 'weights.bin';
 const OPT_JSON = 'optimizer.json';
 const OPT_BIN = 'optimizer.bin';
 const STATE_JSON = 'state.json';
@@ -20,26 +19,6 @@ export interface FileCheckpointStoreOptions {
   writeFile?: (path: string, data: Uint8Array | string) => Promise<void>;
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fs.stat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function modelFiles(a: tf.io.ModelArtifacts): Record<string, Uint8Array | string> {
-  const data = a.weightData === undefined ? new ArrayBuffer(0) : tf.io.CompositeArrayBuffer.join(a.weightData);
-  const json: tf.io.ModelJSON = {
-    modelTopology: a.modelTopology as tf.io.ModelJSON['modelTopology'],
-    format: a.format ?? 'layers-model',
-    generatedBy: a.generatedBy ?? `TensorFlow.js tfjs-layers v${tf.version_layers}`,
-    convertedBy: null,
-    weightsManifest: [{ paths: [`./${WEIGHTS_BIN}`], weights: a.weightSpecs ?? [] }],
-  };
-  return { [MODEL_JSON]: JSON.stringify(json), [WEIGHTS_BIN]: new Uint8Array(data) };
-}
 
 function bufferOf(b: Buffer): ArrayBuffer {
   return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
@@ -92,15 +71,7 @@ export class FileCheckpointStore implements CheckpointStore {
     if (!(await exists(join(dir, STATE_JSON)))) return undefined;
     try {
       const state = JSON.parse(await fs.readFile(join(dir, STATE_JSON), 'utf8')) as TrainState;
-      const json = JSON.parse(await fs.readFile(join(dir, MODEL_JSON), 'utf8')) as tf.io.ModelJSON;
-      const weights = await fs.readFile(join(dir, WEIGHTS_BIN));
-      const model: tf.io.ModelArtifacts = {
-        modelTopology: json.modelTopology,
-        format: json.format,
-        generatedBy: json.generatedBy,
-        weightSpecs: json.weightsManifest.flatMap((g) => g.weights),
-        weightData: bufferOf(weights),
-      };
+      const model = await readModelArtifacts(dir);
       const specs = JSON.parse(await fs.readFile(join(dir, OPT_JSON), 'utf8')) as tf.io.WeightsManifestEntry[];
       const optimizer: EncodedWeights = { specs, data: bufferOf(await fs.readFile(join(dir, OPT_BIN))) };
       return { state, model, optimizer };
@@ -112,7 +83,7 @@ export class FileCheckpointStore implements CheckpointStore {
   async saveLast(c: SavedCheckpoint): Promise<void> {
     // state.json last: its presence marks a complete folder for recover()
     await this.writeFolder(LAST, {
-      ...modelFiles(c.model),
+      ...artifactsToFiles(c.model),
       [OPT_JSON]: JSON.stringify(c.optimizer.specs),
       [OPT_BIN]: new Uint8Array(c.optimizer.data),
       [STATE_JSON]: JSON.stringify(c.state),
@@ -126,7 +97,7 @@ export class FileCheckpointStore implements CheckpointStore {
 
   async saveTop(id: string, model: tf.io.ModelArtifacts): Promise<void> {
     this.topDir(id);
-    await this.writeFolder(id, modelFiles(model));
+    await this.writeFolder(id, artifactsToFiles(model));
   }
 
   async removeTop(id: string): Promise<void> {

@@ -13,7 +13,8 @@ export function tmpSibling(path: string, tag: string): string {
 /** Leftovers of {@link tmpSibling} names (temporary or moved-aside copies) in a folder listing. */
 export const TMP_SIBLING = /^\..+\.(tmp|old)-\d+-[0-9a-f]{8}$/;
 
-async function exists(p: string): Promise<boolean> {
+/** Whether a file or folder exists (any stat error counts as no). */
+export async function pathExists(p: string): Promise<boolean> {
   try {
     await fs.stat(p);
     return true;
@@ -46,7 +47,7 @@ export async function replaceDirAtomic(target: string, fill: (tmp: string) => Pr
   await fs.mkdir(tmp);
   try {
     await fill(tmp);
-    if (await exists(target)) {
+    if (await pathExists(target)) {
       const old = tmpSibling(target, 'old');
       await fs.rename(target, old);
       try {

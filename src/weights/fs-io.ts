@@ -3,18 +3,24 @@ import { basename, dirname, join, resolve, sep } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 // registers the zoo's custom layers so loadLayersModel can deserialize them
 import '../zoo/layers.js';
-import { replaceDirAtomic } from '../utils/atomic.js';
+import { pathExists as exists, replaceDirAtomic } from '../utils/atomic.js';
 
 const MODEL_JSON = 'model.json';
 const WEIGHTS_BIN = 'weights.bin';
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fs.stat(p);
-    return true;
-  } catch {
-    return false;
-  }
+/** The two files of the TF.js layers format for some model artifacts: model.json and one weights.bin. */
+export function artifactsToFiles(artifacts: tf.io.ModelArtifacts): Record<string, Uint8Array | string> {
+  const data = artifacts.weightData === undefined ? new ArrayBuffer(0) : tf.io.CompositeArrayBuffer.join(artifacts.weightData);
+  const json: tf.io.ModelJSON = {
+    modelTopology: artifacts.modelTopology as tf.io.ModelJSON['modelTopology'],
+    format: artifacts.format ?? 'layers-model',
+    generatedBy: artifacts.generatedBy ?? `TensorFlow.js tfjs-layers v${tf.version_layers}`,
+    convertedBy: null,
+    weightsManifest: [{ paths: [`./${WEIGHTS_BIN}`], weights: artifacts.weightSpecs ?? [] }],
+  };
+  if (artifacts.trainingConfig) json.trainingConfig = artifacts.trainingConfig;
+  if (artifacts.userDefinedMetadata) json.userDefinedMetadata = artifacts.userDefinedMetadata;
+  return { [MODEL_JSON]: JSON.stringify(json), [WEIGHTS_BIN]: new Uint8Array(data) };
 }
 
 /** Writes files into a fresh temporary directory, then swaps it into place with renames. */
@@ -41,17 +47,7 @@ async function writeDirAtomically(dir: string, files: Record<string, Uint8Array 
 export async function saveModel(model: tf.LayersModel, dir: string): Promise<tf.io.SaveResult> {
   return model.save(
     tf.io.withSaveHandler(async (artifacts) => {
-      const data = artifacts.weightData === undefined ? new ArrayBuffer(0) : tf.io.CompositeArrayBuffer.join(artifacts.weightData);
-      const json: tf.io.ModelJSON = {
-        modelTopology: artifacts.modelTopology as tf.io.ModelJSON['modelTopology'],
-        format: artifacts.format ?? 'layers-model',
-        generatedBy: artifacts.generatedBy ?? `TensorFlow.js tfjs-layers v${tf.version_layers}`,
-        convertedBy: null,
-        weightsManifest: [{ paths: [`./${WEIGHTS_BIN}`], weights: artifacts.weightSpecs ?? [] }],
-      };
-      if (artifacts.trainingConfig) json.trainingConfig = artifacts.trainingConfig;
-      if (artifacts.userDefinedMetadata) json.userDefinedMetadata = artifacts.userDefinedMetadata;
-      await writeDirAtomically(dir, { [MODEL_JSON]: JSON.stringify(json), [WEIGHTS_BIN]: new Uint8Array(data) });
+      await writeDirAtomically(dir, artifactsToFiles(artifacts));
       return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
     }),
   );
