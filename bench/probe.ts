@@ -1,35 +1,5 @@
-// Local probe models and a per-kernel wall-clock profiler for the wasm backend (synchronous kernels).
+// Process CPU time and a per-kernel wall-clock profiler for the wasm backend (synchronous kernels).
 import * as tf from '@tensorflow/tfjs';
-
-/** ResNet-18 shaped like the zoo builds it: explicit ZeroPadding2D + 'valid' for strided / padded convs. */
-export function resnet18Probe(size: number, numClasses = 5): tf.LayersModel {
-  const L = tf.layers;
-  const inp = tf.input({ shape: [size, size, 3] });
-  const cbr = (x: tf.SymbolicTensor, f: number, k: number, s: number, relu = true): tf.SymbolicTensor => {
-    const p = (k - 1) >> 1;
-    let y = p ? (L.zeroPadding2d({ padding: p }).apply(x) as tf.SymbolicTensor) : x;
-    y = L.conv2d({ filters: f, kernelSize: k, strides: s, padding: 'valid', useBias: false }).apply(y) as tf.SymbolicTensor;
-    y = L.batchNormalization({ epsilon: 1e-5 }).apply(y) as tf.SymbolicTensor;
-    return relu ? (L.reLU().apply(y) as tf.SymbolicTensor) : y;
-  };
-  let x = cbr(inp, 64, 7, 2);
-  x = L.zeroPadding2d({ padding: 1 }).apply(x) as tf.SymbolicTensor;
-  x = L.maxPooling2d({ poolSize: 3, strides: 2 }).apply(x) as tf.SymbolicTensor;
-  let ch = 64;
-  for (const [f, s0] of [[64, 1], [128, 2], [256, 2], [512, 2]] as const) {
-    for (let b = 0; b < 2; b++) {
-      const s = b === 0 ? s0 : 1;
-      let y = cbr(x, f, 3, s);
-      y = cbr(y, f, 3, 1, false);
-      const sc = s !== 1 || ch !== f ? cbr(x, f, 1, s, false) : x;
-      x = L.reLU().apply(L.add().apply([y, sc]) as tf.SymbolicTensor) as tf.SymbolicTensor;
-      ch = f;
-    }
-  }
-  x = L.globalAveragePooling2d({}).apply(x) as tf.SymbolicTensor;
-  const out = L.dense({ units: numClasses }).apply(x) as tf.SymbolicTensor;
-  return tf.model({ inputs: inp, outputs: out });
-}
 
 /** CPU time of this process in ms: robust to other processes competing for the cores. */
 export function cpuMs(): number {
