@@ -63,7 +63,8 @@ function normalize(name: string, origin: string): BackendName {
 /**
  * Makes sure a TF.js backend is initialised and returns its name. The first call decides:
  * explicit option, else `CHEXZOO_BACKEND`, else tfjs-node-gpu / tfjs-node when importable (Node only),
- * else wasm (SIMD), else cpu. Fast gradient kernels are registered for wasm and cpu.
+ * else wasm (SIMD), else cpu; in browsers webgl, then wasm, then cpu. Fast gradient kernels are registered
+ * for wasm and cpu.
  * @example await ensureBackend(); // 'wasm'
  * @example await ensureBackend({ backend: 'cpu' });
  */
@@ -82,7 +83,8 @@ export function ensureBackend(preferred?: BackendName | EnsureBackendOptions): P
     const env = envBackend();
     let order: BackendName[];
     try {
-      order = env ? [normalize(env, 'CHEXZOO_BACKEND')] : ['tensorflow', 'wasm', 'cpu'];
+      // browsers: WebGL first (GPU, all gradients), then wasm (needs its .wasm files served; see setWasmPaths)
+      order = env ? [normalize(env, 'CHEXZOO_BACKEND')] : isNode() ? ['tensorflow', 'wasm', 'cpu'] : ['webgl', 'wasm', 'cpu'];
     } catch (e) {
       return Promise.reject(e);
     }
