@@ -136,6 +136,25 @@ export function averagePrecision(labels: NumericArray, scores: NumericArray, opt
   return weightedAveragePrecision(rankCases(labels, scores, keep));
 }
 
+/** True- and false-positive counts at each distinct score as a threshold, highest score first. */
+function descendingCounts(r: RankedCases): { tps: number[]; fps: number[]; thresholds: number[]; totalPos: number; n: number } {
+  const tps: number[] = [];
+  const fps: number[] = [];
+  const thresholds: number[] = [];
+  let tp = 0;
+  let fp = 0;
+  for (let g = r.groups.length - 2; g >= 0; g--) {
+    for (let k = r.groups[g]!; k < r.groups[g + 1]!; k++) {
+      if (r.pos[k]) tp++;
+      else fp++;
+    }
+    tps.push(tp);
+    fps.push(fp);
+    thresholds.push(r.groupScores[g]!);
+  }
+  return { tps, fps, thresholds, totalPos: tp, n: r.pos.length };
+}
+
 /** Points of a ROC curve. */
 export interface RocCurve {
   /** False-positive rate at each threshold. */
@@ -153,26 +172,16 @@ export interface RocCurve {
  */
 export function rocCurve(labels: NumericArray, scores: NumericArray, options: BinaryMetricOptions = {}): RocCurve {
   const keep = checkBinaryInputs(labels, scores, options.mask, 'rocCurve');
-  const r = rankCases(labels, scores, keep);
-  let totalPos = 0;
-  for (let k = 0; k < r.pos.length; k++) totalPos += r.pos[k]!;
-  const totalNeg = r.pos.length - totalPos;
-  const fpr = [0];
-  const tpr = [0];
+  const c = descendingCounts(rankCases(labels, scores, keep));
+  const totalNeg = c.n - c.totalPos;
+  const fpr = [totalNeg === 0 ? Number.NaN : 0];
+  const tpr = [c.totalPos === 0 ? Number.NaN : 0];
   const thresholds = [Number.POSITIVE_INFINITY];
-  let tp = 0;
-  let fp = 0;
-  for (let g = r.groups.length - 2; g >= 0; g--) {
-    for (let k = r.groups[g]!; k < r.groups[g + 1]!; k++) {
-      if (r.pos[k]) tp++;
-      else fp++;
-    }
-    fpr.push(totalNeg === 0 ? Number.NaN : fp / totalNeg);
-    tpr.push(totalPos === 0 ? Number.NaN : tp / totalPos);
-    thresholds.push(r.groupScores[g]!);
-  }
-  if (totalNeg === 0) fpr[0] = Number.NaN;
-  if (totalPos === 0) tpr[0] = Number.NaN;
+  c.tps.forEach((tp, k) => {
+    fpr.push(totalNeg === 0 ? Number.NaN : c.fps[k]! / totalNeg);
+    tpr.push(c.totalPos === 0 ? Number.NaN : tp / c.totalPos);
+    thresholds.push(c.thresholds[k]!);
+  });
   return { fpr, tpr, thresholds };
 }
 
@@ -194,24 +203,8 @@ export interface PrCurve {
  */
 export function prCurve(labels: NumericArray, scores: NumericArray, options: BinaryMetricOptions = {}): PrCurve {
   const keep = checkBinaryInputs(labels, scores, options.mask, 'prCurve');
-  const r = rankCases(labels, scores, keep);
-  let totalPos = 0;
-  for (let k = 0; k < r.pos.length; k++) totalPos += r.pos[k]!;
-  // descending-threshold pass, as scikit-learn builds it, then reversed
-  const tps: number[] = [];
-  const fps: number[] = [];
-  const thr: number[] = [];
-  let tp = 0;
-  let fp = 0;
-  for (let g = r.groups.length - 2; g >= 0; g--) {
-    for (let k = r.groups[g]!; k < r.groups[g + 1]!; k++) {
-      if (r.pos[k]) tp++;
-      else fp++;
-    }
-    tps.push(tp);
-    fps.push(fp);
-    thr.push(r.groupScores[g]!);
-  }
+  // descending-threshold counts, as scikit-learn builds them, then reversed
+  const { tps, fps, thresholds: thr, totalPos } = descendingCounts(rankCases(labels, scores, keep));
   const last = tps.length - 1;
   const precision: number[] = [];
   const recall: number[] = [];
