@@ -1,7 +1,7 @@
 // `chexzoo eval`: evaluates a run written by `chexzoo train` (top-k ensemble or best model) on a dataset split.
 import { promises as fs, existsSync } from 'node:fs';
+import { parseCommand } from './args.js';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { ensureBackend } from '../backend/index.js';
 import { loadChexpert } from '../data/dataset.js';
@@ -47,30 +47,22 @@ function fmt(v: number): string {
  * @example process.exitCode = await runEval(['--run', 'runs/r18', '--data', '/tmp/synth', '--json']);
  */
 export async function runEval(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        run: { type: 'string', short: 'r' },
-        data: { type: 'string', short: 'd' },
-        split: { type: 'string', default: 'valid' },
-        best: { type: 'boolean', default: false },
-        bootstrap: { type: 'string' },
-        seed: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    process.stderr.write(`chexzoo eval: ${(e as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const parsed = parseCommand('eval', USAGE, {
+    args: argv,
+    options: {
+      run: { type: 'string', short: 'r' },
+      data: { type: 'string', short: 'd' },
+      split: { type: 'string', default: 'valid' },
+      best: { type: 'boolean', default: false },
+      bootstrap: { type: 'string' },
+      seed: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    allowPositionals: false,
+  });
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
   if (!values.run || !values.data) {
     process.stderr.write(`chexzoo eval: --run and --data are required.\n\n${USAGE}`);
     return 2;

@@ -1,7 +1,7 @@
 // `chexzoo report`: compares runs written by `chexzoo train` in one markdown report with SVG figures.
 import { promises as fs } from 'node:fs';
+import { parseCommand } from './args.js';
 import { basename, join, relative, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { countParams, createModel, getModelInfo, listModels } from '../zoo/registry.js';
 import { truncate } from '../truncate.js';
 import { studyReport, type StudyReport, type StudyRow } from '../report/study.js';
@@ -160,30 +160,21 @@ async function runsIn(parent: string): Promise<string[]> {
  * @example process.exitCode = await runReport(['--runs-dir', 'runs', '--out', 'report']);
  */
 export async function runReport(argv: string[]): Promise<number> {
-  let values;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: argv,
-      options: {
-        runs: { type: 'string', multiple: true },
-        'runs-dir': { type: 'string' },
-        out: { type: 'string', short: 'o' },
-        title: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      // `--runs a b c`: parseArgs takes only `a` as the option value, the rest arrive as positionals
-      allowPositionals: true,
-    }));
-  } catch (e) {
-    process.stderr.write(`chexzoo report: ${(e as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const parsed = parseCommand('report', USAGE, {
+    args: argv,
+    options: {
+      runs: { type: 'string', multiple: true },
+      'runs-dir': { type: 'string' },
+      out: { type: 'string', short: 'o' },
+      title: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    // `--runs a b c`: parseArgs takes only `a` as the option value, the rest arrive as positionals
+    allowPositionals: true,
+  });
+  if (typeof parsed === 'number') return parsed;
+  const { values, positionals } = parsed;
   try {
     const runs = values.runs ?? [];
     if (positionals.length > 0 && runs.length === 0) throw new UsageError(`Unexpected argument '${positionals[0]}': run folders follow --runs.`);

@@ -1,6 +1,6 @@
 // `chexzoo synth`: writes the synthetic CheXpert-format dataset.
-import { parseArgs } from 'node:util';
 import { SYNTH_DEFAULTS, writeSynthDataset } from '../data/synth-node.js';
+import { parseCommand } from './args.js';
 
 const USAGE = `Usage: chexzoo synth --out DIR [--train N] [--valid N] [--size PX] [--seed S] [--quality Q] [--force]
 
@@ -29,31 +29,23 @@ function intOption(name: string, value: string | undefined, fallback: number): n
  * @example process.exitCode = await runSynth(['--out', '/tmp/chexpert', '--train', '500']);
  */
 export async function runSynth(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        out: { type: 'string', short: 'o' },
-        train: { type: 'string' },
-        valid: { type: 'string' },
-        size: { type: 'string' },
-        seed: { type: 'string' },
-        quality: { type: 'string' },
-        force: { type: 'boolean', default: false },
-        quiet: { type: 'boolean', short: 'q', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    process.stderr.write(`chexzoo synth: ${(e as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const parsed = parseCommand('synth', USAGE, {
+    args: argv,
+    options: {
+      out: { type: 'string', short: 'o' },
+      train: { type: 'string' },
+      valid: { type: 'string' },
+      size: { type: 'string' },
+      seed: { type: 'string' },
+      quality: { type: 'string' },
+      force: { type: 'boolean', default: false },
+      quiet: { type: 'boolean', short: 'q', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    allowPositionals: false,
+  });
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
   if (!values.out) {
     process.stderr.write(`chexzoo synth: --out DIR is required.\n\n${USAGE}`);
     return 2;

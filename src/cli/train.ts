@@ -1,8 +1,8 @@
 // `chexzoo train`: trains a zoo architecture on a CheXpert-format dataset, resumable, writing RUN/metrics.json,
 // RUN/model (best checkpoint) and RUN/checkpoints (top-k + last).
 import { promises as fs, existsSync } from 'node:fs';
+import { parseCommand } from './args.js';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { ensureBackend } from '../backend/index.js';
 import { createModel, getModelInfo, listModels } from '../zoo/registry.js';
@@ -106,46 +106,38 @@ export interface RunConfig {
  * @example process.exitCode = await runTrain(['--arch', 'resnet18', '--data', '/tmp/synth', '--out', 'runs/r18']);
  */
 export async function runTrain(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        arch: { type: 'string', short: 'a' },
-        data: { type: 'string', short: 'd' },
-        out: { type: 'string', short: 'o' },
-        epochs: { type: 'string' },
-        'max-steps': { type: 'string' },
-        'img-size': { type: 'string' },
-        'batch-size': { type: 'string' },
-        lr: { type: 'string' },
-        'lr-schedule': { type: 'string' },
-        weights: { type: 'string' },
-        truncate: { type: 'string' },
-        uncertainty: { type: 'string' },
-        tasks: { type: 'string' },
-        views: { type: 'string' },
-        augment: { type: 'boolean', default: false },
-        'pos-weight': { type: 'boolean', default: false },
-        'valid-every': { type: 'string' },
-        'checkpoint-every': { type: 'string' },
-        'top-k': { type: 'string' },
-        patience: { type: 'string' },
-        seed: { type: 'string' },
-        restart: { type: 'boolean', default: false },
-        quiet: { type: 'boolean', short: 'q', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    process.stderr.write(`chexzoo train: ${(e as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const parsed = parseCommand('train', USAGE, {
+    args: argv,
+    options: {
+      arch: { type: 'string', short: 'a' },
+      data: { type: 'string', short: 'd' },
+      out: { type: 'string', short: 'o' },
+      epochs: { type: 'string' },
+      'max-steps': { type: 'string' },
+      'img-size': { type: 'string' },
+      'batch-size': { type: 'string' },
+      lr: { type: 'string' },
+      'lr-schedule': { type: 'string' },
+      weights: { type: 'string' },
+      truncate: { type: 'string' },
+      uncertainty: { type: 'string' },
+      tasks: { type: 'string' },
+      views: { type: 'string' },
+      augment: { type: 'boolean', default: false },
+      'pos-weight': { type: 'boolean', default: false },
+      'valid-every': { type: 'string' },
+      'checkpoint-every': { type: 'string' },
+      'top-k': { type: 'string' },
+      patience: { type: 'string' },
+      seed: { type: 'string' },
+      restart: { type: 'boolean', default: false },
+      quiet: { type: 'boolean', short: 'q', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    allowPositionals: false,
+  });
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
   const say = (s: string) => {
     if (!values.quiet) process.stderr.write(`${s}\n`);
   };
