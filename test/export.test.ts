@@ -74,7 +74,7 @@ describe('export to PyTorch (.safetensors)', () => {
     const model = await createModel('resnet18', { numClasses: 0, inputShape: [32, 32, 3] });
     const feats = featureExtractor(model, ['layer1', 'layer2']);
     expect(() => toSafetensors(feats)).toThrow(/feature extractor/);
-    tf.dispose([plain, model, feats]);
+    for (const m of [plain, model, feats]) m.dispose();
   });
 
   it('saveSafetensors writes the file atomically and insists on the extension', async () => {
