@@ -111,6 +111,7 @@ describe('numeric flags (issue 10.10)', () => {
       ['info none', main(['info'])],
       ['list extra', main(['list', '--json'])],
       ['unknown', main(['frobnicate'])],
+      ['export', main(['export', '--out', join(tmp, 'x.safetensors')])],
     ];
     for (const [name, p] of usage) expect([name, await p]).toEqual([name, 2]);
     const failures: [string, Promise<number>][] = [
@@ -118,6 +119,7 @@ describe('numeric flags (issue 10.10)', () => {
       ['report no run', runReport(['--runs', join(tmp, 'nope'), '--out', join(tmp, 'rep')])],
       ['train no data', runTrain(tiny(join(tmp, 'nodata'), join(tmp, 'no-such-data')))],
       ['train weights file', runTrain([...tiny(join(tmp, 'nowts')), '--weights', join(tmp, 'missing.pth')])],
+      ['export no run', main(['export', '--run', join(tmp, 'nope'), '--out', join(tmp, 'x.safetensors')])],
     ];
     for (const [name, p] of failures) expect([name, await p]).toEqual([name, 1]);
     expect(errText()).toMatch(/Weights file not found: '.*missing\.pth'/);
