@@ -4,7 +4,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, write
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest';
-import { writeSynthDataset } from '../src/node.js';
+import { createModel, saveSafetensors, writeSynthDataset } from '../src/node.js';
 import { runTrain } from '../src/cli/train.js';
 import { runEval } from '../src/cli/eval.js';
 import { runSynth } from '../src/cli/synth.js';
@@ -199,6 +199,19 @@ describe('run folders', () => {
 });
 
 describe('work in the right order (issue 16.4)', () => {
+  it('--weights PATH is checked up front and then loaded', async () => {
+    const path = join(tmp, 'mv3s.safetensors');
+    const m = await createModel('mobilenet_v3_small', { numClasses: 5, inputShape: [16, 16, 3] });
+    await saveSafetensors(m, path);
+    m.dispose();
+    const run = join(tmp, 'with-weights');
+    const args = ['--arch', 'mobilenet_v3_small', '--data', data, '--out', run, '--img-size', '16', '--batch-size', '8', '--quiet'];
+    expect(await runTrain([...args, '--weights', path, '--max-steps', '1'])).toBe(0);
+    const config = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8'));
+    expect(config.weights).toBe(path);
+    expect(config.lr).toBe(1e-4);
+  });
+
   it('--weights imagenet fails on unavailable weights (offline, empty cache) before reading the dataset', async () => {
     const env = { CHEXZOO_OFFLINE: process.env.CHEXZOO_OFFLINE, CHEXZOO_CACHE: process.env.CHEXZOO_CACHE };
     process.env.CHEXZOO_OFFLINE = '1';

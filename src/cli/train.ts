@@ -294,10 +294,11 @@ export async function runTrain(argv: string[]): Promise<number> {
     findChexpertCsv(config.data, 'train');
     findChexpertCsv(config.data, 'valid');
     const backend = await ensureBackend();
-    const download = downloadProgress(`${arch} weights`);
     if (weights !== 'none') {
       installNodeWeightsResolver();
+      const download = downloadProgress(`${arch} weights`);
       await fetchWeights(arch, weights, download);
+      download.done();
     }
 
     // 4. the dataset, the model
@@ -327,9 +328,8 @@ export async function runTrain(argv: string[]): Promise<number> {
     const base = await createModel(arch, {
       numClasses: tasks.length,
       inputShape: [imgSize, imgSize, 3],
-      ...(weights !== 'none' ? { weights, onProgress: download } : {}),
+      ...(weights !== 'none' ? { weights } : {}), // from the cache filled above
     });
-    download.done();
     if (config.truncate) {
       model = truncate(base, config.truncate, { numClasses: tasks.length });
       base.dispose();
