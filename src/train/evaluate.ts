@@ -4,6 +4,7 @@ import { perTaskAuroc } from '../metrics/auroc.js';
 import { bootstrapMeanAurocCI, type MeanAurocBootstrapResult } from '../metrics/bootstrap.js';
 import { shuffledIndices } from '../data/augment.js';
 import { rng } from '../utils/rng.js';
+import { optimizeForInference } from '../inference.js';
 
 /** One batch: NHWC images, [n, tasks] targets and an optional [n, tasks] mask (0 = ignore the target). */
 export interface Batch {
@@ -102,6 +103,8 @@ export interface PredictOptions {
   tasks?: readonly string[];
   /** Called after each batch with (batches done, total or undefined). */
   onProgress?: (done: number, total: number | undefined) => void;
+  /** Run each model through {@link optimizeForInference} (same outputs, fewer ops). Default true. */
+  optimize?: boolean;
 }
 
 function asModels(model: tf.LayersModel | readonly tf.LayersModel[]): tf.LayersModel[] {
@@ -118,6 +121,20 @@ const yieldToEventLoop = () => new Promise<void>((r) => setTimeout(r, 0));
  */
 export async function predict(model: tf.LayersModel | readonly tf.LayersModel[], data: BatchSource, options: PredictOptions = {}): Promise<Predictions> {
   const models = asModels(model);
+  const runners: { predict(x: tf.Tensor): tf.Tensor | tf.Tensor[]; dispose?(): void }[] =
+    options.optimize === false ? models : models.map((m) => optimizeForInference(m));
+  try {
+    return await predictWith(runners, data, options);
+  } finally {
+    for (const r of runners) if (!models.includes(r as tf.LayersModel)) r.dispose?.();
+  }
+}
+
+async function predictWith(
+  models: { predict(x: tf.Tensor): tf.Tensor | tf.Tensor[] }[],
+  data: BatchSource,
+  options: PredictOptions,
+): Promise<Predictions> {
   const probs: number[] = [];
   const labels: number[] = [];
   const mask: number[] = [];
