@@ -17,6 +17,8 @@ installNodeWeightsResolver();
 export { saveModel, loadModel, readModelArtifacts, fileLoadHandler } from './weights/fs-io.js';
 export {
   downloadWeights,
+  downloadWeightsBytes,
+  cachePath,
   downloadPretrained,
   getCacheDir,
   isOffline,
