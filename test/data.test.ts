@@ -60,9 +60,35 @@ describe('CSV parsing', () => {
   it('names the line and column of a bad label, and missing columns', () => {
     const labels = CHEXPERT_OBSERVATIONS.map(() => '');
     labels[2] = 'maybe';
-    expect(() => parseChexpertCsv([HEADER, row('p/train/a.jpg', 'Frontal', 'PA', labels)].join('\n'))).toThrow(/line 2, column "Cardiomegaly".*maybe/);
+    expect(() => parseChexpertCsv([HEADER, row('p/train/a.jpg', 'Frontal', 'PA', labels)].join('\n'))).toThrow(/line 2, column 8 \("Cardiomegaly"\).*maybe/);
     expect(() => parseChexpertCsv('Path,Sex\nx,y\n')).toThrow(/lacks the column.*No Finding/);
     expect(() => parseChexpertCsv('')).toThrow(/empty/);
+  });
+
+  it('refuses text after a closing quote ("x"y), naming the line and column', () => {
+    expect(() => parseCsv('a,b,c\n1,"x"y,3\n')).toThrow(/CSV line 2, column 2: text after the closing quote/);
+    // lines are counted in the file, also after a quoted field spanning two lines
+    expect(() => parseCsv('a,b\n"two\nlines",ok\n1,2\n"p" ,3\n')).toThrow(/CSV line 5, column 1/);
+    const labels = CHEXPERT_OBSERVATIONS.map(() => '1.0');
+    expect(() => parseChexpertCsv([HEADER, row('"CheXpert-v1.0-small/train/a.jpg"x', 'Frontal', 'PA', labels)].join('\n'))).toThrow(
+      /line 2, column 1: text after the closing quote/,
+    );
+    // quoted fields that end properly, before a comma, a line break or the end, are fine
+    expect(parseCsv('"a","b"\r\n"c",""')).toEqual([['a', 'b'], ['c', '']]);
+  });
+
+  it('refuses rows with fewer cells than the header (their labels would read as blank negatives)', () => {
+    const labels = CHEXPERT_OBSERVATIONS.map(() => '1.0');
+    const full = row('CheXpert-v1.0-small/train/a.jpg', 'Frontal', 'PA', labels);
+    const short = row('CheXpert-v1.0-small/train/b.jpg', 'Frontal', 'PA', labels.slice(0, 12));
+    expect(() => parseChexpertCsv([HEADER, full, short].join('\n'))).toThrow(
+      /CheXpert CSV line 3, column 18 \("Fracture"\): the row has 17 cells but the header has 19/,
+    );
+    // a path with an unquoted comma shifts every cell: one cell too many
+    const long = row('CheXpert-v1.0-small/train/c,d.jpg', 'Frontal', 'PA', labels);
+    expect(() => parseChexpertCsv([HEADER, full, long].join('\n'))).toThrow(/line 3, column 20: the row has 20 cells but the header has 19/);
+    // a trailing empty cell (a trailing comma) is harmless
+    expect(parseChexpertCsv([HEADER, `${full},`].join('\n'))).toHaveLength(1);
   });
 
   it('round-trips through formatChexpertCsv', () => {
