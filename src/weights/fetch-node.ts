@@ -73,8 +73,8 @@ function safeSegment(raw: string, url: string): string {
 /**
  * Where a URL is kept in the cache: the whole URL is the key, spelled as a readable path,
  * `<cacheDir>/<scheme>/<host>/<path>`, e.g. `~/.cache/chexzoo/https/download.pytorch.org/models/resnet18-f37072fd.pth`.
- * A query string or credentials add a folder named by their hash; `fileName` replaces only the last
- * segment's name (the segment itself stays as a folder), so two URLs never share an entry.
+ * A query string or credentials add a folder named by their hash; a `fileName` that differs from the last
+ * segment names the file and that segment stays as a folder, so two URLs do not share an entry.
  * @example cachePath('https://download.pytorch.org/models/resnet18-f37072fd.pth');
  */
 export function cachePath(url: string, opts: { fileName?: string; cacheDir?: string } = {}): string {
