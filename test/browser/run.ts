@@ -135,8 +135,9 @@ async function runOn(backend: 'wasm' | 'webgl', tol: number, extraArgs: string[]
     const shownBackend = await page.textContent('#backend');
     check(`page shows the backend in use`, (shownBackend ?? '').startsWith(backend), String(shownBackend));
     // offline from here on: the page has everything it needs
-    await new Promise((r) => server.close(r));
-    server.closeAllConnections?.();
+    const closed = new Promise((r) => server.close(r));
+    server.closeAllConnections();
+    await closed;
 
     // wrong files get clear messages
     await page.setInputFiles('#modelFiles', badPath);
