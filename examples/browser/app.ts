@@ -21,6 +21,8 @@ interface DemoState {
   error?: string;
 }
 const state: DemoState = {};
+/** The checkpoint last chosen: changing the architecture loads it again for the new one. */
+let lastCheckpoint: File[] | undefined;
 // read by the browser test (test/browser/run.ts) and handy in the console
 (window as unknown as { chexzooDemo: DemoState }).chexzooDemo = state;
 
@@ -54,6 +56,7 @@ async function loadModelFiles(files: File[]): Promise<void> {
     let arch: string;
     let how: string;
     if (json) {
+      lastCheckpoint = undefined;
       const bins = files.filter((f) => f.name.endsWith('.bin'));
       let manifest: { weightsManifest?: { paths: string[] }[]; modelTopology?: unknown };
       try {
@@ -77,6 +80,7 @@ async function loadModelFiles(files: File[]): Promise<void> {
       archSel.value = a;
       how = `saved model '${model.name}'`;
     } else if (ckpt) {
+      lastCheckpoint = [ckpt];
       arch = archSel.value;
       model = await createModel(arch, { numClasses: COMPETITION_TASKS.length });
       try {
@@ -84,7 +88,8 @@ async function loadModelFiles(files: File[]): Promise<void> {
         how = `${arch} with '${ckpt.name}' (${report.format}, ${report.loaded.length} tensors${report.skipped.length ? `, ${report.skipped.length} skipped` : ''})`;
       } catch (e) {
         model.dispose();
-        throw new Error(`'${ckpt.name}' does not fit ${arch}: ${errText(e)}\nPick the architecture the checkpoint was trained with.`);
+        const why = errText(e);
+        throw new Error(`'${ckpt.name}' does not fit ${arch}: ${why.length > 400 ? `${why.slice(0, 400)}…` : why}\nPick the architecture the checkpoint was trained with.`);
       }
     } else {
       throw new Error(`Not a model: ${files.map((f) => `'${f.name}'`).join(', ')}. Choose a saved model folder (model.json + weights.bin) or a .pth / .safetensors checkpoint.`);
@@ -182,11 +187,23 @@ async function run(classIndex?: number): Promise<void> {
   }
 }
 
-$<HTMLInputElement>('modelDir').addEventListener('change', (e) => void loadModelFiles(Array.from((e.target as HTMLInputElement).files ?? [])));
-$<HTMLInputElement>('modelFiles').addEventListener('change', (e) => void loadModelFiles(Array.from((e.target as HTMLInputElement).files ?? [])));
+// inputs are cleared after reading, so choosing the same file again (e.g. after fixing the architecture) loads it
+for (const id of ['modelDir', 'modelFiles']) {
+  $<HTMLInputElement>(id).addEventListener('change', (e) => {
+    const input = e.target as HTMLInputElement;
+    const files = Array.from(input.files ?? []);
+    input.value = '';
+    void loadModelFiles(files);
+  });
+}
 $<HTMLInputElement>('imageFile').addEventListener('change', (e) => {
-  const f = (e.target as HTMLInputElement).files?.[0];
+  const input = e.target as HTMLInputElement;
+  const f = input.files?.[0];
+  input.value = '';
   if (f) void loadImageFile(f);
+});
+archSel.addEventListener('change', () => {
+  if (lastCheckpoint) void loadModelFiles(lastCheckpoint);
 });
 stageSel.addEventListener('change', () => void run(Number(taskSel.value)));
 taskSel.addEventListener('change', () => void run(Number(taskSel.value)));

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { chromium, type Page } from 'playwright-core';
-import { createModel, ensureBackend, renderSynthImage, synthRecords, truncate } from '../../src/index.js';
+import { createModel, ensureBackend, loadWeights, renderSynthImage, synthRecords, toSafetensors, truncate } from '../../src/index.js';
 import { loadModel, saveModel } from '../../src/node.js';
 import { analyze, overlay, type Analysis } from '../../examples/browser/pipeline.js';
 // @ts-expect-error plain ESM script without types
@@ -63,6 +63,25 @@ const pngPath = join(work, 'phantom.png');
 writeFileSync(pngPath, await sharp(Buffer.from(phantom.data), { raw: { width: IMAGE, height: IMAGE, channels: 1 } }).png().toBuffer());
 const badPath = join(work, 'notes.txt');
 writeFileSync(badPath, 'not a model\n');
+
+// a checkpoint as a PyTorch user would bring it: mobilenet_v3_small with a 5-class head, as .safetensors
+const ckptPath = join(work, 'mobilenet_v3_small-chexpert.safetensors');
+let expectedCkpt: Analysis;
+{
+  const m = await createModel('mobilenet_v3_small', { numClasses: 5 });
+  fillFromFormula(m);
+  const bytes = toSafetensors(m);
+  writeFileSync(ckptPath, bytes);
+  m.dispose();
+  // what the page does with it: build the architecture with 5 outputs and load the checkpoint
+  const fresh = await createModel('mobilenet_v3_small', { numClasses: 5 });
+  await loadWeights(fresh, bytes);
+  const g = tf.tensor3d(Int32Array.from(phantom.data), [IMAGE, IMAGE, 1], 'int32');
+  const c3 = tf.tile(g, [1, 1, 3]) as tf.Tensor3D;
+  expectedCkpt = await analyze(fresh, 'mobilenet_v3_small', c3);
+  tf.dispose([g, c3]);
+  fresh.dispose();
+}
 
 const nodeModel = await loadModel(modelDir);
 const gray = tf.tensor3d(Int32Array.from(phantom.data), [IMAGE, IMAGE, 1], 'int32');
@@ -181,6 +200,25 @@ async function runOn(backend: 'wasm' | 'webgl', tol: number, extraArgs: string[]
     const dh2 = maxAbsDiff(r.heatmap, expectedLayer2.cam.heatmap);
     check(`stage and task pickers: Cardiomegaly at layer2 equals Node's (max |diff| ${dh2.toExponential(2)})`, dh2 <= tol && r.stage === 'layer2' && r.classIndex === 1);
     await page.screenshot({ path: join(shots, `demo-${backend}-layer2.png`) });
+    if (backend === 'wasm') {
+      // a .safetensors checkpoint: refused with a clear message for the wrong architecture, loaded for the right one
+      await page.selectOption('#arch', 'resnet18');
+      await page.setInputFiles('#modelFiles', ckptPath);
+      await waitStatus(page, 'error');
+      const m4 = (await page.textContent('#message')) ?? '';
+      check('a checkpoint for another architecture gets a clear message', /'mobilenet_v3_small-chexpert\.safetensors' does not fit resnet18: .*Pick the architecture the checkpoint was trained with/s.test(m4), m4.slice(0, 160));
+      // picking the right architecture loads the chosen checkpoint again
+      await page.selectOption('#arch', 'mobilenet_v3_small');
+      await page.waitForFunction(() => {
+        const st = document.body.dataset.status;
+        return st === 'done' || (st === 'error' && !/does not fit resnet18/.test(document.getElementById('message')!.textContent ?? ''));
+      }, null, { timeout: 90_000 });
+      r = await readPage(page);
+      const dpc = maxAbsDiff(r.probabilities, expectedCkpt.probabilities.map((p) => p.probability));
+      const dhc = maxAbsDiff(r.heatmap, expectedCkpt.cam.heatmap);
+      check(`.safetensors checkpoint (mobilenet_v3_small, 224 x 224): probabilities and heatmap equal Node's (${dpc.toExponential(2)}, ${dhc.toExponential(2)})`, dpc <= tol && dhc <= tol && r.stage === expectedCkpt.cam.stage, r.message);
+      await page.screenshot({ path: join(shots, `demo-${backend}-checkpoint.png`) });
+    }
     check('no uncaught page errors', consoleErrors.length === 0, consoleErrors.join('; '));
   } finally {
     await context.close();
