@@ -10,6 +10,12 @@ export interface Batch {
   x: tf.Tensor4D;
   y: tf.Tensor2D;
   mask?: tf.Tensor2D;
+  /**
+   * Position of this batch in its epoch (0-based), for sources that may leave batches out (`loadChexpert` drops
+   * a batch whose images are all unreadable). The loop's resume position (`startBatch`) follows it, so a
+   * resumed run neither repeats nor skips a batch. Without it, batches are counted as they arrive.
+   */
+  index?: number;
 }
 
 /**
