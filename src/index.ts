@@ -61,5 +61,9 @@ export * from './train/index.js';
 export { blocks, truncate, featureExtractor, resetClassifier, freeze, unfreeze } from './truncate.js';
 export type { StageInfo, StageRef, TruncateOptions } from './truncate.js';
 
+// Grad-CAM (class-activation maps of any stage, Node and browsers)
+export { gradCam } from './gradcam.js';
+export type { GradCamOptions, GradCamResult } from './gradcam.js';
+
 // report (CheXtransfer-style comparison of trained runs: markdown + SVG scatter plots)
 export * from './report/index.js';
