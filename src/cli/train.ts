@@ -58,7 +58,7 @@ after an interruption (Ctrl-C saves a checkpoint; a kill loses at most the steps
   --checkpoint-every N  save the resumable checkpoint every N steps (default: at each validation)
   --top-k K             checkpoints kept and ensembled (default ${TRAIN_DEFAULTS.topK})
   --patience P          early stopping after P validations without improvement
-  --seed S              shuffling and augmentation seed (default ${TRAIN_DEFAULTS.seed})
+  --seed S              seeds initialisation, shuffling, augmentation, dropout and stochastic depth (default ${TRAIN_DEFAULTS.seed})
   --restart             discard RUN's checkpoints and start over
   --quiet               print only the final summary
 `;
@@ -231,11 +231,12 @@ export async function runTrain(argv: string[]): Promise<number> {
     const base = await createModel(arch, {
       numClasses: tasks.length,
       inputShape: [imgSize, imgSize, 3],
+      seed,
       ...(weights !== 'none' ? { weights, onProgress: download } : {}),
     });
     download.done();
     if (config.truncate) {
-      model = truncate(base, config.truncate, { numClasses: tasks.length });
+      model = truncate(base, config.truncate, { numClasses: tasks.length, seed });
       base.dispose();
     } else {
       model = base;
