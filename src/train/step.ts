@@ -7,9 +7,33 @@ import { withTrainingRandomness } from '../zoo/layers.js';
 /** torch.optim.Adam's defaults (betas 0.9 / 0.999, eps 1e-8; TF.js' own default eps is 1e-7). */
 export const ADAM = { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 } as const;
 
-/** Adam with PyTorch's defaults at learning rate `lr`. */
+interface AdamInternals {
+  accBeta1: tf.Variable;
+  accBeta2: tf.Variable;
+  beta1: number;
+  beta2: number;
+  iterations: number;
+}
+
+/**
+ * TF.js Adam whose bias-correction powers are always recomputed as beta^(t + 1), the way TF.js restores them
+ * from a checkpoint (its own update multiplies them step by step, which differs in the last bits): a resumed run
+ * then continues bit for bit as the uninterrupted one.
+ */
+class ResumableAdam extends tf.AdamOptimizer {
+  override applyGradients(variableGradients: Parameters<tf.AdamOptimizer['applyGradients']>[0]): void {
+    super.applyGradients(variableGradients);
+    const self = this as unknown as AdamInternals;
+    tf.tidy(() => {
+      self.accBeta1.assign(tf.pow(self.beta1, self.iterations + 1));
+      self.accBeta2.assign(tf.pow(self.beta2, self.iterations + 1));
+    });
+  }
+}
+
+/** Adam with PyTorch's defaults at learning rate `lr` (checkpoints restore it exactly). */
 export function createAdam(lr: number): tf.AdamOptimizer {
-  return tf.train.adam(lr, ADAM.beta1, ADAM.beta2, ADAM.epsilon);
+  return new ResumableAdam(lr, ADAM.beta1, ADAM.beta2, ADAM.epsilon);
 }
 
 /** One training batch. */
