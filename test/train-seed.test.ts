@@ -131,3 +131,16 @@ describe('seeded training', () => {
     expect(strip(join(tmp, 'c', 'metrics.json'))).not.toBe(a);
   });
 });
+
+describe('createAdam', () => {
+  it("uses PyTorch's eps 1e-8: a gradient of 1e-7 moves the weight by lr * 1e-7 / (1e-7 + 1e-8)", async () => {
+    const { createAdam } = await import('../src/train/step.js');
+    const v = tf.variable(tf.scalar(0));
+    const opt = createAdam(0.1);
+    opt.minimize(() => tf.mul(v, 1e-7) as tf.Scalar, false, [v]);
+    // torch.optim.Adam: -lr * m_hat / (sqrt(v_hat) + eps) with m_hat = g, sqrt(v_hat) = |g|
+    expect(v.dataSync()[0]).toBeCloseTo((-0.1 * 1e-7) / (1e-7 + 1e-8), 5); // eps 1e-7 would give -0.05
+    opt.dispose();
+    v.dispose();
+  });
+});
