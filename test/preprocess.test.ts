@@ -141,3 +141,50 @@ describe('the data pipeline resizes as PIL does', () => {
     expect(stats(x, want).max).toBeLessThan(1e-6);
   });
 });
+
+describe('one per-architecture preprocessing config (issue 10, point 12)', () => {
+  it('getPreprocessConfig reads the manifest: inception_v3/v4 use mean = std = 0.5, the others ImageNet', () => {
+    for (const arch of ['inception_v3', 'inception_v4']) expect([getPreprocessConfig(arch).mean, getPreprocessConfig(arch).std]).toEqual([[0.5, 0.5, 0.5], [0.5, 0.5, 0.5]]);
+    expect(getPreprocessConfig('resnet18')).toMatchObject({ mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], resizeSize: 256, cropSize: 224, interpolation: 'bilinear' });
+    expect(getPreprocessConfig('efficientnet_b3')).toMatchObject({ resizeSize: 320, cropSize: 300, interpolation: 'bicubic' });
+    expect(() => getPreprocessConfig('vgg16')).toThrow(/No registered weights for architecture 'vgg16'/);
+    // a copy: callers cannot change the manifest
+    getPreprocessConfig('resnet18').mean[0] = 9;
+    expect(getPreprocessConfig('resnet18').mean[0]).toBe(0.485);
+  });
+
+  it("loadChexpert({ arch }) normalises with the arch's statistics (inception: (p - 0.5) / 0.5)", async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { writeSynthDataset } = await import('../src/data/synth-node.js');
+    const { loadChexpert } = await import('../src/data/dataset.js');
+    const dir = mkdtempSync(join(tmpdir(), 'chexzoo-pre-'));
+    try {
+      await writeSynthDataset(dir, { train: 4, valid: 4, size: 40, seed: 1 });
+      const opts = { split: 'valid', imageSize: 32, batchSize: 4, channels: 1 } as const;
+      const inc = await loadChexpert(dir, { ...opts, arch: 'inception_v3' });
+      const res = await loadChexpert(dir, { ...opts, arch: 'resnet18' });
+      const first = async (ds: typeof inc) => {
+        for await (const b of ds.batches(0)) {
+          const x = b.x.dataSync().slice();
+          tf.dispose([b.x, b.y, b.mask]);
+          return x;
+        }
+        throw new Error('no batch');
+      };
+      const [xi, xr] = [await first(inc), await first(res)];
+      const g = await decodeGray(join(inc.root, inc.records[0]!.path.split('/').slice(1).join('/')), { size: 32 });
+      const want = Float32Array.from(g.data, (v) => (v / 255 - 0.5) / 0.5);
+      expect(stats(xi.subarray(0, 32 * 32), want).max).toBeLessThan(1e-6);
+      const m = (0.485 + 0.456 + 0.406) / 3;
+      const s = (0.229 + 0.224 + 0.225) / 3;
+      expect(stats(xr.subarray(0, 32 * 32), Float32Array.from(g.data, (v) => (v / 255 - m) / s)).max).toBeLessThan(1e-5);
+      // without imageSize the arch's crop size is used
+      const full = await loadChexpert(dir, { split: 'valid', arch: 'inception_v3' });
+      expect(full.imageShape).toEqual([299, 299, 3]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

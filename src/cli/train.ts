@@ -16,6 +16,9 @@ import { FileCheckpointStore } from '../train/checkpoints.js';
 import { createTrainProgress } from '../train/progress.js';
 import { downloadProgress } from './progress.js';
 import { replaceDirAtomic, writeFileAtomic } from '../utils/atomic.js';
+import { getPreprocessConfig } from '../weights/manifest.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../data/augment.js';
+import { kernelFor, type ResizeKernel } from '../data/images.js';
 
 /** Defaults of `chexzoo train`, chosen so `chexzoo synth` + `chexzoo train --arch resnet18` fits in ~10 min on 2 cores. */
 export const TRAIN_DEFAULTS = {
@@ -99,6 +102,23 @@ export interface RunConfig {
   posWeight: boolean;
   seed: number;
   data: string;
+  /** Input normalisation and resize filter (from `getPreprocessConfig(arch)`); absent in runs made before 0.1.0's fix: ImageNet, linear. */
+  preprocess?: RunPreprocess;
+}
+
+/** What the data pipeline of a run normalises with. */
+export interface RunPreprocess {
+  mean: number[];
+  std: number[];
+  kernel: ResizeKernel;
+}
+
+/** Runs written before `preprocess` was recorded were normalised with ImageNet statistics and a linear resize. */
+export const LEGACY_RUN_PREPROCESS: RunPreprocess = { mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD], kernel: 'linear' };
+
+/** The preprocessing of a run: recorded in its config, or the legacy default. */
+export function runPreprocess(config: Pick<RunConfig, 'preprocess'>): RunPreprocess {
+  return config.preprocess ?? LEGACY_RUN_PREPROCESS;
 }
 
 /**
@@ -174,6 +194,8 @@ export async function runTrain(argv: string[]): Promise<number> {
     const validEvery = num('valid-every', values['valid-every'], 'int');
     const checkpointEvery = num('checkpoint-every', values['checkpoint-every'], 'int');
     const out = resolve(values.out!);
+    const pre = getPreprocessConfig(arch);
+    const preprocess: RunPreprocess = { mean: pre.mean, std: pre.std, kernel: kernelFor(pre.interpolation) };
 
     const config: RunConfig = {
       arch,
@@ -193,9 +215,14 @@ export async function runTrain(argv: string[]): Promise<number> {
       posWeight: values['pos-weight'],
       seed,
       data: resolve(values.data!),
+      preprocess,
     };
-    // what must not change between a run and its resumption
-    const fingerprint = JSON.stringify({ arch, imgSize, batchSize, tasks, uncertainty, views, truncate: config.truncate, augment: config.augment, posWeight: config.posWeight, seed });
+    // what must not change between a run and its resumption (preprocessing only when it differs from the legacy
+    // default, so runs started before it was recorded still resume unless their input changed)
+    const fingerprint = JSON.stringify({
+      arch, imgSize, batchSize, tasks, uncertainty, views, truncate: config.truncate, augment: config.augment, posWeight: config.posWeight, seed,
+      ...(JSON.stringify(preprocess) !== JSON.stringify(LEGACY_RUN_PREPROCESS) ? { preprocess } : {}),
+    });
 
     const backend = await ensureBackend();
     if (weights !== 'none') installNodeWeightsResolver();
@@ -207,6 +234,7 @@ export async function runTrain(argv: string[]): Promise<number> {
         views,
         imageSize: imgSize,
         channels: 3,
+        ...preprocess,
         batchSize,
         seed,
         augment: train && config.augment,
