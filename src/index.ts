@@ -42,6 +42,7 @@ export type { ApplyWeightsOptions, WeightsSpec, WeightsRequest, WeightsResolver,
 export { getWeightsInfo, listWeights, hasWeights, getPreprocessConfig } from './weights/manifest.js';
 export type { WeightsInfo, PreprocessSpec, PreprocessConfig, Interpolation } from './weights/manifest.js';
 export { preprocess } from './weights/preprocess.js';
+export { toStandardArtifacts, fromStandardArtifacts, toStandardTopology, fromStandardTopology } from './weights/portable.js';
 export { resizeGray8, rgbToGray8, axisWeights, resizeShorterSide, centerCropOffsets } from './utils/resample.js';
 export type { ResampleFilter, AxisWeights } from './utils/resample.js';
 export type { PreprocessOptions } from './weights/preprocess.js';

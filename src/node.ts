@@ -15,6 +15,7 @@ export { runSynth } from './cli/synth.js';
 import { installNodeWeightsResolver } from './weights/fetch-node.js';
 installNodeWeightsResolver();
 export { saveModel, loadModel, readModelArtifacts, fileLoadHandler } from './weights/fs-io.js';
+export type { SaveModelOptions } from './weights/fs-io.js';
 export {
   downloadWeights,
   downloadPretrained,
