@@ -18,6 +18,10 @@ export { BatchNorm, HardSigmoid, HardSwish, Pad2D } from './zoo/layers.js';
 export { ensureBackend, backendInfo, getBackendName, registerFastKernels } from './backend/index.js';
 export type { BackendName, BackendInfo, EnsureBackendOptions } from './backend/index.js';
 
+// inference (BatchNorm folded, activations fused)
+export { optimizeForInference } from './inference.js';
+export type { InferenceModel, InferenceStats } from './inference.js';
+
 // metrics
 export * from './metrics/index.js';
 
@@ -59,6 +63,10 @@ export * from './train/index.js';
 // truncation (stage listing, truncate with a new head, feature extraction, classifier reset, freezing)
 export { blocks, truncate, featureExtractor, resetClassifier, freeze, unfreeze } from './truncate.js';
 export type { StageInfo, StageRef, TruncateOptions } from './truncate.js';
+
+// Grad-CAM (class-activation maps of any stage, Node and browsers)
+export { gradCam } from './gradcam.js';
+export type { GradCamOptions, GradCamResult } from './gradcam.js';
 
 // report (CheXtransfer-style comparison of trained runs: markdown + SVG scatter plots)
 export * from './report/index.js';

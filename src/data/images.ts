@@ -1,12 +1,20 @@
 // Image decoding with sharp (Node-only). Decoding runs in libvips' native threads, so several images decode
 // at once while TF.js computes on the main thread; resizing is PIL's resampling (src/utils/resample.ts).
-import sharp from 'sharp';
+import sharp, { type OutputInfo } from 'sharp';
 import { type AugmentParams, IMAGENET_MEAN, IMAGENET_STD, grayToUnit, normalizeInto } from './augment.js';
 import { centerCropOffsets, resizeGray8, rgbToGray8, type ResampleFilter } from '../utils/resample.js';
 
 /** How an image reaches the target size: `crop` keeps the aspect ratio and centre-crops; `squash` stretches. */
 export type ResizeMode = 'crop' | 'squash';
 export type ResizeKernel = 'nearest' | 'linear' | 'cubic' | 'mitchell' | 'lanczos2' | 'lanczos3';
+
+/**
+ * Largest image (width x height) that is decoded: 50 megapixels, about 7070 x 7070. Full-resolution CheXpert
+ * radiographs are about 2320 x 2828 (6.6 MP) and other chest X-ray sets stay under ~4300 x 3500 (15 MP), so
+ * every real image passes, while a decompression bomb (a small file declaring gigapixels) is refused from its
+ * header before any memory is allocated. sharp's own default (268 MP) would let one image take ~1 GB.
+ */
+export const MAX_INPUT_PIXELS = 50_000_000;
 
 export interface DecodeOptions {
   /** Output size in pixels: a square side or [height, width]. */
@@ -15,6 +23,8 @@ export interface DecodeOptions {
   resize?: ResizeMode;
   /** Default `linear`: PIL's antialiased bilinear (torchvision's default); `cubic` is PIL's bicubic. */
   kernel?: ResizeKernel;
+  /** Refuse images with more pixels than this (default {@link MAX_INPUT_PIXELS}). */
+  maxInputPixels?: number;
 }
 
 export interface ImageOptions extends DecodeOptions {
@@ -92,14 +102,27 @@ export function resizeGray(image: GrayImage, options: DecodeOptions): GrayImage 
  */
 export async function decodeGray(source: string | Uint8Array, options: DecodeOptions): Promise<GrayImage> {
   imageSize(options.size);
+  const limit = options.maxInputPixels ?? MAX_INPUT_PIXELS;
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new Error(`maxInputPixels must be a positive integer, got ${String(limit)}.`);
   const input = typeof source === 'string' ? source : Buffer.from(source.buffer, source.byteOffset, source.byteLength);
-  const meta = await sharp(input, { failOn: 'error' }).metadata();
-  const colour = (meta.channels ?? 1) - (meta.hasAlpha ? 1 : 0) >= 3;
-  // gray sources go through libvips' greyscale (16-bit scaled to 8); colour ones get PIL's luma below
-  const img = sharp(input, { failOn: 'error' });
-  const { data, info } = await (colour ? img.removeAlpha().toColourspace('srgb') : img.greyscale().extractChannel(0))
-    .raw({ depth: 'uchar' })
-    .toBuffer({ resolveWithObject: true });
+  let out: { data: Buffer; info: OutputInfo };
+  let colour: boolean;
+  try {
+    const meta = await sharp(input, { failOn: 'error', limitInputPixels: limit }).metadata();
+    if ((meta.width ?? 0) * (meta.height ?? 0) > limit) throw new Error('Input image exceeds pixel limit');
+    colour = (meta.channels ?? 1) - (meta.hasAlpha ? 1 : 0) >= 3;
+    // gray sources go through libvips' greyscale (16-bit scaled to 8); colour ones get PIL's luma below
+    const img = sharp(input, { failOn: 'error', limitInputPixels: limit });
+    out = await (colour ? img.removeAlpha().toColourspace('srgb') : img.greyscale().extractChannel(0))
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+  } catch (e) {
+    if (/exceeds pixel limit/i.test((e as Error).message)) {
+      throw new Error(`Image has more than ${limit} pixels (maxInputPixels); refusing to decode it. Downscale it, or raise maxInputPixels.`);
+    }
+    throw e;
+  }
+  const { data, info } = out;
   const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   const pixels = info.width * info.height;
   if (info.channels !== (colour ? 3 : 1)) throw new Error(`Decoder returned ${info.channels} channels, expected ${colour ? 3 : 1}.`);
