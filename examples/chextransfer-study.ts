@@ -30,6 +30,8 @@ import {
   truncate,
   writeSynthDataset,
   type Predictions,
+  getPreprocessConfig,
+  type ChexpertDataset,
 } from '../src/node.js';
 
 const { values } = parseArgs({
@@ -64,8 +66,20 @@ if (!dataDir) {
 }
 const tasks = [...COMPETITION_TASKS];
 const common = { tasks, uncertainty: 'ones', imageSize, batchSize: 16, seed } as const;
-const trainSet = await loadChexpert(dataDir, { ...common, split: 'train' });
-const validSet = await loadChexpert(dataDir, { ...common, split: 'valid', shuffle: false });
+// each architecture gets its weights' normalisation (getPreprocessConfig: mean = std = 0.5 for inception_v3/v4);
+// archs that share one reuse the datasets (and their decoded-image caches)
+const datasets = new Map<string, Promise<{ trainSet: ChexpertDataset; validSet: ChexpertDataset }>>();
+function datasetsFor(arch: string) {
+  const { mean, std, interpolation } = getPreprocessConfig(arch);
+  const key = JSON.stringify([mean, std, interpolation]);
+  if (!datasets.has(key)) {
+    datasets.set(key, (async () => ({
+      trainSet: await loadChexpert(dataDir!, { ...common, arch, split: 'train' }),
+      validSet: await loadChexpert(dataDir!, { ...common, arch, split: 'valid', shuffle: false }),
+    }))());
+  }
+  return datasets.get(key)!;
+}
 
 interface Row {
   name: string;
@@ -82,6 +96,7 @@ const rows: Row[] = [];
 const preds = new Map<string, Predictions>();
 
 async function run(name: string, arch: string, truncatedAt: string | number | null): Promise<void> {
+  const { trainSet, validSet } = await datasetsFor(arch);
   let model = await createModel(arch, {
     numClasses: tasks.length,
     inputShape: [imageSize, imageSize, 3],
@@ -159,10 +174,11 @@ const correlations =
 
 const results = { config: { ...values, data: dataDir }, rows, comparisons, truncation, correlations };
 const fmt = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : 'n/a');
+const { trainSet, validSet } = await datasetsFor(archs[0]!);
 const md = [
   `# CheXtransfer study run`,
   '',
-  `Data: ${dataDir} (${trainSet.size} train / ${validSet.size} valid images, ${imageSize} px); weights: ${values.weights}; epochs: ${epochs}; seed ${seed}.`,
+  `Data: ${dataDir} (${trainSet.size} train / ${validSet.size} valid images, ${imageSize} px, each architecture normalised as its weights expect); weights: ${values.weights}; epochs: ${epochs}; seed ${seed}.`,
   '',
   '| model | params | ImageNet top-1 | mean AUROC | 95% CI |',
   '|---|---:|---:|---:|---|',

@@ -356,6 +356,28 @@ describe('chexzoo train / eval', () => {
   });
 });
 
+describe('chexzoo train / eval normalise per architecture (issue 10, point 12)', () => {
+  it('an inception_v3 run records and uses mean = std = 0.5; eval reproduces the reported AUROC with it', async () => {
+    const data = join(tmp, 'synth-inc');
+    await writeSynthDataset(data, { train: 8, valid: 12, size: 80, seed: 3 });
+    const run = join(tmp, 'run-inc');
+    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      const args = ['--arch', 'inception_v3', '--truncate', 'Conv2d_1a_3x3', '--data', data, '--out', run, '--img-size', '75', '--batch-size', '4', '--max-steps', '2', '--valid-every', '2', '--top-k', '1', '--quiet'];
+      expect(await runTrain(args)).toBe(0);
+      const config = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8'));
+      expect(config.preprocess).toEqual({ mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5], kernel: 'linear' });
+      const m = JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8'));
+      stdout.mockClear();
+      expect(await runEval(['--run', run, '--data', data, '--json', '--bootstrap', '0'])).toBe(0);
+      const ev = JSON.parse(stdout.mock.calls.map((c) => String(c[0])).join(''));
+      expect(ev.meanAuroc).toBeCloseTo(m.valid.meanAuroc, 5);
+    } finally {
+      stdout.mockRestore();
+    }
+  });
+});
+
 describe('training progress', () => {
   const info = (step: number) => ({ step, totalSteps: 40, epoch: 0, batchInEpoch: step, batchesPerEpoch: 40, loss: 0.5, smoothLoss: 0.5, lr: 1e-3, stepsPerSecond: 2 });
   it('prints plain lines (about every 5%) when not a TTY', () => {

@@ -7,7 +7,7 @@ import { ensureBackend } from '../backend/index.js';
 import { loadChexpert } from '../data/dataset.js';
 import { loadModel } from '../weights/fs-io.js';
 import { evaluate, type EvaluationResult } from '../train/evaluate.js';
-import type { RunConfig } from './train.js';
+import { runPreprocess, type RunConfig } from './train.js';
 import type { TrainState } from '../train/state.js';
 
 const USAGE = `Usage: chexzoo eval --run RUN --data DIR [options]
@@ -82,6 +82,7 @@ export async function runEval(argv: string[]): Promise<number> {
       views: config.views,
       imageSize: config.imgSize,
       channels: config.channels,
+      ...runPreprocess(config),
       batchSize: config.batchSize,
       shuffle: false,
     });

@@ -5,6 +5,7 @@ import { exportStateDict } from '../weights/export.js';
 import { loadModel } from '../weights/fs-io.js';
 import { pathExists } from '../utils/atomic.js';
 import { parseCommand } from './args.js';
+import { ensureBackend } from '../backend/index.js';
 
 const USAGE = `Usage: chexzoo export (--run RUN | --model DIR) --out FILE.safetensors
 
@@ -47,6 +48,7 @@ export async function runExport(argv: string[]): Promise<number> {
     return 1;
   }
   await import('../zoo/layers.js');
+  await ensureBackend(); // loading makes tensors: without it TF.js stops at the uninitialised wasm backend
   const model = await loadModel(dir);
   const { stateDict, metadata } = exportStateDict(model);
   await saveSafetensors(model, out);

@@ -19,6 +19,9 @@ import { acquireRunLock, type RunLock } from '../train/lock.js';
 import { createTrainProgress } from '../train/progress.js';
 import { downloadProgress } from './progress.js';
 import { pathExists, replaceDirAtomic, TMP_SIBLING, writeFileAtomic } from '../utils/atomic.js';
+import { getPreprocessConfig } from '../weights/manifest.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../data/augment.js';
+import { kernelFor, type ResizeKernel } from '../data/images.js';
 
 /** Defaults of `chexzoo train`, chosen so `chexzoo synth` + `chexzoo train --arch resnet18` fits in ~10 min on 2 cores. */
 export const TRAIN_DEFAULTS = {
@@ -100,6 +103,23 @@ export interface RunConfig {
   patience: number | null;
   /** Validation interval in steps (null: the default, from the epoch length). */
   validEvery: number | null;
+  /** Input normalisation and resize filter (from `getPreprocessConfig(arch)`); absent in runs made before 0.1.0's fix: ImageNet, linear. */
+  preprocess?: RunPreprocess;
+}
+
+/** What the data pipeline of a run normalises with. */
+export interface RunPreprocess {
+  mean: number[];
+  std: number[];
+  kernel: ResizeKernel;
+}
+
+/** Runs written before `preprocess` was recorded were normalised with ImageNet statistics and a linear resize. */
+export const LEGACY_RUN_PREPROCESS: RunPreprocess = { mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD], kernel: 'linear' };
+
+/** The preprocessing of a run: recorded in its config, or the legacy default. */
+export function runPreprocess(config: Pick<RunConfig, 'preprocess'>): RunPreprocess {
+  return config.preprocess ?? LEGACY_RUN_PREPROCESS;
 }
 
 /** What `chexzoo train` writes into RUN, removed by `--restart` (the summary first, so no old result outlives a partial clean-up). */
@@ -255,6 +275,8 @@ export async function runTrain(argv: string[]): Promise<number> {
     const checkpointEvery = intFlag('checkpoint-every', values['checkpoint-every'], { min: 1 });
     const truncateAt = values.truncate === undefined ? null : stageFlag('truncate', arch, values.truncate);
     const out = resolve(values.out!);
+    const pre = getPreprocessConfig(arch);
+    const preprocess: RunPreprocess = { mean: pre.mean, std: pre.std, kernel: kernelFor(pre.interpolation) };
 
     const config: RunConfig = {
       arch,
@@ -277,6 +299,7 @@ export async function runTrain(argv: string[]): Promise<number> {
       topK,
       patience: patience ?? null,
       validEvery: validEvery ?? null,
+      preprocess,
     };
     // what must not change between a run and its resumption: every setting that changes the result
     const fingerprint = JSON.stringify(config);
@@ -310,6 +333,7 @@ export async function runTrain(argv: string[]): Promise<number> {
         views,
         imageSize: imgSize,
         channels: 3,
+        ...preprocess,
         batchSize,
         seed,
         augment: train && config.augment,

@@ -19,23 +19,30 @@ import {
   resolveTasks,
 } from './chexpert.js';
 import { type AugmentOptions, IMAGENET_MEAN, IMAGENET_STD, channelStats, grayToUnit, normalizeInto, sampleAugment, shuffledIndices } from './augment.js';
-import { type GrayImage, type ResizeKernel, type ResizeMode, decodeGray, imageSize } from './images.js';
+import { type GrayImage, type ResizeKernel, type ResizeMode, decodeGray, imageSize, kernelFor } from './images.js';
+import { getPreprocessConfig } from '../weights/manifest.js';
 import { rng } from '../utils/rng.js';
 
 export interface ChexpertLoadOptions extends LabelPolicy {
+  /**
+   * Architecture whose weights' preprocessing to use (`getPreprocessConfig(arch)`): its mean/std (0.5 for
+   * inception_v3/v4, ImageNet for the others), resize filter and, unless `imageSize` is given, its crop size.
+   * `mean`, `std` and `kernel` given explicitly win.
+   */
+  arch?: string;
   /** Which CSV: `train` (default) or `valid`; any other name reads `<name>.csv`. */
   split?: string;
   /** Target observations; default the 5 competition tasks. */
   tasks?: readonly string[];
   /** Default `all`. */
   views?: ViewFilter;
-  /** Square side or [height, width]; default 224. */
+  /** Square side or [height, width]; default the arch's crop size, else 224. */
   imageSize?: number | readonly [number, number];
   resize?: ResizeMode;
   kernel?: ResizeKernel;
   /** Default 3 (grey replicated). */
   channels?: 1 | 3;
-  /** From the weights' metadata; default ImageNet. */
+  /** From the weights' metadata (see `arch`); default ImageNet. */
   mean?: readonly number[];
   std?: readonly number[];
   /** `true` for the default ranges (see `AugmentOptions`), or ranges. Default false. */
@@ -135,11 +142,13 @@ export async function loadChexpert(dir: string, options: ChexpertLoadOptions = {
   const { root, csvPath } = findChexpertCsv(dir, split);
   const tasks = resolveTasks(options.tasks ?? COMPETITION_TASKS);
   const policy = { uncertainty: normalizeUncertainty(options.uncertainty), blanks: normalizeBlanks(options.blanks) };
-  const [height, width] = imageSize(options.imageSize ?? 224);
+  const pre = options.arch !== undefined ? getPreprocessConfig(options.arch) : undefined;
+  const [height, width] = imageSize(options.imageSize ?? pre?.cropSize ?? 224);
   const channels = options.channels ?? 3;
   if (channels !== 1 && channels !== 3) throw new Error(`channels must be 1 or 3, got ${String(channels)}.`);
-  const mean = channelStats(options.mean ?? IMAGENET_MEAN, channels, 'mean');
-  const std = channelStats(options.std ?? IMAGENET_STD, channels, 'std');
+  const mean = channelStats(options.mean ?? pre?.mean ?? IMAGENET_MEAN, channels, 'mean');
+  const std = channelStats(options.std ?? pre?.std ?? IMAGENET_STD, channels, 'std');
+  const kernel = options.kernel ?? (pre ? kernelFor(pre.interpolation) : undefined);
   const batchSize = options.batchSize ?? 16;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batchSize must be a positive integer, got ${batchSize}.`);
   const prefetch = options.prefetch ?? 2;
@@ -188,7 +197,7 @@ export async function loadChexpert(dir: string, options: ChexpertLoadOptions = {
     if (skippedItems.length < 100) skippedItems.push({ path, reason });
     options.onSkip?.(path, reason);
   };
-  const decodeOptions = { size: [height, width] as const, resize: options.resize ?? 'crop', kernel: options.kernel };
+  const decodeOptions = { size: [height, width] as const, resize: options.resize ?? 'crop', kernel };
 
   const numBatches = options.dropLast ? Math.floor(size / batchSize) : Math.ceil(size / batchSize);
 

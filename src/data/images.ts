@@ -1,7 +1,8 @@
-// Image decoding with sharp (Node-only). Decoding and resizing run in libvips' native threads, so several
-// images decode at once while TF.js computes on the main thread.
+// Image decoding with sharp (Node-only). Decoding runs in libvips' native threads, so several images decode
+// at once while TF.js computes on the main thread; resizing is PIL's resampling (src/utils/resample.ts).
 import sharp, { type OutputInfo } from 'sharp';
 import { type AugmentParams, IMAGENET_MEAN, IMAGENET_STD, grayToUnit, normalizeInto } from './augment.js';
+import { centerCropOffsets, resizeGray8, rgbToGray8, type ResampleFilter } from '../utils/resample.js';
 
 /** How an image reaches the target size: `crop` keeps the aspect ratio and centre-crops; `squash` stretches. */
 export type ResizeMode = 'crop' | 'squash';
@@ -20,7 +21,7 @@ export interface DecodeOptions {
   size: number | readonly [number, number];
   /** Default `crop`. */
   resize?: ResizeMode;
-  /** Default `linear` (bilinear with antialiasing when shrinking). */
+  /** Default `linear`: PIL's antialiased bilinear (torchvision's default); `cubic` is PIL's bicubic. */
   kernel?: ResizeKernel;
   /** Refuse images with more pixels than this (default {@link MAX_INPUT_PIXELS}). */
   maxInputPixels?: number;
@@ -50,24 +51,70 @@ export function imageSize(size: number | readonly [number, number]): [number, nu
   return [h, w];
 }
 
+/** PIL's filter for each kernel name (sharp's names; `linear` is PIL's BILINEAR, `cubic` PIL's BICUBIC). */
+const KERNEL_FILTERS: Record<ResizeKernel, ResampleFilter> = {
+  nearest: 'nearest',
+  linear: 'bilinear',
+  cubic: 'bicubic',
+  mitchell: 'mitchell',
+  lanczos2: 'lanczos2',
+  lanczos3: 'lanczos',
+};
+
+/** The kernel name for a weights' interpolation (`getPreprocessConfig(arch).interpolation`). */
+export function kernelFor(interpolation: 'bilinear' | 'bicubic' | 'nearest'): ResizeKernel {
+  const k = ({ bilinear: 'linear', bicubic: 'cubic', nearest: 'nearest' } as const)[interpolation];
+  if (!k) throw new Error(`Unknown interpolation '${String(interpolation)}': use bilinear, bicubic or nearest.`);
+  return k;
+}
+
 /**
- * Decodes an image file or buffer (JPEG, PNG, ...) to 8-bit grayscale at the requested size.
- * @example const g = await decodeGray('view1_frontal.jpg', { size: 224, resize: 'crop' });
+ * Resizes 8-bit grayscale pixels to `[height, width]` as torchvision does on a PIL image: `crop` scales the
+ * image so it covers the target (for a square target: the shorter side becomes the size, the longer keeps the
+ * aspect ratio, truncated) and takes the centre (`Resize(size)` + `CenterCrop(size)`); `squash` resizes each
+ * axis to the target. The resampling is PIL's (antialiased, fixed point), equal pixel for pixel.
+ * @example const g = resizeGray({ data, height: 2320, width: 2828 }, { size: 320 });
  */
-export async function decodeGray(source: string | Uint8Array, options: DecodeOptions): Promise<GrayImage> {
+export function resizeGray(image: GrayImage, options: DecodeOptions): GrayImage {
   const [height, width] = imageSize(options.size);
   const mode = options.resize ?? 'crop';
   if (mode !== 'crop' && mode !== 'squash') throw new Error(`Unknown resize mode "${String(mode)}": use 'crop' (keep aspect, centre crop) or 'squash'.`);
+  const kernel = options.kernel ?? 'linear';
+  const filter = KERNEL_FILTERS[kernel];
+  if (!filter) throw new Error(`Unknown resize kernel "${String(kernel)}": use ${Object.keys(KERNEL_FILTERS).join(', ')}.`);
+  const { height: h, width: w } = image;
+  let [rh, rw] = [height, width];
+  if (mode === 'crop') {
+    // the axis that binds gets the target exactly, the other keeps the aspect ratio (truncated, as torchvision)
+    if (height * w >= width * h) rw = Math.max(width, Math.floor((height * w) / h));
+    else rh = Math.max(height, Math.floor((width * h) / w));
+  }
+  const [top, left] = centerCropOffsets(rh, rw, height, width);
+  if (rh === h && rw === w && top === 0 && left === 0) return { data: image.data, height, width };
+  return { data: resizeGray8(image.data, h, w, rh, rw, filter, [top, left, height, width]), height, width };
+}
+
+/**
+ * Decodes an image file or buffer (JPEG, PNG, ...) to 8-bit grayscale at the requested size. sharp decodes
+ * the full image; colour images become gray with PIL's `convert('L')` luma; the resize is `resizeGray`
+ * (PIL's antialiased resampling), so the pixels equal torchvision's `Resize` + `CenterCrop` on a PIL image.
+ * @example const g = await decodeGray('view1_frontal.jpg', { size: 224, resize: 'crop' });
+ */
+export async function decodeGray(source: string | Uint8Array, options: DecodeOptions): Promise<GrayImage> {
+  imageSize(options.size);
   const limit = options.maxInputPixels ?? MAX_INPUT_PIXELS;
   if (!Number.isSafeInteger(limit) || limit < 1) throw new Error(`maxInputPixels must be a positive integer, got ${String(limit)}.`);
   const input = typeof source === 'string' ? source : Buffer.from(source.buffer, source.byteOffset, source.byteLength);
   let out: { data: Buffer; info: OutputInfo };
+  let colour: boolean;
   try {
-    out = await sharp(input, { failOn: 'error', limitInputPixels: limit })
-      .greyscale()
-      .resize(width, height, { fit: mode === 'crop' ? 'cover' : 'fill', position: 'centre', kernel: options.kernel ?? 'linear' })
-      .extractChannel(0)
-      .raw()
+    const meta = await sharp(input, { failOn: 'error', limitInputPixels: limit }).metadata();
+    if ((meta.width ?? 0) * (meta.height ?? 0) > limit) throw new Error('Input image exceeds pixel limit');
+    colour = (meta.channels ?? 1) - (meta.hasAlpha ? 1 : 0) >= 3;
+    // gray sources go through libvips' greyscale (16-bit scaled to 8); colour ones get PIL's luma below
+    const img = sharp(input, { failOn: 'error', limitInputPixels: limit });
+    out = await (colour ? img.removeAlpha().toColourspace('srgb') : img.greyscale().extractChannel(0))
+      .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
   } catch (e) {
     if (/exceeds pixel limit/i.test((e as Error).message)) {
@@ -76,10 +123,11 @@ export async function decodeGray(source: string | Uint8Array, options: DecodeOpt
     throw e;
   }
   const { data, info } = out;
-  if (info.width !== width || info.height !== height || info.channels !== 1) {
-    throw new Error(`Decoder returned ${info.width}x${info.height}x${info.channels}, expected ${width}x${height}x1.`);
-  }
-  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), height, width };
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const pixels = info.width * info.height;
+  if (info.channels !== (colour ? 3 : 1)) throw new Error(`Decoder returned ${info.channels} channels, expected ${colour ? 3 : 1}.`);
+  const gray = colour ? rgbToGray8(bytes, pixels, 3) : bytes;
+  return resizeGray({ data: gray, height: info.height, width: info.width }, options);
 }
 
 /**

@@ -4,12 +4,18 @@ import * as tf from '@tensorflow/tfjs';
 // registers the zoo's custom layers so loadLayersModel can deserialize them
 import '../zoo/layers.js';
 import { pathExists as exists, replaceDirAtomic } from '../utils/atomic.js';
+import { fromStandardArtifacts, toStandardArtifacts } from './portable.js';
 
 const MODEL_JSON = 'model.json';
 const WEIGHTS_BIN = 'weights.bin';
 
-/** The two files of the TF.js layers format for some model artifacts: model.json and one weights.bin. */
-export function artifactsToFiles(artifacts: tf.io.ModelArtifacts): Record<string, Uint8Array | string> {
+/**
+ * The two files of the TF.js layers format for some model artifacts: model.json and one weights.bin. The
+ * topology is written with standard layer classes (see `toStandardArtifacts`), so plain `tf.loadLayersModel`
+ * reads it; `strict` throws when some layer has no standard equivalent.
+ */
+export function artifactsToFiles(original: tf.io.ModelArtifacts, options: { strict?: boolean } = {}): Record<string, Uint8Array | string> {
+  const artifacts = toStandardArtifacts(original, options);
   const data = artifacts.weightData === undefined ? new ArrayBuffer(0) : tf.io.CompositeArrayBuffer.join(artifacts.weightData);
   const json: tf.io.ModelJSON = {
     modelTopology: artifacts.modelTopology as tf.io.ModelJSON['modelTopology'],
@@ -39,15 +45,23 @@ async function writeDirAtomically(dir: string, files: Record<string, Uint8Array 
   });
 }
 
+export interface SaveModelOptions {
+  /** Throw instead of saving when a layer has no standard TF.js class (none of the zoo's architectures has one). */
+  strict?: boolean;
+}
+
 /**
- * Saves a model as TF.js layers format (model.json + weights.bin) without tfjs-node.
+ * Saves a model as TF.js layers format (model.json + weights.bin) without tfjs-node, in standard layer
+ * classes only (BatchNormalization, ZeroPadding2D, Rescaling, ...): plain `tf.loadLayersModel` in a program
+ * that imports only `@tensorflow/tfjs` loads it and predicts the same. `loadModel` restores our classes
+ * (frozen BatchNorm keeps its statistics in `fit`).
  * The directory appears complete or not at all (written to a temporary sibling, then renamed).
  * @example await saveModel(model, './out/chexpert-densenet121');
  */
-export async function saveModel(model: tf.LayersModel, dir: string): Promise<tf.io.SaveResult> {
+export async function saveModel(model: tf.LayersModel, dir: string, options: SaveModelOptions = {}): Promise<tf.io.SaveResult> {
   return model.save(
     tf.io.withSaveHandler(async (artifacts) => {
-      await writeDirAtomically(dir, artifactsToFiles(artifacts));
+      await writeDirAtomically(dir, artifactsToFiles(artifacts, options));
       return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
     }),
   );
@@ -72,7 +86,7 @@ export async function readModelArtifacts(pathOrDir: string): Promise<tf.io.Model
     );
   }
   if (!json || typeof json !== 'object' || !json.modelTopology) throw new Error(`${jsonPath} is not a TF.js model.json (no modelTopology).`);
-  return tf.io.getModelArtifactsForJSON(json, async (manifest) => {
+  const artifacts = await tf.io.getModelArtifactsForJSON(json, async (manifest) => {
     const specs: tf.io.WeightsManifestEntry[] = [];
     const buffers: ArrayBuffer[] = [];
     for (const group of manifest) {
@@ -86,6 +100,7 @@ export async function readModelArtifacts(pathOrDir: string): Promise<tf.io.Model
     }
     return [specs, tf.io.CompositeArrayBuffer.join(buffers)];
   });
+  return fromStandardArtifacts(artifacts);
 }
 
 /** A tf.io handler that reads a model directory from disk (no tfjs-node needed). */
@@ -94,7 +109,8 @@ export function fileLoadHandler(dir: string): tf.io.IOHandler {
 }
 
 /**
- * Loads a model saved by saveModel (custom zoo layers included).
+ * Loads a model saved by saveModel (or by `chexzoo train`), with the zoo's layer classes restored:
+ * BatchNormalization layers become our BatchNorm, whose frozen form keeps its moving statistics in `fit`.
  * @example const model = await loadModel('./out/chexpert-densenet121');
  */
 export async function loadModel(dir: string): Promise<tf.LayersModel> {

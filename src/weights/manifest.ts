@@ -65,6 +65,33 @@ export function getWeightsInfo(arch: string, tag = 'imagenet'): WeightsInfo {
   return info;
 }
 
+/** The preprocessing of an architecture's weights (one source: weights/manifest.json). */
+export interface PreprocessConfig extends PreprocessSpec {
+  arch: string;
+  /** Where the numbers come from (the weights' reference). */
+  source: string;
+}
+
+/**
+ * How inputs of `arch` are prepared, from the weights' metadata in weights/manifest.json: resize size, crop
+ * size, interpolation and normalisation (ImageNet mean/std for most; mean = std = 0.5 for inception_v3/v4).
+ * Used by `preprocess`, `loadChexpert({ arch })`, `chexzoo train` / `eval` and the study; call it in a
+ * browser to prepare canvas pixels the same way.
+ * @example getPreprocessConfig('inception_v3').mean // [0.5, 0.5, 0.5]
+ */
+export function getPreprocessConfig(arch: string, tag = 'imagenet'): PreprocessConfig {
+  const w = getWeightsInfo(arch, tag);
+  return {
+    arch: w.arch,
+    resizeSize: w.resizeSize,
+    cropSize: w.cropSize,
+    interpolation: w.interpolation,
+    mean: [...w.mean],
+    std: [...w.std],
+    source: w.source,
+  };
+}
+
 /** True when weights for `arch` are registered. */
 export function hasWeights(arch: string, tag = 'imagenet'): boolean {
   return Boolean(manifest.weights[arch]?.[tag]);
