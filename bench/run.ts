@@ -2,6 +2,7 @@
 // Per architecture: inference at 224 px batch 1, one Adam step (trainOnBatch, sigmoid cross-entropy,
 // 5 classes) at 128 px batch 8. Median of --runs after --warmup. Wall-clock and process CPU time are
 // both recorded: CPU time stays meaningful when other processes compete for the cores.
+// `npm run bench -- --memory` runs the memory benchmark instead (bench/memory.ts).
 // Usage: npm run bench -- [--archs resnet18,densenet121] [--runs 5] [--warmup 2] [--no-torch] [--torch-threads N]
 //        [--out bench/results]
 import * as tf from '@tensorflow/tfjs';
@@ -173,4 +174,9 @@ async function main() {
   console.log(md);
 }
 
-await main();
+if (process.argv.includes('--memory')) {
+  const { memoryBench } = await import('./memory.js');
+  await memoryBench();
+} else {
+  await main();
+}

@@ -4,6 +4,7 @@ import { perTaskAuroc } from '../metrics/auroc.js';
 import { bootstrapMeanAurocCI, type MeanAurocBootstrapResult } from '../metrics/bootstrap.js';
 import { shuffledIndices } from '../data/augment.js';
 import { rng } from '../utils/rng.js';
+import { inferenceBatchLimit } from './memory.js';
 
 /** One batch: NHWC images, [n, tasks] targets and an optional [n, tasks] mask (0 = ignore the target). */
 export interface Batch {
@@ -96,6 +97,11 @@ export interface PredictOptions {
   tasks?: readonly string[];
   /** Called after each batch with (batches done, total or undefined). */
   onProgress?: (done: number, total: number | undefined) => void;
+  /**
+   * Images per forward pass: batches of the source are cut into chunks of at most this size. Default: as many as
+   * fit the backend's memory (wasm: 4 GiB) for the model, at most 32. Chunking never changes the results.
+   */
+  chunkSize?: number;
 }
 
 function asModels(model: tf.LayersModel | readonly tf.LayersModel[]): tf.LayersModel[] {
@@ -112,6 +118,10 @@ const yieldToEventLoop = () => new Promise<void>((r) => setTimeout(r, 0));
  */
 export async function predict(model: tf.LayersModel | readonly tf.LayersModel[], data: BatchSource, options: PredictOptions = {}): Promise<Predictions> {
   const models = asModels(model);
+  if (options.chunkSize !== undefined && (!Number.isInteger(options.chunkSize) || options.chunkSize < 1)) {
+    throw new Error(`chunkSize must be a positive integer, got ${String(options.chunkSize)}.`);
+  }
+  const chunks = models.map((m) => options.chunkSize ?? Math.min(32, inferenceBatchLimit(m)));
   const probs: number[] = [];
   const labels: number[] = [];
   const mask: number[] = [];
@@ -124,8 +134,8 @@ export async function predict(model: tf.LayersModel | readonly tf.LayersModel[],
       else if (k !== kb) throw new Error(`Batches disagree on the number of tasks (${k} vs ${kb}).`);
       const p = tf.tidy(() => {
         let sum: tf.Tensor | undefined;
-        for (const m of models) {
-          const out = m.predict(batch.x) as tf.Tensor;
+        for (const [i, m] of models.entries()) {
+          const out = m.predict(batch.x, { batchSize: chunks[i]! }) as tf.Tensor;
           if (out.rank !== 2 || out.shape[1] !== kb) {
             throw new Error(`Model output shape [${out.shape}] does not match the ${kb} targets per image; the model head must have one output per task.`);
           }
