@@ -1,5 +1,10 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { writeSynthDataset } from '../src/node.js';
+import { runTrain } from '../src/cli/train.js';
 import {
   accumulatedGrads,
   arrayBatchSource,
@@ -253,4 +258,33 @@ describe('memory planning and clear errors', () => {
     tf.dispose([x, y]);
     m.dispose();
   });
+});
+
+describe('chexzoo train --micro-batch', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'chexzoo-memory-'));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it('trains with micro-batches, and refuses a too-large configuration with the clear error before any work', async () => {
+    const data = join(tmp, 'synth');
+    await writeSynthDataset(data, { train: 8, valid: 8, size: 32, seed: 3 });
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      const base = ['--arch', 'mobilenet_v3_small', '--data', data, '--img-size', '32', '--batch-size', '4', '--quiet', '--top-k', '0'];
+      expect(await runTrain([...base, '--out', join(tmp, 'ok'), '--micro-batch', '2', '--max-steps', '1'])).toBe(0);
+      expect(existsSync(join(tmp, 'ok', 'metrics.json'))).toBe(true);
+      expect(await runTrain([...base, '--out', join(tmp, 'bad'), '--micro-batch', 'x'])).toBe(2);
+      // resnet50 at 1024 px: even one image exceeds wasm's 4 GiB
+      err.mockClear();
+      const big = ['--arch', 'resnet50', '--data', data, '--img-size', '1024', '--batch-size', '16', '--quiet', '--out', join(tmp, 'big')];
+      expect(await runTrain(big)).toBe(1);
+      const msg = err.mock.calls.map((c) => String(c[0])).join('');
+      expect(msg).toMatch(/resnet50 at 1024x1024 px, batch 16 cannot train within 4\.00 GiB: even a micro-batch of 1 image needs about [\d.]+ GiB/);
+      expect(msg).not.toMatch(/Aborted|out of bounds/);
+      expect(existsSync(join(tmp, 'big', 'checkpoints', 'last'))).toBe(false);
+    } finally {
+      err.mockRestore();
+      out.mockRestore();
+    }
+  }, 120_000);
 });

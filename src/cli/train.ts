@@ -12,6 +12,7 @@ import { truncate } from '../truncate.js';
 import { installNodeWeightsResolver } from '../weights/fetch-node.js';
 import { train, type TrainResult } from '../train/loop.js';
 import { balancedPosWeights } from '../train/losses.js';
+import { formatBytes, planStep } from '../train/memory.js';
 import { FileCheckpointStore } from '../train/checkpoints.js';
 import { createTrainProgress } from '../train/progress.js';
 import { downloadProgress } from './progress.js';
@@ -45,6 +46,10 @@ after an interruption (Ctrl-C saves a checkpoint; a kill loses at most the steps
   --max-steps N         stop after N optimizer steps
   --img-size S          square input side in pixels (default ${TRAIN_DEFAULTS.imgSize})
   --batch-size B        default ${TRAIN_DEFAULTS.batchSize}
+  --micro-batch N       images per forward/backward pass; gradients of a batch's micro-batches are summed into
+                        one step (default auto: the whole batch when it fits the memory, wasm: 4 GiB, else the
+                        largest equal split; BatchNorm then uses micro-batch statistics). Not part of the resume
+                        check: lower it to resume a run that ran out of memory
   --lr X                Adam learning rate (default ${TRAIN_DEFAULTS.lrPretrained} with pretrained weights, ${TRAIN_DEFAULTS.lrScratch} from scratch)
   --lr-schedule S       constant (default) or cosine
   --weights W           imagenet | none (default: from scratch) | PATH (.pth, .safetensors, model.json)
@@ -116,6 +121,7 @@ export async function runTrain(argv: string[]): Promise<number> {
       'max-steps': { type: 'string' },
       'img-size': { type: 'string' },
       'batch-size': { type: 'string' },
+      'micro-batch': { type: 'string' },
       lr: { type: 'string' },
       'lr-schedule': { type: 'string' },
       weights: { type: 'string' },
@@ -158,6 +164,8 @@ export async function runTrain(argv: string[]): Promise<number> {
     const imgSize = num('img-size', values['img-size'], 'int') ?? TRAIN_DEFAULTS.imgSize;
     if (imgSize < info.minInputSize) throw new UsageError(`--img-size ${imgSize} is below ${arch}'s minimum input of ${info.minInputSize} px.`);
     const batchSize = num('batch-size', values['batch-size'], 'int') ?? TRAIN_DEFAULTS.batchSize;
+    const microBatch = values['micro-batch'] === undefined || values['micro-batch'] === 'auto' ? 'auto' : num('micro-batch', values['micro-batch'], 'int')!;
+    if (microBatch !== 'auto' && microBatch < 1) throw new UsageError(`--micro-batch must be a positive integer or auto, got "${values['micro-batch']}".`);
     const maxSteps = num('max-steps', values['max-steps'], 'int');
     const epochs = num('epochs', values.epochs, 'int') ?? (maxSteps === undefined ? TRAIN_DEFAULTS.epochs : undefined);
     const weights = values.weights ?? 'none';
@@ -241,6 +249,12 @@ export async function runTrain(argv: string[]): Promise<number> {
       model = base;
     }
 
+    // refuse a configuration that cannot fit before any training work (MemoryError names the largest micro-batch)
+    const plan = planStep(model, batchSize, { microBatch });
+    if (plan.chunks > 1 || plan.checkpointing) {
+      say(`memory: ${plan.checkpointing ? 'gradient checkpointing' : 'plain step'}, ${plan.chunks > 1 ? `${plan.chunks} micro-batches of ${plan.microBatch}` : 'whole batch'} ` +
+        `(estimate ${formatBytes(plan.estimateBytes)}${Number.isFinite(plan.limitBytes) ? ` of ${formatBytes(plan.limitBytes)}` : ''})`);
+    }
     const posWeights = config.posWeight ? balancedPosWeights(trainDs.targets.y, trainDs.targets.mask, tasks.length) : undefined;
     const progress = createTrainProgress();
     const quiet = values.quiet;
@@ -259,6 +273,7 @@ export async function runTrain(argv: string[]): Promise<number> {
       seed,
       tasks,
       fingerprint,
+      microBatch,
       store: new FileCheckpointStore(ckptDir),
       signal: ac.signal,
       onResume: ({ step, epoch }) => say(`Resuming from the checkpoint at step ${step} (epoch ${epoch + 1}).`),
