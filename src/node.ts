@@ -25,11 +25,14 @@ export {
   installNodeWeightsResolver,
 } from './weights/fetch-node.js';
 export type { DownloadOptions } from './weights/fetch-node.js';
+export { saveSafetensors } from './weights/export-node.js';
 export { createProgressBar } from './cli/progress.js';
 export type { ProgressBar, ProgressBarOptions } from './cli/progress.js';
 
 // training (checkpoints on disk, `chexzoo train` / `chexzoo eval`)
 export { FileCheckpointStore } from './train/checkpoints.js';
+export { acquireRunLock, RunLockedError } from './train/lock.js';
+export type { RunLock } from './train/lock.js';
 export type { FileCheckpointStoreOptions } from './train/checkpoints.js';
 export { createTrainProgress } from './train/progress.js';
 export type { TrainProgress, TrainProgressOptions } from './train/progress.js';

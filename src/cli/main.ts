@@ -12,6 +12,7 @@ Commands:
   eval                 evaluate a trained run (chexzoo eval --help)
   truncate             truncate an architecture at a stage and report/save it (chexzoo truncate --help)
   report               compare trained runs in a markdown report with figures (chexzoo report --help)
+  export               a trained run or saved model as .safetensors for PyTorch (chexzoo export --help)
   backend              the TF.js backend this machine uses
 
 Environment: CHEXZOO_BACKEND (tensorflow|wasm|cpu), CHEXZOO_CACHE (weights cache), CHEXZOO_OFFLINE=1.
@@ -67,6 +68,8 @@ export async function main(argv: string[]): Promise<number> {
         return (await import('./truncate.js')).runTruncate(rest);
       case 'report':
         return (await import('./report.js')).runReport(rest);
+      case 'export':
+        return (await import('./export.js')).runExport(rest);
       case 'backend':
         return backend();
       case undefined:
