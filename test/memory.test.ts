@@ -247,6 +247,34 @@ describe('memory planning and clear errors', () => {
     expect(tf.add(tf.scalar(1), tf.scalar(2)).dataSync()[0]).toBe(3);
   });
 
+  it('an allocation failure during training saves the last completed step and throws a clear MemoryError', async () => {
+    let failAt = 3;
+    let calls = 0;
+    class Failing extends tf.layers.Layer {
+      static className = 'TestFailingAllocation';
+      override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+        if (++calls === failAt) throw new MemoryError('The wasm backend could not allocate 1.00 GiB (test).');
+        return tf.clone(Array.isArray(inputs) ? inputs[0]! : inputs);
+      }
+    }
+    const input = tf.input({ shape: [4, 4, 3] });
+    const h = new Failing({ name: 'failing' }).apply(input) as tf.SymbolicTensor;
+    const p = tf.layers.globalAveragePooling2d({}).apply(h) as tf.SymbolicTensor;
+    const m = tf.model({ inputs: input, outputs: tf.layers.dense({ units: 2, name: 'fc' }).apply(p) as tf.SymbolicTensor, name: 'failing_net' });
+    const { x, y } = data(4, 4, 2, 7);
+    const store = new MemoryCheckpointStore();
+    await expect(train(m, { train: { x: x as tf.Tensor4D, y } }, { batchSize: 2, maxSteps: 4, checkpointEvery: 100, topK: 0, store }))
+      .rejects.toThrow(/Out of memory during a training step of failing_net at 4x4 px, batch 2 .*The checkpoint of step 2 was saved/);
+    expect((await store.loadLast())!.state.step).toBe(2);
+    // the process stays usable: the run resumes from there and finishes
+    failAt = -1;
+    const r = await train(m, { train: { x: x as tf.Tensor4D, y } }, { batchSize: 2, maxSteps: 4, checkpointEvery: 100, topK: 0, store });
+    expect(r.resumedFrom).toBe(2);
+    expect(r.steps).toBe(4);
+    tf.dispose([x, y]);
+    m.dispose();
+  });
+
   it('predict cuts batches into chunks without changing the results', async () => {
     const m = branchyModel();
     const { x, y } = data(5, 8, 3, 6);
