@@ -12,11 +12,15 @@ export {
 export type { CreateModelOptions, ModelInfo, Family } from './zoo/registry.js';
 export * from './zoo/models.js';
 export { stageOutputLayer } from './zoo/stages.js';
-export { BatchNorm, HardSigmoid, HardSwish, Pad2D } from './zoo/layers.js';
+export { BatchNorm, Dropout, HardSigmoid, HardSwish, Pad2D, StochasticDepth, withTrainingRandomness } from './zoo/layers.js';
 
 // backend
 export { ensureBackend, backendInfo, getBackendName, registerFastKernels } from './backend/index.js';
 export type { BackendName, BackendInfo, EnsureBackendOptions } from './backend/index.js';
+
+// inference (BatchNorm folded, activations fused)
+export { optimizeForInference } from './inference.js';
+export type { InferenceModel, InferenceStats } from './inference.js';
 
 // metrics
 export * from './metrics/index.js';
@@ -56,6 +60,10 @@ export * from './train/index.js';
 // truncation (stage listing, truncate with a new head, feature extraction, classifier reset, freezing)
 export { blocks, truncate, featureExtractor, resetClassifier, freeze, unfreeze } from './truncate.js';
 export type { StageInfo, StageRef, TruncateOptions } from './truncate.js';
+
+// Grad-CAM (class-activation maps of any stage, Node and browsers)
+export { gradCam } from './gradcam.js';
+export type { GradCamOptions, GradCamResult } from './gradcam.js';
 
 // report (CheXtransfer-style comparison of trained runs: markdown + SVG scatter plots)
 export * from './report/index.js';

@@ -2,9 +2,11 @@ import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { backendInfo, ensureBackend, getBackendName, registerFastKernels } from '../src/backend/index.js';
+import { createModel } from '../src/zoo/registry.js';
+import { isFastKernel } from '../src/backend/kernels.js';
 
 describe('backend choice', () => {
   it('picks wasm with SIMD here (tfjs-node is not installed) and reports it', async () => {
@@ -15,6 +17,8 @@ describe('backend choice', () => {
     expect(info.name).toBe('wasm');
     expect(info.simd).toBe(true);
     expect(info.fastKernels).toContain('Conv2DBackpropFilter@wasm');
+    // every core unless CHEXZOO_THREADS says otherwise (test/backend-threads.test.ts checks the threads themselves)
+    expect(info.threads).toBe(Number(process.env.CHEXZOO_THREADS ?? availableParallelism()));
     if (info.source === 'auto') expect(info.skipped.map((s) => s.name)).toContain('tensorflow');
   });
 
@@ -24,6 +28,11 @@ describe('backend choice', () => {
       expect(backendInfo()!.source).toBe('option');
       expect(backendInfo()!.fastKernels).toContain('Conv2DBackpropFilter@cpu');
       expect(tf.getKernel('Conv2DBackpropFilter', 'cpu')).toBeDefined();
+      // the explicit choice is remembered: a plain call (createModel makes one) keeps it (issue 10, point 13)
+      expect(await ensureBackend()).toBe('cpu');
+      const m = await createModel('resnet18', { numClasses: 2, inputShape: [32, 32, 3] });
+      expect(getBackendName()).toBe('cpu');
+      m.dispose();
     } finally {
       expect(await ensureBackend('wasm')).toBe('wasm');
     }
@@ -69,9 +78,18 @@ describe('backend choice', () => {
     expect(r.stderr).not.toMatch(/WasmBackendModule/);
   });
 
-  it('registerFastKernels is idempotent', () => {
+  it('registerFastKernels is idempotent: a second call leaves the registered kernels alone', async () => {
+    await ensureBackend('wasm');
     const a = registerFastKernels('wasm');
+    const kernels = a.filter((n) => n.endsWith('@wasm')).map((n) => n.slice(0, -'@wasm'.length));
+    expect(kernels.length).toBeGreaterThan(5);
+    // what TF.js dispatches to is ours, and stays the very same function after another call (a second
+    // registration would wrap our kernel as the "stock" one it delegates to, and recurse)
+    const before = kernels.map((k) => tf.getKernel(k, 'wasm')!.kernelFunc);
+    for (const k of kernels) expect(isFastKernel(k, 'wasm'), k).toBe(true);
     const b = registerFastKernels('wasm');
     expect(b).toEqual(a);
+    expect(kernels.map((k) => tf.getKernel(k, 'wasm')!.kernelFunc)).toEqual(before);
+    kernels.forEach((k, i) => expect(tf.getKernel(k, 'wasm')!.kernelFunc, k).toBe(before[i]));
   });
 });

@@ -7,7 +7,6 @@ import { writeSynthDataset } from '../src/node.js';
 import { runTrain } from '../src/cli/train.js';
 import {
   accumulatedGrads,
-  arrayBatchSource,
   checkpointedGrads,
   checkpointSegments,
   createModel,
@@ -17,7 +16,6 @@ import {
   MemoryError,
   planCheckpoints,
   planStep,
-  predict,
   train,
 } from '../src/index.js';
 
@@ -271,18 +269,6 @@ describe('memory planning and clear errors', () => {
     const r = await train(m, { train: { x: x as tf.Tensor4D, y } }, { batchSize: 2, maxSteps: 4, checkpointEvery: 100, topK: 0, store });
     expect(r.resumedFrom).toBe(2);
     expect(r.steps).toBe(4);
-    tf.dispose([x, y]);
-    m.dispose();
-  });
-
-  it('predict cuts batches into chunks without changing the results', async () => {
-    const m = branchyModel();
-    const { x, y } = data(5, 8, 3, 6);
-    const src = arrayBatchSource({ x, y }, { batchSize: 5, shuffle: false });
-    const whole = await predict(m, src);
-    const chunked = await predict(m, src, { chunkSize: 2 });
-    Array.from(whole.probs).forEach((v, i) => expect(chunked.probs[i]).toBeCloseTo(v, 6));
-    await expect(predict(m, src, { chunkSize: 0 })).rejects.toThrow(/chunkSize must be a positive integer/);
     tf.dispose([x, y]);
     m.dispose();
   });

@@ -536,6 +536,27 @@ function sharedIdentity(args: KernelArgs): Info {
 }
 
 /**
+ * Minimum with a scalar (tfjs-layers' relu6 is `minimum(relu(x), 6)`) as one XNNPACK clamp: the stock wasm
+ * kernel broadcasts element by element and was the most expensive op of a MobileNet-V2 forward pass.
+ */
+function scalarMinimum(args: KernelArgs, backendName: string): Info {
+  const { a, b } = args.inputs as { a: Info; b: Info };
+  const size = (t: Info) => t.shape.reduce((p, q) => p * q, 1);
+  const [big, small] = size(b) === 1 ? [a, b] : size(a) === 1 ? [b, a] : [undefined, undefined];
+  const clip = tf.getKernel('ClipByValue', backendName);
+  if (!big || !small || !clip || big.dtype !== 'float32' || small.dtype !== 'float32' || small.shape.length > big.shape.length) {
+    return callStock('Minimum', backendName, args);
+  }
+  const v = new KernelScope(args.backend, backendName).view(small)[0]!;
+  if (Number.isNaN(v)) return callStock('Minimum', backendName, args);
+  return clip.kernelFunc({
+    inputs: { x: big } as unknown as tf.NamedTensorInfoMap,
+    attrs: { clipValueMin: -Infinity, clipValueMax: v },
+    backend: args.backend,
+  }) as Info;
+}
+
+/**
  * Slice as contiguous block copies (the innermost run of full axes is copied at once); the stock wasm
  * kernel copies element by element. Used by padding gradients and crops.
  */
@@ -632,6 +653,7 @@ const WASM_KERNELS: Record<string, Impl> = {
   Identity: sharedIdentity,
   Slice: fastSlice,
   MaxPoolGrad: fastMaxPoolGrad,
+  Minimum: scalarMinimum,
 };
 
 // The cpu backend has correct kernels for everything; only its backprop-filter loops are pathological.
@@ -640,6 +662,18 @@ const CPU_KERNELS: Record<string, Impl> = {
 };
 
 const registered = new Map<string, string[]>();
+
+/** The kernel functions registered by {@link registerFastKernels}, to tell them from TF.js' own. */
+const ours = new WeakSet<object>();
+
+/**
+ * Whether TF.js currently dispatches `kernelName` on `backendName` to one of our fast kernels (not the stock one).
+ * @example isFastKernel('Conv2DBackpropFilter', 'wasm'); // true after registerFastKernels('wasm')
+ */
+export function isFastKernel(kernelName: string, backendName: string): boolean {
+  const k = tf.getKernel(kernelName, backendName);
+  return k !== undefined && ours.has(k.kernelFunc);
+}
 
 /**
  * Registers the fast gradient kernels for a backend ('wasm' or 'cpu'; default: the active one) and the
@@ -658,10 +692,12 @@ export function registerFastKernels(backendName: string = tf.getBackend()): stri
       stock.set(`${kernelName}@${backendName}`, old.kernelFunc);
       tf.unregisterKernel(kernelName, backendName);
     }
+    const kernelFunc = ((args: KernelArgs) => impl(args, backendName)) as unknown as tf.KernelFunc;
+    ours.add(kernelFunc);
     tf.registerKernel({
       kernelName,
       backendName,
-      kernelFunc: ((args: KernelArgs) => impl(args, backendName)) as unknown as tf.KernelFunc,
+      kernelFunc,
       // The stock kernel we delegate to still needs its one-time setup when the backend initialises later.
       ...(old?.setupFunc ? { setupFunc: old.setupFunc } : {}),
       ...(old?.disposeFunc ? { disposeFunc: old.disposeFunc } : {}),

@@ -1,6 +1,6 @@
 // `chexzoo report`: compares runs written by `chexzoo train` in one markdown report with SVG figures.
 import { promises as fs } from 'node:fs';
-import { parseCommand } from './args.js';
+import { failWith, parseCommand, UsageError } from './args.js';
 import { basename, join, relative, resolve } from 'node:path';
 import { countParams, createModel, getModelInfo, listModels } from '../zoo/registry.js';
 import { truncate } from '../truncate.js';
@@ -21,7 +21,6 @@ REPORT_DIR/report.md and REPORT_DIR/figures/*.svg.
   --json                also print the rows and statistics as JSON on stdout
 `;
 
-class UsageError extends Error {}
 
 interface RunMetrics {
   valid?: { meanAuroc?: number | null; ci95?: { lower?: number | null; upper?: number | null } | null } | null;
@@ -207,11 +206,6 @@ export async function runReport(argv: string[]): Promise<number> {
     }
     return 0;
   } catch (e) {
-    if (e instanceof UsageError) {
-      process.stderr.write(`chexzoo report: ${e.message}\n\n${USAGE}`);
-      return 2;
-    }
-    process.stderr.write(`chexzoo report: ${(e as Error).message}\n`);
-    return 1;
+    return failWith('report', USAGE, e);
   }
 }

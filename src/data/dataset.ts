@@ -1,8 +1,8 @@
 // CheXpert dataset on disk -> prefetched tensor batches (Node-only).
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile, realpath } from 'node:fs/promises';
+import { basename, dirname, join, sep } from 'node:path';
 import {
   type ChexpertRecord,
   type LabelPolicy,
@@ -67,6 +67,8 @@ export interface ChexpertBatch {
   mask: tf.Tensor2D;
   /** Row numbers (into `records`) of the images in this batch; missing images are left out. */
   indices: number[];
+  /** Position of the batch in the epoch; a batch whose images are all unreadable is left out, so positions can skip. */
+  index: number;
 }
 
 export interface SkippedReport {
@@ -190,11 +192,25 @@ export async function loadChexpert(dir: string, options: ChexpertLoadOptions = {
 
   const numBatches = options.dropLast ? Math.floor(size / batchSize) : Math.ceil(size / batchSize);
 
+  // A CSV path cannot hold '..', but a symlink inside the folder could still lead anywhere (/etc, a
+  // colleague's home): images are read only when their real path lies inside the dataset folder's.
+  let realRoot: Promise<string> | undefined;
+  async function outsideDataset(file: string): Promise<string | undefined> {
+    realRoot ??= realpath(root);
+    const [base, real] = await Promise.all([realRoot, realpath(file)]);
+    return real === base || real.startsWith(base.endsWith(sep) ? base : base + sep) ? undefined : real;
+  }
+
   async function decode(i: number): Promise<GrayImage | undefined> {
     const hit = cache.get(i);
     if (hit) return hit;
     if (skippedMap.has(files[i])) return undefined;
     try {
+      const escaped = await outsideDataset(files[i]);
+      if (escaped !== undefined) {
+        skip(files[i], `outside the dataset folder: a symlink leads to ${escaped}`);
+        return undefined;
+      }
       const g = await decodeGray(files[i], decodeOptions);
       if (useCache) cache.set(i, g);
       return g;
@@ -241,14 +257,18 @@ export async function loadChexpert(dir: string, options: ChexpertLoadOptions = {
     const order = shuffle ? shuffledIndices(size, rng((seed ^ 0x5bd1e995) + epoch * 7919)) : Array.from({ length: size }, (_, i) => i);
     const chunks: number[][] = [];
     for (let b = 0; b < numBatches; b++) chunks.push(order.slice(b * batchSize, (b + 1) * batchSize));
-    const pending: Promise<Prepared>[] = [];
+    const pending: { index: number; prepared: Promise<Prepared> }[] = [];
     let next = start;
     const fill = () => {
-      while (pending.length <= prefetch && next < chunks.length) pending.push(prepare(chunks[next++], epoch));
+      while (pending.length <= prefetch && next < chunks.length) {
+        pending.push({ index: next, prepared: prepare(chunks[next], epoch) });
+        next++;
+      }
     };
     fill();
     while (pending.length > 0) {
-      const p = await pending.shift()!;
+      const { index, prepared } = pending.shift()!;
+      const p = await prepared;
       fill();
       const n = p.indices.length;
       if (n === 0) continue;
@@ -258,6 +278,7 @@ export async function loadChexpert(dir: string, options: ChexpertLoadOptions = {
         y: tf.tensor2d(p.y, [n, k], 'float32'),
         mask: tf.tensor2d(p.mask, [n, k], 'float32'),
         indices: p.indices,
+        index,
       };
     }
   }

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { checkpointedGrads, planCheckpoints, type CheckpointPlan } from '../zoo/checkpointing.js';
 import type { Batch } from './evaluate.js';
 import { maskedSigmoidCrossEntropy, type MaskedLossOptions } from './losses.js';
+import { trainStep } from './step.js';
 import { MemoryError, formatBytes, guardWasmAllocations, isOutOfMemory, planStep, type MemoryOptions, type StepPlan } from './memory.js';
 
 /** Runs training steps of one model with one optimizer. */
@@ -11,7 +12,7 @@ export interface StepRunner {
   /** The plan used for a batch of `n` images (computed once per size; throws MemoryError when nothing fits). */
   plan(n: number): StepPlan;
   /** Forward, backward and optimizer update on one batch; returns the batch's loss. */
-  step(batch: Batch): Promise<number>;
+  step(batch: Batch, ctx?: { seed: number; step: number }): Promise<number>;
 }
 
 /**
@@ -103,18 +104,13 @@ export function createStepRunner(
   };
   return {
     plan,
-    async step(batch) {
+    async step(batch, ctx = { seed: 0, step: 0 }) {
       const p = plan(batch.x.shape[0]);
       try {
         if (!p.checkpointing && p.chunks === 1) {
-          const loss = optimizer.minimize(
-            () => maskedSigmoidCrossEntropy(batch.y, model.apply(batch.x, { training: true }) as tf.Tensor, batch.mask, options.loss),
-            true,
-            [...varList],
-          )!;
-          const v = (await loss.data())[0]!;
-          loss.dispose();
-          return v;
+          return await trainStep(model, optimizer, batch, {
+            seed: ctx.seed, step: ctx.step, varList: [...varList], ...(options.loss ? { loss: options.loss } : {}),
+          });
         }
         if (p.checkpointing) checkpointPlan ??= planCheckpoints(model, varList);
         const { loss, grads } = await accumulatedGrads(model, varList, batch, {

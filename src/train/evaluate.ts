@@ -4,13 +4,19 @@ import { perTaskAuroc } from '../metrics/auroc.js';
 import { bootstrapMeanAurocCI, type MeanAurocBootstrapResult } from '../metrics/bootstrap.js';
 import { shuffledIndices } from '../data/augment.js';
 import { rng } from '../utils/rng.js';
-import { inferenceBatchLimit } from './memory.js';
+import { optimizeForInference } from '../inference.js';
 
 /** One batch: NHWC images, [n, tasks] targets and an optional [n, tasks] mask (0 = ignore the target). */
 export interface Batch {
   x: tf.Tensor4D;
   y: tf.Tensor2D;
   mask?: tf.Tensor2D;
+  /**
+   * Position of this batch in its epoch (0-based), for sources that may leave batches out (`loadChexpert` drops
+   * a batch whose images are all unreadable). The loop's resume position (`startBatch`) follows it, so a
+   * resumed run neither repeats nor skips a batch. Without it, batches are counted as they arrive.
+   */
+  index?: number;
 }
 
 /**
@@ -97,11 +103,8 @@ export interface PredictOptions {
   tasks?: readonly string[];
   /** Called after each batch with (batches done, total or undefined). */
   onProgress?: (done: number, total: number | undefined) => void;
-  /**
-   * Images per forward pass: batches of the source are cut into chunks of at most this size. Default: as many as
-   * fit the backend's memory (wasm: 4 GiB) for the model, at most 32. Chunking never changes the results.
-   */
-  chunkSize?: number;
+  /** Run each model through {@link optimizeForInference} (same outputs, fewer ops). Default true. */
+  optimize?: boolean;
 }
 
 function asModels(model: tf.LayersModel | readonly tf.LayersModel[]): tf.LayersModel[] {
@@ -118,10 +121,20 @@ const yieldToEventLoop = () => new Promise<void>((r) => setTimeout(r, 0));
  */
 export async function predict(model: tf.LayersModel | readonly tf.LayersModel[], data: BatchSource, options: PredictOptions = {}): Promise<Predictions> {
   const models = asModels(model);
-  if (options.chunkSize !== undefined && (!Number.isInteger(options.chunkSize) || options.chunkSize < 1)) {
-    throw new Error(`chunkSize must be a positive integer, got ${String(options.chunkSize)}.`);
+  const runners: { predict(x: tf.Tensor): tf.Tensor | tf.Tensor[]; dispose?(): void }[] =
+    options.optimize === false ? models : models.map((m) => optimizeForInference(m));
+  try {
+    return await predictWith(runners, data, options);
+  } finally {
+    for (const r of runners) if (!models.includes(r as tf.LayersModel)) r.dispose?.();
   }
-  const chunks = models.map((m) => options.chunkSize ?? Math.min(32, inferenceBatchLimit(m)));
+}
+
+async function predictWith(
+  models: { predict(x: tf.Tensor): tf.Tensor | tf.Tensor[] }[],
+  data: BatchSource,
+  options: PredictOptions,
+): Promise<Predictions> {
   const probs: number[] = [];
   const labels: number[] = [];
   const mask: number[] = [];
@@ -134,8 +147,8 @@ export async function predict(model: tf.LayersModel | readonly tf.LayersModel[],
       else if (k !== kb) throw new Error(`Batches disagree on the number of tasks (${k} vs ${kb}).`);
       const p = tf.tidy(() => {
         let sum: tf.Tensor | undefined;
-        for (const [i, m] of models.entries()) {
-          const out = m.predict(batch.x, { batchSize: chunks[i]! }) as tf.Tensor;
+        for (const m of models) {
+          const out = m.predict(batch.x) as tf.Tensor;
           if (out.rank !== 2 || out.shape[1] !== kb) {
             throw new Error(`Model output shape [${out.shape}] does not match the ${kb} targets per image; the model head must have one output per task.`);
           }

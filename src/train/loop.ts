@@ -1,7 +1,8 @@
 // The training loop: Adam on masked sigmoid cross-entropy, periodic validation (mean AUROC), top-k checkpoints,
 // early stopping, resumable checkpoints. Browser-safe: persistence goes through a CheckpointStore.
 import * as tf from '@tensorflow/tfjs';
-import { type MaskedLossOptions } from './losses.js';
+import type { MaskedLossOptions } from './losses.js';
+import { createAdam } from './step.js';
 import { createStepRunner } from './accumulate.js';
 import { MemoryError, pickMemoryOptions, type MemoryOptions } from './memory.js';
 import { arrayBatchSource, predict, scorePredictions, type BatchSource, type EvaluationResult, type Predictions } from './evaluate.js';
@@ -67,8 +68,10 @@ export interface TrainOptions extends MemoryOptions {
   /** Continue from the store's last checkpoint when it has one (default true). */
   resume?: boolean;
   /**
-   * Recorded in the checkpoint. Shuffling and augmentation are seeded by the data source (`loadChexpert({ seed })`,
-   * `arrayBatchSource({ seed })`); weight initialisation and dropout masks come from TF.js's own RNG and are not.
+   * Seeds the dropout and stochastic-depth masks (drawn from (seed, step), so a resumed run draws the masks the
+   * uninterrupted one drew) and the shuffling of in-memory tensors; recorded in the checkpoint (a resumed run
+   * keeps the checkpoint's). Weight initialisation is seeded by `createModel({ seed })`, the data order and
+   * augmentation of a batch source by the source (`loadChexpert({ seed })`, `arrayBatchSource({ seed })`). Default 0.
    */
   seed?: number;
   /** Task names (default the sources', else `task0`, ...). */
@@ -190,8 +193,9 @@ function ensembleFromState(state: TrainState & { validTargets?: { labels: number
 type FullState = TrainState & { validTargets?: { labels: number[]; mask: number[] } };
 
 /**
- * Trains a model (logits head, one output per task) with Adam on masked sigmoid cross-entropy.
- * BatchNorm runs in training mode (batch statistics; moving statistics updated). Every `validateEvery`
+ * Trains a model (logits head, one output per task) with Adam (PyTorch's defaults: eps 1e-8) on masked sigmoid
+ * cross-entropy. BatchNorm runs in training mode (batch statistics; running statistics updated as PyTorch does,
+ * from the unbiased batch variance); dropout and stochastic-depth masks are seeded by (`seed`, step). Every `validateEvery`
  * steps the validation mean AUROC is computed; the `topK` best checkpoints are kept in `store` and their
  * ensemble (mean probability) is reported. A resumable checkpoint (weights, Adam moments and step, data
  * position, history) is saved every `checkpointEvery` steps; with `resume` (default) a new call continues from it.
@@ -232,7 +236,7 @@ export async function train(model: tf.LayersModel, input: TrainData | TrainTenso
 
   const varList = model.trainableWeights.map((w) => w.read() as tf.Variable);
   if (varList.length === 0) throw new Error('The model has no trainable weights (all frozen?); unfreeze at least the classifier.');
-  const optimizer = tf.train.adam(lr);
+  const optimizer = createAdam(lr);
   const runner = createStepRunner(model, varList, optimizer, {
     ...pickMemoryOptions(options),
     ...(options.loss ? { loss: options.loss } : {}),
@@ -379,7 +383,10 @@ export async function train(model: tf.LayersModel, input: TrainData | TrainTenso
       let consumed = false;
       const iterator = seek ? data.train.batches(epoch, { startBatch: state.batchInEpoch }) : data.train.batches(epoch);
       for await (const batch of iterator) {
-        if (seen++ < state.batchInEpoch) {
+        // a source may leave batches out (all images unreadable): its index, not the count, is the position
+        const position = batch.index ?? seen;
+        seen++;
+        if (position < state.batchInEpoch) {
           // already trained on before the checkpoint this run resumed from
           tf.dispose([batch.x, batch.y, ...(batch.mask ? [batch.mask] : [])]);
           continue;
@@ -392,7 +399,7 @@ export async function train(model: tf.LayersModel, input: TrainData | TrainTenso
         let lossValue: number;
         try {
           (optimizer as unknown as { learningRate: number }).learningRate = currentLr();
-          lossValue = await runner.step(batch);
+          lossValue = await runner.step(batch, { seed: state.seed, step: state.step });
         } catch (e) {
           if (e instanceof MemoryError && sessionSteps > 0 && state.step > lastSavedStep) {
             // keep what was trained: the weights are intact when the failed step never reached the update
@@ -411,7 +418,7 @@ export async function train(model: tf.LayersModel, input: TrainData | TrainTenso
           throw new Error(`The training loss became ${lossValue} at step ${state.step + 1}; lower the learning rate (now ${currentLr()}).`);
         }
         state.step++;
-        state.batchInEpoch++;
+        state.batchInEpoch = position + 1;
         sessionSteps++;
         state.lossSum += lossValue;
         state.lossCount++;
