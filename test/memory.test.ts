@@ -284,7 +284,7 @@ describe('chexzoo train --micro-batch', () => {
     const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
     try {
-      const base = ['--arch', 'mobilenet_v3_small', '--data', data, '--img-size', '32', '--batch-size', '4', '--quiet', '--top-k', '0'];
+      const base = ['--arch', 'mobilenet_v3_small', '--data', data, '--img-size', '32', '--batch-size', '4', '--quiet'];
       expect(await runTrain([...base, '--out', join(tmp, 'ok'), '--micro-batch', '2', '--max-steps', '1'])).toBe(0);
       expect(existsSync(join(tmp, 'ok', 'metrics.json'))).toBe(true);
       expect(await runTrain([...base, '--out', join(tmp, 'bad'), '--micro-batch', 'x'])).toBe(2);
