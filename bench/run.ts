@@ -8,6 +8,7 @@
 // loop on the same files. The 1-minute load average is recorded before and after; on a busy machine (load > 0.5
 // per core) the benchmark refuses to start, and refuses to write results if the load rose meanwhile, unless
 // --force (the results then say they come from a loaded machine).
+// `npm run bench -- --memory` runs the memory benchmark instead (bench/memory.ts).
 // Usage: npm run bench -- [--archs resnet18,densenet121] [--runs 5] [--warmup 2] [--loop-steps 100]
 //        [--no-loop] [--no-torch] [--force] [--out bench/results]
 import * as tf from '@tensorflow/tfjs';
@@ -291,4 +292,9 @@ async function main() {
   console.error(`wrote ${join(outDir, 'latest.md')} and latest.json`);
 }
 
-await main();
+if (process.argv.includes('--memory')) {
+  const { memoryBench } = await import('./memory.js');
+  await memoryBench();
+} else {
+  await main();
+}

@@ -4,6 +4,10 @@
 //
 //   npx tsx examples/chextransfer-study.ts [--data DIR] [--out DIR] [--archs a,b,c] [--img-size 64]
 //        [--epochs 1] [--max-steps N] [--weights none|imagenet] [--truncate STAGE|-K|none] [--seed 0]
+//        [--paper] [--micro-batch N|auto]
+//
+// --paper uses the paper's settings: 320 px, batch 16 (micro-batches and gradient checkpointing are chosen to
+// fit the backend's memory, wasm: 4 GiB; see docs/memory.md). --micro-batch fixes the micro-batch instead.
 //
 // Without --data it writes and uses a small synthetic CheXpert-format dataset. Results: OUT/results.json and
 // OUT/report.md (per-model AUROC with 95% CIs, Spearman/Kendall correlations, truncation gains with paired
@@ -45,11 +49,14 @@ const { values } = parseArgs({
     weights: { type: 'string', default: 'none' },
     truncate: { type: 'string', default: '-1' },
     seed: { type: 'string', default: '0' },
+    paper: { type: 'boolean', default: false },
+    'micro-batch': { type: 'string', default: 'auto' },
   },
 });
 const out = values.out!;
 const archs = values.archs!.split(',').map((a) => a.trim());
-const imageSize = Number(values['img-size']);
+const imageSize = values.paper ? 320 : Number(values['img-size']);
+const microBatch = values['micro-batch'] === 'auto' ? 'auto' : Number(values['micro-batch']);
 const epochs = Number(values.epochs);
 const seed = Number(values.seed);
 const maxSteps = values['max-steps'] ? Number(values['max-steps']) : undefined;
@@ -114,6 +121,7 @@ async function run(name: string, arch: string, truncatedAt: string | number | nu
     ...(maxSteps ? { maxSteps, validateEvery: Math.max(1, Math.floor(maxSteps / 2)) } : {}),
     topK: 1,
     seed,
+    microBatch,
     store: new FileCheckpointStore(join(out, name.replace(/[^\w.-]+/g, '_'))),
     onValidation: ({ step, meanAuroc }) => console.log(`${name} step ${step}: valid mean AUROC ${meanAuroc.toFixed(4)}`),
   });

@@ -14,6 +14,7 @@ import { hasWeights } from '../weights/manifest.js';
 import type { ProgressCallback } from '../weights/fetch.js';
 import { train, type TrainResult } from '../train/loop.js';
 import { balancedPosWeights } from '../train/losses.js';
+import { formatBytes, planStep } from '../train/memory.js';
 import { FileCheckpointStore } from '../train/checkpoints.js';
 import { acquireRunLock, type RunLock } from '../train/lock.js';
 import { createTrainProgress } from '../train/progress.js';
@@ -53,6 +54,10 @@ Exit codes: 0 done, 1 failure, 2 usage error, 130 interrupted (resumable).
   --max-steps N         stop after N optimizer steps
   --img-size S          square input side in pixels (default ${TRAIN_DEFAULTS.imgSize})
   --batch-size B        default ${TRAIN_DEFAULTS.batchSize}
+  --micro-batch N       images per forward/backward pass; gradients of a batch's micro-batches are summed into
+                        one step (default auto: the whole batch when it fits the memory, wasm: 4 GiB, else the
+                        largest equal split; BatchNorm then uses micro-batch statistics). Not part of the resume
+                        check: lower it to resume a run that ran out of memory
   --lr X                Adam learning rate (default ${TRAIN_DEFAULTS.lrPretrained} with pretrained weights, ${TRAIN_DEFAULTS.lrScratch} from scratch)
   --lr-schedule S       constant (default) or cosine
   --weights W           imagenet | none (default: from scratch) | PATH (.pth, .safetensors, model.json)
@@ -215,6 +220,7 @@ export async function runTrain(argv: string[]): Promise<number> {
       'max-steps': { type: 'string' },
       'img-size': { type: 'string' },
       'batch-size': { type: 'string' },
+      'micro-batch': { type: 'string' },
       lr: { type: 'string' },
       'lr-schedule': { type: 'string' },
       weights: { type: 'string' },
@@ -258,6 +264,7 @@ export async function runTrain(argv: string[]): Promise<number> {
     const imgSize = intFlag('img-size', values['img-size'], { min: 1 }) ?? TRAIN_DEFAULTS.imgSize;
     if (imgSize < info.minInputSize) throw new UsageError(`--img-size ${imgSize} is below ${arch}'s minimum input of ${info.minInputSize} px.`);
     const batchSize = intFlag('batch-size', values['batch-size'], { min: 1 }) ?? TRAIN_DEFAULTS.batchSize;
+    const microBatch = values['micro-batch'] === undefined || values['micro-batch'] === 'auto' ? 'auto' : intFlag('micro-batch', values['micro-batch'], { min: 1 })!;
     const maxSteps = intFlag('max-steps', values['max-steps'], { min: 1 });
     const epochs = intFlag('epochs', values.epochs, { min: 1 }) ?? (maxSteps === undefined ? TRAIN_DEFAULTS.epochs : undefined);
     const weights = weightsFlag(arch, values.weights ?? 'none');
@@ -362,6 +369,12 @@ export async function runTrain(argv: string[]): Promise<number> {
       model = base;
     }
 
+    // refuse a configuration that cannot fit before any training work (MemoryError names the largest micro-batch)
+    const plan = planStep(model, batchSize, { microBatch });
+    if (plan.chunks > 1 || plan.checkpointing) {
+      say(`memory: ${plan.checkpointing ? 'gradient checkpointing' : 'plain step'}, ${plan.chunks > 1 ? `${plan.chunks} micro-batches of ${plan.microBatch}` : 'whole batch'} ` +
+        `(estimate ${formatBytes(plan.estimateBytes)}${Number.isFinite(plan.limitBytes) ? ` of ${formatBytes(plan.limitBytes)}` : ''})`);
+    }
     const posWeights = config.posWeight ? balancedPosWeights(trainDs.targets.y, trainDs.targets.mask, tasks.length) : undefined;
     const progress = createTrainProgress();
     const quiet = values.quiet;
@@ -380,6 +393,7 @@ export async function runTrain(argv: string[]): Promise<number> {
       seed,
       tasks,
       fingerprint,
+      microBatch,
       store: new FileCheckpointStore(ckptDir),
       signal: ac.signal,
       onResume: ({ step, epoch }) => say(`Resuming from the checkpoint at step ${step} (epoch ${epoch + 1}).`),

@@ -9,3 +9,9 @@ export { evaluate, predict, scorePredictions, arrayBatchSource } from './evaluat
 export type { Batch, BatchSource, ArrayBatchSourceOptions, Predictions, PredictOptions, EvaluateOptions, EvaluationResult } from './evaluate.js';
 export { MemoryCheckpointStore, modelArtifacts, restoreModelWeights, encodeOptimizer, restoreOptimizer } from './state.js';
 export type { CheckpointStore, SavedCheckpoint, TrainState, TopKEntry, ValidationRecord, EncodedWeights } from './state.js';
+export { planStep, estimateStepBytes, activationProfile, inferenceBatchLimit, largestFittingMicroBatch, backendMemoryLimit, guardWasmAllocations, MemoryError, WASM_MEMORY_CAP } from './memory.js';
+export type { MemoryOptions, StepPlan, ActivationProfile } from './memory.js';
+export { createStepRunner, accumulatedGrads } from './accumulate.js';
+export type { StepRunner } from './accumulate.js';
+export { checkpointSegments, planCheckpoints, checkpointedGrads } from '../zoo/checkpointing.js';
+export type { Segment, CheckpointPlan } from '../zoo/checkpointing.js';

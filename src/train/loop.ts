@@ -2,7 +2,9 @@
 // early stopping, resumable checkpoints. Browser-safe: persistence goes through a CheckpointStore.
 import * as tf from '@tensorflow/tfjs';
 import type { MaskedLossOptions } from './losses.js';
-import { createAdam, trainStep } from './step.js';
+import { createAdam } from './step.js';
+import { createStepRunner } from './accumulate.js';
+import { MemoryError, pickMemoryOptions, type MemoryOptions } from './memory.js';
 import { arrayBatchSource, predict, scorePredictions, type BatchSource, type EvaluationResult, type Predictions } from './evaluate.js';
 import {
   type CheckpointStore,
@@ -39,8 +41,8 @@ export interface StepInfo {
   stepsPerSecond: number;
 }
 
-/** Options of {@link train}. */
-export interface TrainOptions {
+/** Options of {@link train}; `microBatch`, `checkpointing` and `memoryLimit` are described in {@link MemoryOptions}. */
+export interface TrainOptions extends MemoryOptions {
   /** Batch size for in-memory tensors (`{ train: { x, y } }`); batch sources bring their own. Default 16. */
   batchSize?: number;
   /** Adam learning rate. Default 1e-4. */
@@ -235,6 +237,10 @@ export async function train(model: tf.LayersModel, input: TrainData | TrainTenso
   const varList = model.trainableWeights.map((w) => w.read() as tf.Variable);
   if (varList.length === 0) throw new Error('The model has no trainable weights (all frozen?); unfreeze at least the classifier.');
   const optimizer = createAdam(lr);
+  const runner = createStepRunner(model, varList, optimizer, {
+    ...pickMemoryOptions(options),
+    ...(options.loss ? { loss: options.loss } : {}),
+  });
 
   let state: FullState = {
     version: 1,
@@ -385,17 +391,26 @@ export async function train(model: tf.LayersModel, input: TrainData | TrainTenso
           tf.dispose([batch.x, batch.y, ...(batch.mask ? [batch.mask] : [])]);
           continue;
         }
-        if (!consumed) checkInputShape(model, batch.x);
+        if (!consumed) {
+          checkInputShape(model, batch.x);
+          runner.plan(batch.x.shape[0]); // a MemoryError here comes before any training work
+        }
         consumed = true;
         let lossValue: number;
         try {
           (optimizer as unknown as { learningRate: number }).learningRate = currentLr();
-          lossValue = await trainStep(model, optimizer, batch, {
-            seed: state.seed,
-            step: state.step,
-            varList,
-            ...(options.loss ? { loss: options.loss } : {}),
-          });
+          lossValue = await runner.step(batch, { seed: state.seed, step: state.step });
+        } catch (e) {
+          if (e instanceof MemoryError && sessionSteps > 0 && state.step > lastSavedStep) {
+            // keep what was trained: the weights are intact when the failed step never reached the update
+            try {
+              await saveLast();
+              e.message += ` The checkpoint of step ${state.step} was saved; resume with the same output folder.`;
+            } catch {
+              e.message += ` The last checkpoint (step ${lastSavedStep}) is intact.`;
+            }
+          }
+          throw e;
         } finally {
           tf.dispose([batch.x, batch.y, ...(batch.mask ? [batch.mask] : [])]);
         }
