@@ -54,5 +54,6 @@ export * from './train/index.js';
 export { blocks, truncate, featureExtractor, resetClassifier, freeze, unfreeze } from './truncate.js';
 export type { StageInfo, StageRef, TruncateOptions } from './truncate.js';
 
-// report (CheXtransfer-style comparison of trained runs: markdown + SVG scatter plots)
+// report figures (SVG scatter plots) and the study (grid, shards, the four CheXtransfer findings, report.md)
 export * from './report/index.js';
+export * from './study/index.js';
