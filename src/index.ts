@@ -46,6 +46,9 @@ export type { PreprocessOptions } from './weights/preprocess.js';
 export { WeightsDownloadError, WeightsHashError, fetchBytes, sha256Hex } from './weights/fetch.js';
 export type { ProgressCallback } from './weights/fetch.js';
 export type { StateDict, TorchTensor } from './weights/remap.js';
+export { modelToStateDict } from './weights/remap.js';
+export { exportStateDict, toSafetensors } from './weights/export.js';
+export type { ExportMetadata } from './weights/export.js';
 
 // training (losses, loop with checkpoint stores, evaluation / ensembles)
 export * from './train/index.js';

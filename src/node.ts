@@ -25,6 +25,7 @@ export {
   installNodeWeightsResolver,
 } from './weights/fetch-node.js';
 export type { DownloadOptions } from './weights/fetch-node.js';
+export { saveSafetensors } from './weights/export-node.js';
 export { createProgressBar } from './cli/progress.js';
 export type { ProgressBar, ProgressBarOptions } from './cli/progress.js';
 

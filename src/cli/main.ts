@@ -13,6 +13,7 @@ Commands:
   truncate             truncate an architecture at a stage and report/save it (chexzoo truncate --help)
   study                the CheXtransfer study in one command (chexzoo study --help)
   report               rebuild a study's results and report from run folders (chexzoo report --help)
+  export               a trained run or saved model as .safetensors for PyTorch (chexzoo export --help)
   weights              fetch ImageNet weights into the cache, or list what is cached (chexzoo weights --help)
   backend              the TF.js backend this machine uses
 
@@ -74,6 +75,8 @@ export async function main(argv: string[]): Promise<number> {
         return (await import('./report.js')).runReport(rest);
       case 'weights':
         return (await import('./weights.js')).runWeights(rest);
+      case 'export':
+        return (await import('./export.js')).runExport(rest);
       case 'backend':
         return backend();
       case undefined:
