@@ -398,6 +398,14 @@ export function studyReport(results: StudyResults, options: { title?: string } =
     '',
   );
 
+  const st = results.settings as { maxSteps?: number | null; epochs?: number | null; batchSize?: number; topK?: number; uncertainty?: string };
+  if (st.batchSize !== undefined) {
+    md.push(
+      `Training per run: ${st.maxSteps ? `${st.maxSteps} steps` : `${st.epochs} epochs`}, batch ${st.batchSize}, Adam, uncertainty policy ${st.uncertainty ?? 'ones'}, ` +
+        `top-${st.topK ?? 1} checkpoint ensemble. Full settings in results.json.`,
+      '',
+    );
+  }
   md.push('## Runs', '');
   if (multiSeed) {
     md.push('Per configuration: the mean over seeds, the spread across seeds (SD, min-max) beside the mean bootstrap 95% CI of one run.', '');

@@ -467,6 +467,8 @@ export interface StudyRunRead {
   skipped?: StudySkipped;
   data?: StudyResults['data'];
   preset?: string;
+  /** The study's training settings (study runs only). */
+  settings?: Record<string, unknown>;
 }
 
 /**
@@ -477,7 +479,7 @@ export interface StudyRunRead {
 export async function readStudyRun(dir: string): Promise<StudyRunRead> {
   const study = await readJson<StudyRunFile>(join(dir, 'study.json'));
   const metrics = await readJson<{ valid?: { meanAuroc?: number; perTask?: Record<string, number>; ci95?: { lower: number; upper: number } | null } | null; train?: { steps?: number; seconds?: number }; config?: RunConfigJson }>(join(dir, 'metrics.json'));
-  const base: StudyRunRead = { dir, ...(study ? { data: study.data, preset: study.preset } : {}) };
+  const base: StudyRunRead = { dir, ...(study ? { data: study.data, preset: study.preset, settings: study.settings } : {}) };
   if (!metrics) {
     if (study && (study.status === 'skipped' || study.status === 'failed')) return { ...base, skipped: { id: study.id, reason: study.reason ?? study.status } };
     return base;
@@ -567,10 +569,16 @@ export async function writeStudyReport(paths: string[], out: string, options: { 
   const skipped: StudySkipped[] = [];
   let data: StudyResults['data'] | undefined;
   let preset = options.preset;
+  let settings: Record<string, unknown> | undefined;
   for (const d of dirs) {
     const r = await readStudyRun(d);
     data ??= r.data;
     preset ??= r.preset;
+    if (r.settings) {
+      // lr differs per init; the rest is the grid's
+      const { lr: _lr, ...rest } = r.settings;
+      settings ??= rest;
+    }
     if (r.result) {
       if (runs.some((q) => q.id === r.result!.id)) throw new Error(`Two run folders are both run '${r.result.id}' (one is ${d}); give each run once.`);
       runs.push(r.result);
@@ -582,6 +590,7 @@ export async function writeStudyReport(paths: string[], out: string, options: { 
   const results = studyResults(runs, preds, skipped, {
     preset: preset ?? 'custom',
     ...(data ? { data } : {}),
+    ...(settings ? { settings } : {}),
     bootstrap: options.bootstrap ?? 1000,
   });
   const report = studyReport(results, options.title ? { title: options.title } : {});
