@@ -1,16 +1,25 @@
-// `npm run bench`: TF.js (backend chosen by ensureBackend) versus torchvision on PyTorch CPU, same run.
-// Per architecture: inference at 224 px batch 1, one Adam step (trainOnBatch, sigmoid cross-entropy,
-// 5 classes) at 128 px batch 8. Median of --runs after --warmup. Wall-clock and process CPU time are
-// both recorded: CPU time stays meaningful when other processes compete for the cores.
-// Usage: npm run bench -- [--archs resnet18,densenet121] [--runs 5] [--warmup 2] [--no-torch] [--torch-threads N]
-//        [--out bench/results]
+// `npm run bench`: TF.js (backend chosen by ensureBackend, all cores) versus torchvision on PyTorch CPU.
+//
+// Per architecture: inference (224 px, batch 1; `predict` and optimizeForInference) and one Adam step
+// (trainOnBatch, sigmoid cross-entropy, 5 classes, 128 px, batch 8). Runs are interleaved: after warm-up, each
+// round times one TF.js run, one PyTorch run at its default thread count and one at every core (a persistent
+// bench/bench_torch.py worker), so a change of load hits all alike; medians of --runs rounds. Then the whole
+// `chexzoo train` loop (resnet18, batch 16, 128 px, 100 steps, image loading, one validation) against a PyTorch
+// loop on the same files. The 1-minute load average is recorded before and after; on a busy machine (load > 0.5
+// per core) the benchmark refuses to start, and refuses to write results if the load rose meanwhile, unless
+// --force (the results then say they come from a loaded machine).
+// Usage: npm run bench -- [--archs resnet18,densenet121] [--runs 5] [--warmup 2] [--loop-steps 100]
+//        [--no-loop] [--no-torch] [--force] [--out bench/results]
 import * as tf from '@tensorflow/tfjs';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
-import { join } from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { backendInfo, ensureBackend } from '../src/backend/index.js';
 import { createModel } from '../src/zoo/registry.js';
+import { optimizeForInference } from '../src/inference.js';
+import { writeSynthDataset } from '../src/data/synth-node.js';
 import { cpuMs } from './probe.js';
 
 const DEFAULT_ARCHS = ['resnet18', 'densenet121', 'mobilenet_v2', 'efficientnet_b0'];
@@ -20,87 +29,163 @@ function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : def;
 }
+const flag = (name: string) => process.argv.includes(`--${name}`);
 const archs = arg('archs', DEFAULT_ARCHS.join(',')).split(',').filter(Boolean);
 const runs = Number(arg('runs', '5'));
 const warmup = Number(arg('warmup', '2'));
 const outDir = arg('out', 'bench/results');
-const withTorch = !process.argv.includes('--no-torch');
-// 0 = PyTorch's default thread count (what the targets are defined against).
-const torchThreads = Number(arg('torch-threads', '0'));
-const cfg = { inferSize: 224, inferBatch: 1, trainSize: 128, trainBatch: 8, classes: 5 };
+const withTorch = !flag('no-torch');
+const force = flag('force');
+const loopSteps = Number(arg('loop-steps', '100'));
+const withLoop = !flag('no-loop') && loopSteps > 0;
+const cores = availableParallelism();
+const BUSY = 0.5 * cores;
+const cfg = { inferSize: 224, inferBatch: 1, trainSize: 128, trainBatch: 8, classes: 5, loopBatch: 16, loopSize: 128 };
+if (!(runs >= 5) && !force) {
+  console.error(`--runs ${runs}: a median needs at least 5 runs (use --force for a quick check).`);
+  process.exit(2);
+}
 
 const median = (a: number[]) => {
   const s = [...a].sort((x, y) => x - y);
   const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  return s.length === 0 ? NaN : s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 const geomean = (a: number[]) => Math.exp(a.reduce((s, v) => s + Math.log(v), 0) / a.length);
-const rssMb = () => process.resourceUsage().maxRSS / 1024;
+const fmt = (v: unknown, d = 0) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(d) : '—');
+const ratio = (a?: number, b?: number) => (a !== undefined && b !== undefined && b > 0 ? a / b : undefined);
 
-async function measure(fn: () => Promise<void>): Promise<{ wall: number[]; cpu: number[] }> {
-  for (let i = 0; i < warmup; i++) await fn();
-  const wall: number[] = [], cpu: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const w0 = performance.now(), c0 = cpuMs();
-    await fn();
-    wall.push(performance.now() - w0);
-    cpu.push(cpuMs() - c0);
+/** The PyTorch worker: one JSON request, one JSON answer. */
+class Torch {
+  private readonly proc = spawn(PY, ['bench/bench_torch.py'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  private readonly lines = createInterface({ input: this.proc.stdout! })[Symbol.asyncIterator]();
+  async ask<T = Record<string, number>>(msg: Record<string, unknown>): Promise<T & { error?: string }> {
+    this.proc.stdin!.write(JSON.stringify(msg) + '\n');
+    const line = await this.lines.next();
+    if (line.done) throw new Error('bench_torch.py exited (is python3-torch installed for /usr/bin/python3?)');
+    return JSON.parse(line.value) as T & { error?: string };
   }
-  return { wall, cpu };
+  close() {
+    this.proc.stdin!.end();
+  }
 }
 
-interface TfjsResult {
-  inferMs?: number; inferCpuMs?: number; trainMs?: number; trainCpuMs?: number;
-  inferRuns?: number[]; trainRuns?: number[];
-  tensorsPerStepGrowth?: number; tensorsAfterWarmup?: number; tensorsAfterRuns?: number;
-  peakRssMb?: number; error?: string;
+interface Timing { wall: number[]; cpu: number[] }
+const timing = (): Timing => ({ wall: [], cpu: [] });
+const push = (t: Timing, r: { wall: number; cpu: number }) => { t.wall.push(r.wall); t.cpu.push(r.cpu); };
+async function timeOnce(fn: () => Promise<void>): Promise<{ wall: number; cpu: number }> {
+  const w0 = performance.now(), c0 = cpuMs();
+  await fn();
+  return { wall: performance.now() - w0, cpu: cpuMs() - c0 };
 }
 
-async function benchTfjs(arch: string): Promise<TfjsResult> {
-  const r: TfjsResult = {};
+type Side = 'tfjs' | 'tfjsOpt' | 'torch' | 'torchAll';
+interface ArchResult {
+  arch: string;
+  infer: Partial<Record<Side, Timing>>;
+  train: Partial<Record<Side, Timing>>;
+  tensorsPerStepGrowth?: number;
+  error?: string;
+}
+
+async function benchArch(arch: string, torch: Torch | undefined): Promise<ArchResult> {
+  const r: ArchResult = { arch, infer: { tfjs: timing(), tfjsOpt: timing() }, train: { tfjs: timing() } };
+  const sides: ('torch' | 'torchAll')[] = torch ? ['torch', 'torchAll'] : [];
+  for (const s of sides) { r.infer[s] = timing(); r.train[s] = timing(); }
+  const torchRun = async (cmd: 'infer' | 'train', side: 'torch' | 'torchAll') => {
+    const a = await torch!.ask<{ wall: number; cpu: number }>({ cmd, threads: side === 'torchAll' ? cores : 0 });
+    if (a.error) throw new Error(`PyTorch ${cmd}: ${a.error}`);
+    return a;
+  };
   try {
+    if (torch) {
+      const b = await torch.ask({ cmd: 'build', arch, ...cfg });
+      if (b.error) throw new Error(`PyTorch build: ${b.error}`);
+    }
+    // inference
     const m = await createModel(arch, { numClasses: cfg.classes, inputShape: [cfg.inferSize, cfg.inferSize, 3] });
+    const fast = optimizeForInference(m);
     const x = tf.randomNormal([cfg.inferBatch, cfg.inferSize, cfg.inferSize, 3]);
-    const inf = await measure(async () => {
-      const y = m.predict(x) as tf.Tensor;
-      await y.data();
-      y.dispose();
-    });
-    r.inferMs = median(inf.wall); r.inferCpuMs = median(inf.cpu); r.inferRuns = inf.wall;
-    x.dispose();
-    m.dispose();
-
+    const run = (f: () => tf.Tensor) => async () => { const y = f(); await y.data(); y.dispose(); };
+    const plain = run(() => m.predict(x) as tf.Tensor);
+    const opt = run(() => fast.predict(x) as tf.Tensor);
+    for (let i = 0; i < warmup; i++) {
+      await plain(); await opt();
+      for (const s of sides) await torchRun('infer', s);
+    }
+    for (let i = 0; i < runs; i++) {
+      push(r.infer.tfjs!, await timeOnce(plain));
+      push(r.infer.tfjsOpt!, await timeOnce(opt));
+      for (const s of sides) push(r.infer[s]!, await torchRun('infer', s));
+    }
+    x.dispose(); fast.dispose(); m.dispose();
+    // one training step
     const t = await createModel(arch, { numClasses: cfg.classes, inputShape: [cfg.trainSize, cfg.trainSize, 3] });
-    t.compile({
-      optimizer: tf.train.adam(1e-3),
-      loss: (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.losses.sigmoidCrossEntropy(yTrue, yPred),
-    });
+    t.compile({ optimizer: tf.train.adam(1e-3), loss: (yt: tf.Tensor, yp: tf.Tensor) => tf.losses.sigmoidCrossEntropy(yt, yp) });
     const xt = tf.randomNormal([cfg.trainBatch, cfg.trainSize, cfg.trainSize, 3]);
     const yt = tf.cast(tf.greater(tf.randomUniform([cfg.trainBatch, cfg.classes]), 0.5), 'float32');
     const step = async () => { await t.trainOnBatch(xt, yt); };
-    for (let i = 0; i < warmup; i++) await step();
-    r.tensorsAfterWarmup = tf.memory().numTensors;
-    const tr = await measure(step);
-    r.tensorsAfterRuns = tf.memory().numTensors;
-    r.tensorsPerStepGrowth = (r.tensorsAfterRuns - r.tensorsAfterWarmup) / (runs + warmup);
-    r.trainMs = median(tr.wall); r.trainCpuMs = median(tr.cpu); r.trainRuns = tr.wall;
+    for (let i = 0; i < warmup; i++) {
+      await step();
+      for (const s of sides) await torchRun('train', s);
+    }
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < runs; i++) {
+      push(r.train.tfjs!, await timeOnce(step));
+      for (const s of sides) push(r.train[s]!, await torchRun('train', s));
+    }
+    r.tensorsPerStepGrowth = (tf.memory().numTensors - before) / runs;
     tf.dispose([xt, yt]);
     t.optimizer.dispose();
     t.dispose();
   } catch (e) {
     r.error = (e as Error).message.split('\n')[0];
   }
-  r.peakRssMb = rssMb();
   return r;
 }
 
-function benchTorch(arch: string): Record<string, unknown> & { error?: string } {
-  const p = spawnSync(PY, ['bench/bench_torch.py', '--archs', arch, '--runs', String(runs), '--warmup', String(warmup),
-    '--infer-size', String(cfg.inferSize), '--infer-batch', String(cfg.inferBatch), '--train-size', String(cfg.trainSize),
-    '--train-batch', String(cfg.trainBatch), '--classes', String(cfg.classes), '--threads', String(torchThreads)], { encoding: 'utf8', maxBuffer: 1 << 24 });
-  if (p.status !== 0) return { error: `bench_torch.py failed: ${(p.stderr || p.error?.message || '').trim().split('\n').pop()}` };
-  const j = JSON.parse(p.stdout) as { results: Record<string, Record<string, unknown>>; threads: number; torch: string; peakRssMb: number };
-  return { ...j.results[arch], threads: j.threads, torch: j.torch, peakRssMb: j.peakRssMb };
+/** A synthetic CheXpert folder big enough for the loop (reused between benchmark runs). */
+async function loopData(): Promise<string> {
+  const train = loopSteps * cfg.loopBatch;
+  const dir = join(tmpdir(), `chexzoo-bench-data-${train}`);
+  if (!existsSync(join(dir, '.complete'))) {
+    rmSync(dir, { recursive: true, force: true });
+    const made = await writeSynthDataset(dir, { train, valid: 64, size: 320, seed: 1 });
+    writeFileSync(join(dir, '.complete'), made.root);
+    return made.root;
+  }
+  return readFileSync(join(dir, '.complete'), 'utf8');
+}
+
+interface LoopResult { tfjsMs?: number; torchMs?: number; torchAllMs?: number; steps: number; error?: string }
+async function benchLoop(torch: Torch | undefined): Promise<LoopResult> {
+  const res: LoopResult = { steps: loopSteps };
+  try {
+    const data = await loopData();
+    const out = mkdtempSync(join(tmpdir(), 'chexzoo-bench-run-'));
+    try {
+      // the CLI as users run it, in its own process (startup, data loading, checkpoints, one validation)
+      const t0 = performance.now();
+      const p = spawnSync(process.execPath, ['--import', 'tsx', resolve('src/cli/main.ts'), 'train', '--arch', 'resnet18',
+        '--data', data, '--out', join(out, 'run'), '--batch-size', String(cfg.loopBatch), '--img-size', String(cfg.loopSize),
+        '--max-steps', String(loopSteps), '--valid-every', String(loopSteps)], { encoding: 'utf8', maxBuffer: 1 << 26 });
+      if (p.status !== 0) throw new Error(`chexzoo train failed: ${(p.stderr || '').trim().split('\n').slice(-3).join(' | ')}`);
+      res.tfjsMs = performance.now() - t0;
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+    if (torch) {
+      for (const side of ['torch', 'torchAll'] as const) {
+        const a = await torch.ask<{ wall: number; steps: number }>({ cmd: 'loop', threads: side === 'torchAll' ? cores : 0, data,
+          steps: loopSteps, batch: cfg.loopBatch, size: cfg.loopSize, workers: cores });
+        if (a.error) throw new Error(`PyTorch loop: ${a.error}`);
+        res[side === 'torch' ? 'torchMs' : 'torchAllMs'] = a.wall;
+      }
+    }
+  } catch (e) {
+    res.error = (e as Error).message.split('\n')[0];
+  }
+  return res;
 }
 
 function writeAtomic(path: string, text: string): void {
@@ -109,68 +194,101 @@ function writeAtomic(path: string, text: string): void {
   renameSync(tmp, path);
 }
 
-const fmt = (v: unknown, d = 0) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(d) : '—');
-
 async function main() {
+  const loadBefore = loadavg();
+  if (loadBefore[0]! > BUSY && !force) {
+    console.error(`The machine is busy (1-minute load average ${loadBefore[0]!.toFixed(2)} > ${BUSY} = 0.5 per core on ${cores} cores): ` +
+      'timings now would not be a result. Stop other work and retry, or pass --force for figures marked as from a loaded machine.');
+    process.exit(3);
+  }
   await ensureBackend();
   const info = backendInfo()!;
-  console.error(`backend: ${info.name} (simd ${info.simd ?? '-'}, threads ${info.threads ?? '-'}); fast kernels: ${info.fastKernels.join(', ')}`);
-  const rows: { arch: string; tfjs: TfjsResult; torch: Record<string, unknown> & { error?: string } }[] = [];
-  for (const arch of archs) {
-    console.error(`${arch}: tfjs ...`);
-    const tfjs = await benchTfjs(arch);
-    console.error(`${arch}: ${JSON.stringify({ ...tfjs, inferRuns: undefined, trainRuns: undefined })}`);
-    const torch = withTorch ? benchTorch(arch) : { error: 'skipped (--no-torch)' };
-    console.error(`${arch}: torch ${JSON.stringify({ ...torch, inferRuns: undefined, trainRuns: undefined })}`);
-    rows.push({ arch, tfjs, torch });
+  console.error(`backend: ${info.name} (simd ${info.simd ?? '-'}, threads ${info.threads ?? '-'}); load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`);
+  const torch = withTorch ? new Torch() : undefined;
+  const torchInfo = torch ? await torch.ask<{ torch: string; defaultThreads: number; cores: number }>({ cmd: 'info' }) : undefined;
+  const rows: ArchResult[] = [];
+  let loop: LoopResult | undefined;
+  let torchRss: number | undefined;
+  try {
+    for (const arch of archs) {
+      console.error(`${arch} ...`);
+      rows.push(await benchArch(arch, torch));
+    }
+    if (withLoop) {
+      console.error(`training loop (resnet18, ${loopSteps} steps) ...`);
+      loop = await benchLoop(torch);
+    }
+    torchRss = torch ? (await torch.ask({ cmd: 'rss' })).peakRssMb : undefined;
+  } finally {
+    torch?.close();
   }
-  const ratio = (a: unknown, b: unknown) => (typeof a === 'number' && typeof b === 'number' && b > 0 ? a / b : undefined);
-  const table = rows.map(({ arch, tfjs, torch }) => ({
-    arch,
-    tfjsInferMs: tfjs.inferMs, torchInferMs: torch.inferMs as number | undefined, inferRatio: ratio(tfjs.inferMs, torch.inferMs),
-    inferCpuRatio: ratio(tfjs.inferCpuMs, torch.inferCpuMs),
-    tfjsTrainMs: tfjs.trainMs, torchTrainMs: torch.trainMs as number | undefined, trainRatio: ratio(tfjs.trainMs, torch.trainMs),
-    trainCpuRatio: ratio(tfjs.trainCpuMs, torch.trainCpuMs),
-    tensorsPerStepGrowth: tfjs.tensorsPerStepGrowth, tfjsPeakRssMb: tfjs.peakRssMb, torchPeakRssMb: torch.peakRssMb as number | undefined,
-    error: tfjs.error ?? torch.error,
-  }));
-  const ok = (k: 'inferRatio' | 'trainRatio' | 'inferCpuRatio' | 'trainCpuRatio') =>
-    table.every((t) => typeof t[k] === 'number') ? geomean(table.map((t) => t[k] as number)) : undefined;
+  const loadAfter = loadavg();
+  const med = (t?: Timing, k: keyof Timing = 'wall') => (t && t[k].length ? median(t[k]) : undefined);
+  const table = rows.map((r) => {
+    const t = {
+      arch: r.arch,
+      inferTfjs: med(r.infer.tfjs), inferTfjsOpt: med(r.infer.tfjsOpt), inferTorch: med(r.infer.torch), inferTorchAll: med(r.infer.torchAll),
+      trainTfjs: med(r.train.tfjs), trainTorch: med(r.train.torch), trainTorchAll: med(r.train.torchAll),
+      inferCpuTfjsOpt: med(r.infer.tfjsOpt, 'cpu'), trainCpuTfjs: med(r.train.tfjs, 'cpu'),
+      tensorsPerStepGrowth: r.tensorsPerStepGrowth, error: r.error,
+    };
+    return {
+      ...t,
+      inferRatio: ratio(t.inferTfjsOpt, t.inferTorch), inferRatioAll: ratio(t.inferTfjsOpt, t.inferTorchAll),
+      inferRatioPlain: ratio(t.inferTfjs, t.inferTorch),
+      trainRatio: ratio(t.trainTfjs, t.trainTorch), trainRatioAll: ratio(t.trainTfjs, t.trainTorchAll),
+    };
+  });
+  type Key = 'inferRatio' | 'inferRatioAll' | 'trainRatio' | 'trainRatioAll' | 'inferRatioPlain';
+  const gm = (k: Key) => (table.length && table.every((t) => typeof t[k] === 'number') ? geomean(table.map((t) => t[k] as number)) : undefined);
   const summary = {
-    inferGeomeanRatio: ok('inferRatio'), trainGeomeanRatio: ok('trainRatio'),
-    inferCpuGeomeanRatio: ok('inferCpuRatio'), trainCpuGeomeanRatio: ok('trainCpuRatio'),
-    targets: { infer: 4, train: 6 },
+    inferGeomeanRatio: gm('inferRatio'), inferGeomeanRatioAllCores: gm('inferRatioAll'), inferGeomeanRatioPlainPredict: gm('inferRatioPlain'),
+    trainGeomeanRatio: gm('trainRatio'), trainGeomeanRatioAllCores: gm('trainRatioAll'),
+    loopRatio: ratio(loop?.tfjsMs, loop?.torchMs), loopRatioAllCores: ratio(loop?.tfjsMs, loop?.torchAllMs),
+    targets: { infer: 2, train: 3, perArch: 4, loop: 4 },
   };
-  const torchMeta = rows.find((r) => r.torch.torch)?.torch;
+  const busy = Math.max(loadBefore[0]!, loadAfter[0]!) > BUSY;
   const meta = {
-    date: new Date().toISOString(), node: process.version, tfjs: tf.version.tfjs, backend: info,
-    torch: torchMeta?.torch, torchThreads: torchMeta?.threads, loadavg: loadavg(), runs, warmup, ...cfg,
+    date: new Date().toISOString(), node: process.version, tfjs: tf.version.tfjs, backend: info, cores,
+    torch: torchInfo?.torch, torchDefaultThreads: torchInfo?.defaultThreads, loadBefore, loadAfter, busy, forced: force,
+    runs, warmup, ...cfg, loopSteps, torchPeakRssMb: torchRss, tfjsPeakRssMb: process.resourceUsage().maxRSS / 1024,
   };
-  mkdirSync(outDir, { recursive: true });
-  writeAtomic(join(outDir, 'latest.json'), JSON.stringify({ meta, summary, table, raw: rows }, null, 2) + '\n');
   const md = [
     `# Benchmark ${meta.date}`,
     '',
-    `TF.js ${meta.tfjs} on \`${info.name}\` (SIMD ${info.simd ?? '-'}, threads ${info.threads ?? '-'}) vs PyTorch ${meta.torch ?? '—'} CPU ` +
-      `(${meta.torchThreads ?? '?'} threads), Node ${meta.node}. Median of ${runs} runs after ${warmup} warm-up. ` +
-      `Load average at the end: ${meta.loadavg.map((l) => l.toFixed(1)).join(' ')}.`,
-    `Inference: ${cfg.inferSize} px, batch ${cfg.inferBatch}. Training: one Adam step (trainOnBatch), ${cfg.trainSize} px, ` +
-      `batch ${cfg.trainBatch}, ${cfg.classes} classes, sigmoid cross-entropy.`,
+    ...(busy ? [`**Measured on a loaded machine (1-minute load average above ${BUSY}): these figures are not a result.**`, ''] : []),
+    `TF.js ${meta.tfjs} on \`${info.name}\` (SIMD ${info.simd ?? '-'}, ${info.threads ?? 1} thread(s)) vs PyTorch ${meta.torch ?? '—'} CPU at its ` +
+      `default ${meta.torchDefaultThreads ?? '?'} thread(s) and at all ${cores} cores, Node ${meta.node}. Interleaved rounds, median of ${runs} ` +
+      `after ${warmup} warm-up. Load average (1, 5, 15 min) before: ${loadBefore.map((l) => l.toFixed(2)).join(' ')}; after: ${loadAfter.map((l) => l.toFixed(2)).join(' ')}.`,
+    `Inference: ${cfg.inferSize} px, batch ${cfg.inferBatch}, TF.js through optimizeForInference (plain \`predict\` in its own column). ` +
+      `Training: one Adam step (trainOnBatch), ${cfg.trainSize} px, batch ${cfg.trainBatch}, ${cfg.classes} classes. Ratios: TF.js / PyTorch.`,
     '',
-    '| arch | infer tfjs ms | infer torch ms | ratio (cpu-time ratio) | train tfjs ms | train torch ms | ratio (cpu-time ratio) | tensor growth / step | peak RSS tfjs / torch MB | error |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
-    ...table.map((t) => `| ${t.arch} | ${fmt(t.tfjsInferMs)} | ${fmt(t.torchInferMs)} | ${fmt(t.inferRatio, 2)} (${fmt(t.inferCpuRatio, 2)}) | ` +
-      `${fmt(t.tfjsTrainMs)} | ${fmt(t.torchTrainMs)} | ${fmt(t.trainRatio, 2)} (${fmt(t.trainCpuRatio, 2)}) | ${fmt(t.tensorsPerStepGrowth, 1)} | ` +
-      `${fmt(t.tfjsPeakRssMb)} / ${fmt(t.torchPeakRssMb)} | ${t.error ?? ''} |`),
+    '| arch | infer tfjs (predict) ms | torch ms | torch all-cores ms | ratio | ratio all-cores | train tfjs ms | torch ms | torch all-cores ms | ratio | ratio all-cores | tensor growth / step | error |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+    ...table.map((t) => `| ${t.arch} | ${fmt(t.inferTfjsOpt)} (${fmt(t.inferTfjs)}) | ${fmt(t.inferTorch)} | ${fmt(t.inferTorchAll)} | ${fmt(t.inferRatio, 2)} | ${fmt(t.inferRatioAll, 2)} | ` +
+      `${fmt(t.trainTfjs)} | ${fmt(t.trainTorch)} | ${fmt(t.trainTorchAll)} | ${fmt(t.trainRatio, 2)} | ${fmt(t.trainRatioAll, 2)} | ${fmt(t.tensorsPerStepGrowth, 1)} | ${t.error ?? ''} |`),
     '',
-    `Geometric-mean ratio: inference ${fmt(summary.inferGeomeanRatio, 2)} (CPU time ${fmt(summary.inferCpuGeomeanRatio, 2)}; target <= 4), ` +
-      `training step ${fmt(summary.trainGeomeanRatio, 2)} (CPU time ${fmt(summary.trainCpuGeomeanRatio, 2)}; target <= 6).`,
+    `Geometric-mean ratio vs PyTorch at default threads: inference ${fmt(summary.inferGeomeanRatio, 2)} (plain predict ${fmt(summary.inferGeomeanRatioPlainPredict, 2)}; target <= 2), ` +
+      `training step ${fmt(summary.trainGeomeanRatio, 2)} (target <= 3; no architecture above 4). At all cores: inference ${fmt(summary.inferGeomeanRatioAllCores, 2)}, training ${fmt(summary.trainGeomeanRatioAllCores, 2)}.`,
     '',
-    'Peak RSS of the TF.js process is cumulative over the run (maxRSS after each architecture).',
+    loop
+      ? `Training loop (\`chexzoo train\` resnet18, batch ${cfg.loopBatch}, ${cfg.loopSize} px, ${loop.steps} steps from JPEG files, one validation; PyTorch: ` +
+        `the same files through PIL and a DataLoader with ${cores} workers): TF.js ${fmt((loop.tfjsMs ?? NaN) / 1000, 1)} s, PyTorch ${fmt((loop.torchMs ?? NaN) / 1000, 1)} s ` +
+        `(all cores ${fmt((loop.torchAllMs ?? NaN) / 1000, 1)} s): ratio ${fmt(summary.loopRatio, 2)} (all cores ${fmt(summary.loopRatioAllCores, 2)}; target <= 4).${loop.error ? ` Error: ${loop.error}` : ''}`
+      : 'Training loop: not run (--no-loop).',
+    '',
+    `Peak RSS: TF.js process ${fmt(meta.tfjsPeakRssMb)} MB (cumulative over the run), PyTorch worker ${fmt(meta.torchPeakRssMb)} MB.`,
     '',
   ].join('\n');
-  writeAtomic(join(outDir, 'latest.md'), md);
   console.log(md);
+  if (busy && !force) {
+    console.error(`Not writing results: the load average rose above ${BUSY} during the run (before ${loadBefore[0]!.toFixed(2)}, after ${loadAfter[0]!.toFixed(2)}). Rerun on a quiet machine, or --force.`);
+    process.exit(3);
+  }
+  mkdirSync(outDir, { recursive: true });
+  writeAtomic(join(outDir, 'latest.json'), JSON.stringify({ meta, summary, table, loop, raw: rows }, null, 2) + '\n');
+  writeAtomic(join(outDir, 'latest.md'), md);
+  console.error(`wrote ${join(outDir, 'latest.md')} and latest.json`);
 }
 
 await main();

@@ -18,6 +18,10 @@ export { BatchNorm, HardSigmoid, HardSwish, Pad2D } from './zoo/layers.js';
 export { ensureBackend, backendInfo, getBackendName, registerFastKernels } from './backend/index.js';
 export type { BackendName, BackendInfo, EnsureBackendOptions } from './backend/index.js';
 
+// inference (BatchNorm folded, activations fused)
+export { optimizeForInference } from './inference.js';
+export type { InferenceModel, InferenceStats } from './inference.js';
+
 // metrics
 export * from './metrics/index.js';
 

@@ -2,9 +2,10 @@ import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { backendInfo, ensureBackend, getBackendName, registerFastKernels } from '../src/backend/index.js';
+import { createModel } from '../src/zoo/registry.js';
 
 describe('backend choice', () => {
   it('picks wasm with SIMD here (tfjs-node is not installed) and reports it', async () => {
@@ -15,6 +16,8 @@ describe('backend choice', () => {
     expect(info.name).toBe('wasm');
     expect(info.simd).toBe(true);
     expect(info.fastKernels).toContain('Conv2DBackpropFilter@wasm');
+    // every core unless CHEXZOO_THREADS says otherwise (test/backend-threads.test.ts checks the threads themselves)
+    expect(info.threads).toBe(Number(process.env.CHEXZOO_THREADS ?? availableParallelism()));
     if (info.source === 'auto') expect(info.skipped.map((s) => s.name)).toContain('tensorflow');
   });
 
@@ -24,6 +27,11 @@ describe('backend choice', () => {
       expect(backendInfo()!.source).toBe('option');
       expect(backendInfo()!.fastKernels).toContain('Conv2DBackpropFilter@cpu');
       expect(tf.getKernel('Conv2DBackpropFilter', 'cpu')).toBeDefined();
+      // the explicit choice is remembered: a plain call (createModel makes one) keeps it (issue 10, point 13)
+      expect(await ensureBackend()).toBe('cpu');
+      const m = await createModel('resnet18', { numClasses: 2, inputShape: [32, 32, 3] });
+      expect(getBackendName()).toBe('cpu');
+      m.dispose();
     } finally {
       expect(await ensureBackend('wasm')).toBe('wasm');
     }

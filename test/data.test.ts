@@ -370,7 +370,7 @@ describe('images and datasets on disk', () => {
     try {
       expect(await runSynth(['--help'])).toBe(0);
       expect(await runSynth([])).toBe(2);
-      expect(await runSynth(['--out', join(dir, 'cli'), '--train', 'x'])).toBe(1);
+      expect(await runSynth(['--out', join(dir, 'cli'), '--train', 'x'])).toBe(2);
       expect(await runSynth(['--out', join(dir, 'cli'), '--train', '6', '--valid', '3', '--size', '32', '--seed', '2'])).toBe(0);
       expect(out.mock.calls.map((c) => String(c[0])).join('')).toMatch(/train\.csv: 6 images, valid\.csv: 3 images/);
       expect(await runSynth(['--out', join(dir, 'cli'), '--train', '6'])).toBe(1);

@@ -152,7 +152,7 @@ describe('fast gradient kernels', () => {
     });
   }
 
-  it('Transpose, BatchMatMul, Sum, Mean, SplitV, Slice and MaxPoolGrad replacements match the cpu backend', async () => {
+  it('Transpose, BatchMatMul, Sum, Mean, SplitV, Slice, MaxPoolGrad and Minimum replacements match the cpu backend', async () => {
     const before = tf.memory().numTensors;
     const cases: [string, () => tf.Tensor | tf.Tensor[]][] = [];
     const a = tf.tensor(rand(300 * 70, 3), [300, 70]);
@@ -181,6 +181,9 @@ describe('fast gradient kernels', () => {
     cases.push(['slice 2d rows', () => tf.slice(a, [17, 0], [100, 70])]);
     cases.push(['maxPool grad valid', () => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(t as tf.Tensor4D, 3, 2, 'valid'), 1.5)))(x4)]);
     cases.push(['maxPool grad same', () => tf.grad((t: tf.Tensor) => tf.sum(tf.maxPool(t as tf.Tensor4D, 2, 2, 'same')))(x4)]);
+    cases.push(['minimum scalar (layers relu6)', () => tf.minimum(x4, 0.3)]);
+    cases.push(['minimum scalar first', () => tf.minimum(tf.scalar(-0.2), x4)]);
+    cases.push(['minimum tensors', () => tf.minimum(x4, tf.reverse(x4, 1))]);
     const results: Record<string, Float32Array[]> = {};
     for (const [name, f] of cases) {
       results[name] = tf.tidy(() => {
@@ -204,6 +207,8 @@ describe('fast gradient kernels', () => {
         'slice 2d rows': () => tf.slice(ca!, [17, 0], [100, 70]),
         'maxPool grad valid': () => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(t as tf.Tensor4D, 3, 2, 'valid'), 1.5)))(cx4!),
         'maxPool grad same': () => tf.grad((t: tf.Tensor) => tf.sum(tf.maxPool(t as tf.Tensor4D, 2, 2, 'same')))(cx4!),
+        'minimum scalar (layers relu6)': () => tf.minimum(cx4!, 0.3), 'minimum scalar first': () => tf.tidy(() => tf.minimum(tf.scalar(-0.2), cx4!)),
+        'minimum tensors': () => tf.tidy(() => tf.minimum(cx4!, tf.reverse(cx4!, 1))),
       };
       for (const [name, f] of Object.entries(ref)) {
         const out = f();

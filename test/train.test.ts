@@ -315,17 +315,18 @@ describe('chexzoo train / eval', () => {
     const args = ['--arch', 'resnet18', '--truncate', 'layer1', '--data', data, '--out', run, '--img-size', '32', '--batch-size', '12', '--valid-every', '2', '--quiet'];
     const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
     try {
-      expect(await runTrain([...args, '--max-steps', '3'])).toBe(0);
+      expect(await runTrain([...args, '--max-steps', '5'])).toBe(0);
       const m1 = JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8'));
-      expect(m1.train.steps).toBe(3);
+      expect(m1.train.steps).toBe(5);
       expect(m1.train.resumedFrom).toBe(null);
       expect(existsSync(join(run, 'model', 'model.json'))).toBe(true);
-      // a second call with a larger budget continues from the saved checkpoint
+      // a second call with the same settings resumes from the saved checkpoint (a changed budget is refused:
+      // test/cli-runs.test.ts)
       expect(await runTrain([...args, '--max-steps', '5'])).toBe(0);
       const m = JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8'));
-      expect(m.train.resumedFrom).toBe(3);
+      expect(m.train.resumedFrom).toBe(5);
       expect(m.train.steps).toBe(5);
-      expect(m.validations.map((v: { step: number }) => v.step)).toEqual([2, 3, 4, 5]);
+      expect(m.validations.map((v: { step: number }) => v.step)).toEqual([2, 4, 5]);
       expect(Object.keys(m.valid.perTask)).toEqual(['Atelectasis', 'Cardiomegaly', 'Consolidation', 'Edema', 'Pleural Effusion']);
       expect(m.valid.meanAuroc).toBeGreaterThan(0);
       expect(m.valid.models).toBe(3);
@@ -333,7 +334,7 @@ describe('chexzoo train / eval', () => {
       // a changed configuration is refused instead of silently mixing runs
       const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
       try {
-        expect(await runTrain([...args.map((a) => (a === '12' ? '8' : a)), '--max-steps', '6'])).toBe(1);
+        expect(await runTrain([...args.map((a) => (a === '12' ? '8' : a)), '--max-steps', '5'])).toBe(1);
         expect(stderr.mock.calls.map((c) => String(c[0])).join('')).toContain('batchSize: 12 -> 8');
         expect(await runEval(['--run', join(tmp, 'nope'), '--data', data])).toBe(1);
         expect(await runTrain(['--arch', 'resnet18', '--data', data])).toBe(2);

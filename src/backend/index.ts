@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
 import { registerFastKernels } from './kernels.js';
+import { availableCores, settleWorkers, startThreadedWasm } from './wasm-threads.js';
 
 export { registerFastKernels } from './kernels.js';
 
@@ -13,6 +13,11 @@ export interface EnsureBackendOptions {
   backend?: BackendName | 'node' | 'tfjs-node';
   /** Register the fast gradient kernels on wasm / cpu (default true). */
   fastKernels?: boolean;
+  /**
+   * Threads of the wasm backend in Node (default: `CHEXZOO_THREADS`, else every available core). 1 runs the
+   * single-threaded SIMD binary. Takes effect when wasm starts; asking for another count once it runs is an error.
+   */
+  threads?: number;
 }
 
 /** What {@link ensureBackend} chose and why. */
@@ -22,8 +27,10 @@ export interface BackendInfo {
   source: 'option' | 'env' | 'auto';
   /** For wasm: whether the SIMD binary is in use. */
   simd?: boolean;
-  /** For wasm: whether the multi-threaded binary is in use (not available in Node). */
-  threads?: boolean;
+  /** For wasm: threads in use (1 = the single-threaded SIMD binary). */
+  threads?: number;
+  /** For wasm: where the thread count came from ('option', 'env' = CHEXZOO_THREADS, 'auto' = all cores). */
+  threadsSource?: 'option' | 'env' | 'auto';
   /** For 'tensorflow': the package that provided it. */
   nodePackage?: string;
   /** Kernels replaced by {@link registerFastKernels}. */
@@ -40,11 +47,39 @@ const ALIASES: Record<string, BackendName> = {
   wasm: 'wasm', cpu: 'cpu', webgl: 'webgl',
 };
 
-function envBackend(): string | undefined {
+function envValue(key: string): string | undefined {
   // Read through globalThis so browser bundles need no `process` polyfill.
   const proc = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;
-  const v = proc?.env?.CHEXZOO_BACKEND;
+  const v = proc?.env?.[key];
   return v && v.trim() ? v.trim() : undefined;
+}
+
+function checkThreads(n: number, origin: string, raw: string = String(n)): number {
+  if (!Number.isInteger(n) || n < 1 || n > 256) {
+    throw new Error(`Bad thread count "${raw}" (from ${origin}): use a whole number from 1 to 256.`);
+  }
+  return n;
+}
+
+/** Threads asked for: the option, else CHEXZOO_THREADS, else every available core. */
+function wantedThreads(opts: EnsureBackendOptions): { threads: number; source: 'option' | 'env' | 'auto' } {
+  if (opts.threads !== undefined) return { threads: checkThreads(opts.threads, 'the threads option'), source: 'option' };
+  const env = envValue('CHEXZOO_THREADS');
+  if (env !== undefined) return { threads: checkThreads(Number(env), 'CHEXZOO_THREADS', env), source: 'env' };
+  return { threads: availableCores(), source: 'auto' };
+}
+
+/** The wasm backend runs with a fixed thread count; asking for another one later is a mistake worth an error. */
+function checkRunningThreads(asked: number): void {
+  if (info?.name !== 'wasm' || info.threads === undefined || info.threads === asked) return;
+  throw new Error(
+    `The wasm backend already runs with ${info.threads} thread(s); ${asked} cannot be set now. ` +
+      'Pass { threads } to the first ensureBackend() call (before createModel) or set CHEXZOO_THREADS.',
+  );
+}
+
+function envBackend(): string | undefined {
+  return envValue('CHEXZOO_BACKEND');
 }
 
 function isNode(): boolean {
@@ -70,6 +105,11 @@ function normalize(name: string, origin: string): BackendName {
  */
 export function ensureBackend(preferred?: BackendName | EnsureBackendOptions): Promise<string> {
   const opts: EnsureBackendOptions = typeof preferred === 'string' ? { backend: preferred } : (preferred ?? {});
+  try {
+    wantedThreads(opts); // a bad option or CHEXZOO_THREADS is an error, not a reason to skip wasm
+  } catch (e) {
+    return Promise.reject(e);
+  }
   if (opts.backend) {
     let name: BackendName;
     try {
@@ -77,7 +117,12 @@ export function ensureBackend(preferred?: BackendName | EnsureBackendOptions): P
     } catch (e) {
       return Promise.reject(e);
     }
-    return selectBackend([name], 'option', opts.fastKernels ?? true);
+    // An explicit choice is remembered: later plain calls (createModel makes one) keep it.
+    const previous = pending;
+    const chosen = selectBackend([name], 'option', opts);
+    pending = chosen;
+    chosen.catch(() => { if (pending === chosen) pending = previous; });
+    return chosen;
   }
   if (!pending) {
     const env = envBackend();
@@ -88,8 +133,17 @@ export function ensureBackend(preferred?: BackendName | EnsureBackendOptions): P
     } catch (e) {
       return Promise.reject(e);
     }
-    pending = selectBackend(order, env ? 'env' : 'auto', opts.fastKernels ?? true);
-    pending.catch(() => { pending = undefined; });
+    const chosen = selectBackend(order, env ? 'env' : 'auto', opts);
+    pending = chosen;
+    chosen.catch(() => { if (pending === chosen) pending = undefined; });
+    return chosen;
+  }
+  if (opts.threads !== undefined) {
+    const asked = opts.threads;
+    return pending.then((name) => {
+      checkRunningThreads(asked);
+      return name;
+    });
   }
   return pending;
 }
@@ -152,15 +206,57 @@ function removeNewListeners(before: Map<ProcessEvent, Listener[]>): void {
   }
 }
 
-async function selectBackend(order: BackendName[], source: BackendInfo['source'], fast: boolean): Promise<string> {
+type WasmPackage = typeof import('@tensorflow/tfjs-backend-wasm');
+let wasmThreadsSource: BackendInfo['threadsSource'];
+
+/**
+ * Loads @tensorflow/tfjs-backend-wasm on first use (importing it registers a 'wasm' backend of the highest
+ * priority whose initialisation is asynchronous, and until then every tensor op throws "backend 'wasm' has not
+ * yet been initialized"; importing this package must leave TF.js usable). In Node, with more than one thread
+ * wanted, the wasm backend is then re-registered on the threaded SIMD binary; if that cannot start, the stock
+ * single-threaded backend stays and `skipped` says why.
+ */
+async function prepareWasm(opts: EnsureBackendOptions, skipped: BackendInfo['skipped']): Promise<WasmPackage> {
+  const wasm: WasmPackage = await import('@tensorflow/tfjs-backend-wasm');
+  if (wasmThreadsSource) return wasm; // prepared before (wasm may be running already)
+  const want = wantedThreads(opts);
+  wasmThreadsSource = want.source;
+  wasm.setThreadsCount(want.threads); // browsers: tfjs starts its own threads when the page allows them
+  if (!isNode() || want.threads === 1) return wasm;
+  let started: Awaited<ReturnType<typeof startThreadedWasm>> | undefined;
+  try {
+    started = await startThreadedWasm(want.threads);
+    const backend = new wasm.BackendWasm(started.module as never);
+    settleWorkers(started.module);
+    tf.removeBackend('wasm');
+    tf.registerBackend('wasm', () => backend, 2);
+  } catch (e) {
+    started?.terminate();
+    wasm.setThreadsCount(1);
+    skipped.push({ name: 'wasm-threads', reason: `${want.threads} threads could not start, using 1: ${(e as Error).message?.split('\n')[0] ?? String(e)}` });
+  }
+  return wasm;
+}
+
+async function selectBackend(order: BackendName[], source: BackendInfo['source'], opts: EnsureBackendOptions): Promise<string> {
+  const fast = opts.fastKernels ?? true;
   const skipped: BackendInfo['skipped'] = [];
   for (const name of order) {
     try {
       let nodePackage: string | undefined;
       if (name === 'tensorflow' && !tf.findBackend('tensorflow')) nodePackage = await loadTfjsNode();
       const listenersBefore = name === 'wasm' ? processListeners() : undefined;
-      const ok = await tf.setBackend(name);
-      if (listenersBefore) removeNewListeners(listenersBefore);
+      let wasm: WasmPackage | undefined;
+      let ok: boolean;
+      try {
+        if (name === 'wasm') {
+          if (opts.threads !== undefined) checkRunningThreads(opts.threads);
+          wasm = await prepareWasm(opts, skipped);
+        }
+        ok = await tf.setBackend(name);
+      } finally {
+        if (listenersBefore) removeNewListeners(listenersBefore);
+      }
       if (!ok) {
         skipped.push({ name, reason: 'initialisation failed' });
         continue;
@@ -174,9 +270,10 @@ async function selectBackend(order: BackendName[], source: BackendInfo['source']
       const fastKernels = fast && (active === 'wasm' || active === 'cpu') ? registerFastKernels(active) : [];
       info = { name: active, source, fastKernels, skipped };
       if (nodePackage) info.nodePackage = nodePackage;
-      if (active === 'wasm') {
+      if (wasm) {
         info.simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
-        info.threads = Boolean(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'));
+        info.threads = wasm.getThreadsCount();
+        info.threadsSource = wasmThreadsSource;
       }
       return active;
     } catch (e) {

@@ -1,8 +1,44 @@
-// Argument handling shared by the `chexzoo` subcommands.
+// Argument handling shared by the `chexzoo` subcommands: parsing, numeric flags, and the exit codes
+// (0 done, 1 a failure, 2 a usage error: printed with the usage text).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { getModelInfo, listModels } from '../zoo/registry.js';
 
 // @types/node does not export ParsedResults
 type ParsedResults<T extends ParseArgsConfig> = ReturnType<typeof parseArgs<T>>;
+
+/** A bad flag or flag value: the subcommand prints it with its usage and exits 2. */
+export class UsageError extends Error {}
+
+/** A negative number given as a flag's value (`--block -1`, `--seed -3`, `--lr -1e-3`). */
+const NEGATIVE_NUMBER = /^-(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+/**
+ * parseArgs reads `--block -1` as a missing value followed by the flag `-1`. A string option followed by a
+ * negative number takes it as its value (`--block=-1`), as the usage texts document.
+ */
+function joinNegativeValues(args: readonly string[], options: ParseArgsConfig['options']): string[] {
+  const stringOption = (token: string): boolean => {
+    if (token.startsWith('--')) return options?.[token.slice(2)]?.type === 'string';
+    if (/^-[A-Za-z]$/.test(token)) return Object.values(options ?? {}).some((o) => o.short === token[1] && o.type === 'string');
+    return false;
+  };
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') {
+      out.push(...args.slice(i));
+      break;
+    }
+    const next = args[i + 1];
+    if (next !== undefined && NEGATIVE_NUMBER.test(next) && stringOption(a)) {
+      out.push(`${a}${a.startsWith('--') ? '=' : ''}${next}`);
+      i++;
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
+}
 
 /**
  * Parses a subcommand's arguments. A usage error is printed with the usage text (exit code 2), `--help`
@@ -12,7 +48,8 @@ type ParsedResults<T extends ParseArgsConfig> = ReturnType<typeof parseArgs<T>>;
 export function parseCommand<T extends ParseArgsConfig>(command: string, usage: string, config: T): ParsedResults<T> | number {
   let parsed: ParsedResults<T>;
   try {
-    parsed = parseArgs(config);
+    const args = config.args === undefined ? {} : { args: joinNegativeValues(config.args, config.options) };
+    parsed = parseArgs({ ...config, ...args } as T) as ParsedResults<T>;
   } catch (e) {
     process.stderr.write(`chexzoo ${command}: ${(e as Error).message}\n\n${usage}`);
     return 2;
@@ -22,4 +59,75 @@ export function parseCommand<T extends ParseArgsConfig>(command: string, usage: 
     return 0;
   }
   return parsed;
+}
+
+/**
+ * Prints an error of a subcommand and returns its exit code: a {@link UsageError} with the usage (2),
+ * anything else as a failure (1).
+ */
+export function failWith(command: string, usage: string, e: unknown): 1 | 2 {
+  if (e instanceof UsageError) {
+    process.stderr.write(`chexzoo ${command}: ${e.message}\n\n${usage}`);
+    return 2;
+  }
+  process.stderr.write(`chexzoo ${command}: ${e instanceof Error ? e.message : String(e)}\n`);
+  return 1;
+}
+
+/** Bounds of a numeric flag. */
+export interface NumberBounds {
+  /** Smallest accepted value (inclusive). */
+  min?: number;
+  /** Values must be greater than this. */
+  above?: number;
+  max?: number;
+}
+
+function checkBounds(name: string, v: string, n: number, b: NumberBounds, what: string): number {
+  const fail = (rule: string) => {
+    throw new UsageError(`--${name} must be ${what}${rule}, got "${v}".`);
+  };
+  if (b.min !== undefined && n < b.min) fail(b.max !== undefined ? ` in [${b.min}, ${b.max}]` : ` >= ${b.min}`);
+  if (b.above !== undefined && !(n > b.above)) fail(` > ${b.above}`);
+  if (b.max !== undefined && n > b.max) fail(b.min !== undefined ? ` in [${b.min}, ${b.max}]` : ` <= ${b.max}`);
+  return n;
+}
+
+/** An integer flag (undefined when absent); a non-integer or out-of-bounds value is a {@link UsageError}. */
+export function intFlag(name: string, v: string | undefined, bounds: NumberBounds = {}): number | undefined {
+  if (v === undefined) return undefined;
+  const n = v.trim() === '' ? Number.NaN : Number(v);
+  if (!Number.isSafeInteger(n)) throw new UsageError(`--${name} must be an integer, got "${v}".`);
+  return checkBounds(name, v, n, bounds, 'an integer');
+}
+
+/** A finite number flag (undefined when absent); NaN, Infinity or out-of-bounds is a {@link UsageError}. */
+export function numberFlag(name: string, v: string | undefined, bounds: NumberBounds = {}): number | undefined {
+  if (v === undefined) return undefined;
+  const n = v.trim() === '' ? Number.NaN : Number(v);
+  if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got "${v}".`);
+  return checkBounds(name, v, n, bounds, 'a number');
+}
+
+/**
+ * A stage flag (`--block`, `--truncate`): a stage name of `arch` or -K (drop the last K stages), checked
+ * against the architecture's stages without building it. Returns the stage name.
+ */
+export function stageFlag(name: string, arch: string, v: string): string {
+  const stages = getModelInfo(arch).stages;
+  const list = `${arch}'s stages: ${stages.join(', ')} (or -K to drop the last K, from -1 to -${stages.length - 1}).`;
+  if (NEGATIVE_NUMBER.test(v) || /^\d/.test(v)) {
+    const k = Number(v);
+    if (!Number.isInteger(k) || k > 0 || -k >= stages.length) throw new UsageError(`--${name} ${v} is out of range. ${list}`);
+    return stages[stages.length - 1 + k]!;
+  }
+  if (!stages.includes(v)) throw new UsageError(`--${name}: unknown stage '${v}'. ${list}`);
+  return v;
+}
+
+/** An architecture flag: one of the zoo's names. */
+export function archFlag(name: string, v: string | undefined): string {
+  if (!v) throw new UsageError(`--${name} is required (see \`chexzoo list\`).`);
+  if (!listModels().includes(v)) throw new UsageError(`Unknown architecture '${v}'. Valid: ${listModels().join(', ')}.`);
+  return v;
 }

@@ -1,6 +1,6 @@
 // `chexzoo eval`: evaluates a run written by `chexzoo train` (top-k ensemble or best model) on a dataset split.
 import { promises as fs, existsSync } from 'node:fs';
-import { parseCommand } from './args.js';
+import { failWith, intFlag, parseCommand, UsageError } from './args.js';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ensureBackend } from '../backend/index.js';
@@ -63,20 +63,15 @@ export async function runEval(argv: string[]): Promise<number> {
   });
   if (typeof parsed === 'number') return parsed;
   const { values } = parsed;
-  if (!values.run || !values.data) {
-    process.stderr.write(`chexzoo eval: --run and --data are required.\n\n${USAGE}`);
-    return 2;
-  }
   const models: tf.LayersModel[] = [];
   try {
+    if (!values.run || !values.data) throw new UsageError('--run and --data are required.');
+    const replicates = intFlag('bootstrap', values.bootstrap, { min: 0 }) ?? 1000;
+    const seed = intFlag('seed', values.seed, { min: 0 }) ?? 0;
     const run = resolve(values.run);
     const configPath = join(run, 'config.json');
     if (!existsSync(configPath)) throw new Error(`${configPath} not found: --run must be the --out folder of chexzoo train.`);
     const config = JSON.parse(await fs.readFile(configPath, 'utf8')) as RunConfig;
-    const replicates = values.bootstrap === undefined ? 1000 : Number(values.bootstrap);
-    if (!Number.isInteger(replicates) || replicates < 0) throw new Error(`--bootstrap must be a non-negative integer, got "${values.bootstrap}".`);
-    const seed = values.seed === undefined ? 0 : Number(values.seed);
-    if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got "${values.seed}".`);
     await ensureBackend();
     const dirs = await runModels(run, values.best);
     for (const d of dirs) models.push(await loadModel(d));
@@ -125,8 +120,7 @@ export async function runEval(argv: string[]): Promise<number> {
     }
     return 0;
   } catch (e) {
-    process.stderr.write(`chexzoo eval: ${(e as Error).message}\n`);
-    return 1;
+    return failWith('eval', USAGE, e);
   } finally {
     models.forEach((m) => m.dispose());
   }

@@ -17,6 +17,7 @@ Commands:
   weights              fetch ImageNet weights into the cache, or list what is cached (chexzoo weights --help)
   backend              the TF.js backend this machine uses
 
+Exit codes: 0 done, 1 failure, 2 usage error (bad command, flag or value).
 Environment: CHEXZOO_BACKEND (tensorflow|wasm|cpu), CHEXZOO_CACHE (weights cache), CHEXZOO_OFFLINE=1,
 CHEXZOO_WEIGHTS_MIRROR (base URL or folder holding the weights files).
 `;
@@ -35,9 +36,14 @@ function list(): number {
   return 0;
 }
 
-function info(arch: string | undefined): number {
-  if (!arch) {
+function info(args: string[]): number {
+  const arch = args[0];
+  if (!arch || args.length > 1 || arch.startsWith('-')) {
     console.error('Usage: chexzoo info <arch>   (see `chexzoo list` for names)');
+    return 2;
+  }
+  if (!listModels().includes(arch)) {
+    console.error(`chexzoo info: unknown architecture '${arch}'. Valid: ${listModels().join(', ')}.`);
     return 2;
   }
   const i = getModelInfo(arch);
@@ -58,9 +64,14 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (cmd) {
       case 'list':
-        return list();
+      case 'backend':
+        if (rest.length > 0) {
+          console.error(`chexzoo ${cmd}: unexpected argument '${rest[0]}' (it takes none).\n\n${USAGE}`);
+          return 2;
+        }
+        return cmd === 'list' ? list() : backend();
       case 'info':
-        return info(rest[0]);
+        return info(rest);
       case 'synth':
         return (await import('./synth.js')).runSynth(rest);
       case 'train':
@@ -77,8 +88,6 @@ export async function main(argv: string[]): Promise<number> {
         return (await import('./weights.js')).runWeights(rest);
       case 'export':
         return (await import('./export.js')).runExport(rest);
-      case 'backend':
-        return backend();
       case undefined:
       case '-h':
       case '--help':

@@ -1,6 +1,7 @@
 // `chexzoo synth`: writes the synthetic CheXpert-format dataset.
 import { SYNTH_DEFAULTS, writeSynthDataset } from '../data/synth-node.js';
-import { parseCommand } from './args.js';
+import { SYNTH_MAX_IMAGES } from '../data/synth.js';
+import { failWith, intFlag, parseCommand, UsageError } from './args.js';
 
 const USAGE = `Usage: chexzoo synth --out DIR [--train N] [--valid N] [--size PX] [--seed S] [--quality Q] [--force]
 
@@ -17,12 +18,6 @@ train.csv, valid.csv and grayscale JPEGs laid out like the release. Deterministi
   --quiet        print only errors
 `;
 
-function intOption(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n)) throw new Error(`--${name} must be an integer, got "${value}".`);
-  return n;
-}
 
 /**
  * Runs `chexzoo synth` with the arguments after the subcommand; resolves to the exit code.
@@ -46,17 +41,14 @@ export async function runSynth(argv: string[]): Promise<number> {
   });
   if (typeof parsed === 'number') return parsed;
   const { values } = parsed;
-  if (!values.out) {
-    process.stderr.write(`chexzoo synth: --out DIR is required.\n\n${USAGE}`);
-    return 2;
-  }
   try {
+    if (!values.out) throw new UsageError('--out DIR is required.');
     const options = {
-      train: intOption('train', values.train, SYNTH_DEFAULTS.train),
-      valid: intOption('valid', values.valid, SYNTH_DEFAULTS.valid),
-      size: intOption('size', values.size, SYNTH_DEFAULTS.size),
-      seed: intOption('seed', values.seed, SYNTH_DEFAULTS.seed),
-      quality: intOption('quality', values.quality, SYNTH_DEFAULTS.quality),
+      train: intFlag('train', values.train, { min: 0, max: SYNTH_MAX_IMAGES }) ?? SYNTH_DEFAULTS.train,
+      valid: intFlag('valid', values.valid, { min: 0, max: SYNTH_MAX_IMAGES }) ?? SYNTH_DEFAULTS.valid,
+      size: intFlag('size', values.size, { min: 16, max: 4096 }) ?? SYNTH_DEFAULTS.size,
+      seed: intFlag('seed', values.seed, { min: 0 }) ?? SYNTH_DEFAULTS.seed,
+      quality: intFlag('quality', values.quality, { min: 1, max: 100 }) ?? SYNTH_DEFAULTS.quality,
       overwrite: values.force,
     };
     const quiet = values.quiet;
@@ -88,7 +80,6 @@ export async function runSynth(argv: string[]): Promise<number> {
     }
     return 0;
   } catch (e) {
-    process.stderr.write(`chexzoo synth: ${(e as Error).message}\n`);
-    return 1;
+    return failWith('synth', USAGE, e);
   }
 }

@@ -1,21 +1,24 @@
 // `chexzoo train`: trains a zoo architecture on a CheXpert-format dataset, resumable, writing RUN/metrics.json,
 // RUN/model (best checkpoint) and RUN/checkpoints (top-k + last).
 import { promises as fs, existsSync } from 'node:fs';
-import { parseCommand } from './args.js';
+import { archFlag, failWith, intFlag, numberFlag, parseCommand, stageFlag, UsageError } from './args.js';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ensureBackend } from '../backend/index.js';
-import { createModel, getModelInfo, listModels } from '../zoo/registry.js';
-import { loadChexpert } from '../data/dataset.js';
+import { createModel, getModelInfo } from '../zoo/registry.js';
+import { findChexpertCsv, loadChexpert } from '../data/dataset.js';
 import { COMPETITION_TASKS, normalizeUncertainty, resolveTasks, type ViewName } from '../data/chexpert.js';
 import { truncate } from '../truncate.js';
-import { installNodeWeightsResolver } from '../weights/fetch-node.js';
+import { downloadPretrained, downloadWeights, installNodeWeightsResolver } from '../weights/fetch-node.js';
+import { hasWeights } from '../weights/manifest.js';
+import type { ProgressCallback } from '../weights/fetch.js';
 import { train, type StepInfo, type TrainResult } from '../train/loop.js';
 import { balancedPosWeights } from '../train/losses.js';
 import { FileCheckpointStore } from '../train/checkpoints.js';
+import { acquireRunLock, type RunLock } from '../train/lock.js';
 import { createTrainProgress } from '../train/progress.js';
 import { downloadProgress } from './progress.js';
-import { replaceDirAtomic, writeFileAtomic } from '../utils/atomic.js';
+import { pathExists, replaceDirAtomic, TMP_SIBLING, writeFileAtomic } from '../utils/atomic.js';
 
 /** Defaults of `chexzoo train`, chosen so `chexzoo synth` + `chexzoo train --arch resnet18` fits in ~10 min on 2 cores. */
 export const TRAIN_DEFAULTS = {
@@ -36,7 +39,9 @@ const USAGE = `Usage: chexzoo train --arch A --data DIR --out RUN [options]
 Trains a zoo architecture on a CheXpert-format dataset (real, or made by \`chexzoo synth\`) with Adam on masked
 sigmoid cross-entropy, validating on valid.csv (mean AUROC over the tasks). Keeps the top-k checkpoints, writes
 RUN/metrics.json, RUN/model (best checkpoint) and RUN/checkpoints. Run the same command again to resume
-after an interruption (Ctrl-C saves a checkpoint; a kill loses at most the steps since the last one).
+after an interruption (Ctrl-C saves a checkpoint; a kill loses at most the steps since the last one); a
+resume with other settings is refused with the differences. One trainer per RUN (RUN/.lock).
+Exit codes: 0 done, 1 failure, 2 usage error, 130 interrupted (resumable).
 
   --arch A              architecture (chexzoo list)
   --data DIR            dataset folder holding train.csv / valid.csv (or its parent)
@@ -48,7 +53,8 @@ after an interruption (Ctrl-C saves a checkpoint; a kill loses at most the steps
   --lr X                Adam learning rate (default ${TRAIN_DEFAULTS.lrPretrained} with pretrained weights, ${TRAIN_DEFAULTS.lrScratch} from scratch)
   --lr-schedule S       constant (default) or cosine
   --weights W           imagenet | none (default: from scratch) | PATH (.pth, .safetensors, model.json)
-  --truncate BLOCK      cut the network after stage BLOCK (chexzoo info A lists stages) and add a new head
+  --truncate BLOCK      cut the network after stage BLOCK (chexzoo info A lists stages; -K drops the last K)
+                        and add a new head
   --uncertainty U       ones (default) | zeros | ignore: what uncertain labels become
   --tasks T1,T2         observations to predict (default the 5 competition tasks)
   --views V             all (default) | frontal | lateral | AP | PA
@@ -59,20 +65,9 @@ after an interruption (Ctrl-C saves a checkpoint; a kill loses at most the steps
   --top-k K             checkpoints kept and ensembled (default ${TRAIN_DEFAULTS.topK})
   --patience P          early stopping after P validations without improvement
   --seed S              shuffling and augmentation seed (default ${TRAIN_DEFAULTS.seed})
-  --restart             discard RUN's checkpoints and start over
+  --restart             discard RUN's previous run (checkpoints, model, metrics) and start over
   --quiet               print only the final summary
 `;
-
-function num(name: string, v: string | undefined, kind: 'int' | 'float'): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || (kind === 'int' && !Number.isInteger(n))) {
-    throw new UsageError(`--${name} must be ${kind === 'int' ? 'an integer' : 'a number'}, got "${v}".`);
-  }
-  return n;
-}
-
-class UsageError extends Error {}
 
 /** Copies a folder into place atomically (temporary sibling, rename). */
 const copyDirAtomic = (src: string, dst: string) => replaceDirAtomic(dst, (tmp) => fs.cp(src, tmp, { recursive: true }));
@@ -99,6 +94,90 @@ export interface RunConfig {
   posWeight: boolean;
   seed: number;
   data: string;
+  /** Checkpoints kept and ensembled. */
+  topK: number;
+  /** Early-stopping patience in validations (null: off). */
+  patience: number | null;
+  /** Validation interval in steps (null: the default, from the epoch length). */
+  validEvery: number | null;
+}
+
+/** What `chexzoo train` writes into RUN, removed by `--restart` (the summary first, so no old result outlives a partial clean-up). */
+export const RUN_OUTPUTS = ['metrics.json', 'model', 'checkpoints', 'config.json'] as const;
+
+/** Runs an option parser that throws plain errors, turning them into usage errors. */
+function asUsage<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+/** `--weights`: imagenet | none | an http(s) URL | a path (made absolute, so a resume can compare it). */
+function weightsFlag(arch: string, v: string): string {
+  if (v === 'none') return v;
+  if (v === 'imagenet') {
+    if (!hasWeights(arch)) throw new UsageError(`--weights imagenet: no ImageNet weights are registered for ${arch}.`);
+    return v;
+  }
+  if (v === '') throw new UsageError('--weights must be imagenet, none or a path.');
+  return /^https?:\/\//i.test(v) ? v : resolve(v);
+}
+
+/** Makes sure the weights can be had before any data is read: downloads them into the cache (or finds them there, offline). */
+async function fetchWeights(arch: string, weights: string, onProgress: ProgressCallback): Promise<void> {
+  if (weights === 'imagenet') await downloadPretrained(arch, { onProgress });
+  else if (/^https?:\/\//i.test(weights)) {
+    if (!/model\.json(?:[?#].*)?$/.test(weights)) await downloadWeights(weights, { onProgress });
+  } else if (!(await pathExists(weights))) {
+    throw new Error(`Weights file not found: '${weights}'. Pass an existing .pth, .safetensors or model.json, imagenet, or none.`);
+  }
+}
+
+/** `--restart`: removes every result of the previous run in RUN (and leftovers of interrupted atomic writes). */
+async function clearRun(out: string): Promise<void> {
+  for (const f of RUN_OUTPUTS) await fs.rm(join(out, f), { recursive: true, force: true });
+  for (const e of await fs.readdir(out)) if (TMP_SIBLING.test(e)) await fs.rm(join(out, e), { recursive: true, force: true });
+}
+
+/** A kill between the two renames of a checkpoint replacement leaves only `.last.old-*` (restored on load). */
+async function hasAsideCheckpoint(ckptDir: string): Promise<boolean> {
+  const entries = await fs.readdir(ckptDir).catch(() => [] as string[]);
+  return entries.some((e) => e.startsWith('.last.old-'));
+}
+
+/** A resume must use the settings the run was started with: lists every difference, or passes. */
+async function checkResumable(out: string, config: RunConfig): Promise<void> {
+  let saved: Record<string, unknown>;
+  try {
+    saved = JSON.parse(await fs.readFile(join(out, 'config.json'), 'utf8')) as Record<string, unknown>;
+  } catch {
+    return; // no readable config.json: the checkpoint's own fingerprint is still compared by train()
+  }
+  const now = config as unknown as Record<string, unknown>;
+  const show = (v: unknown) => (v === undefined ? '(unset)' : JSON.stringify(v));
+  const diffs = [...new Set([...Object.keys(saved), ...Object.keys(now)])]
+    .filter((k) => JSON.stringify(saved[k]) !== JSON.stringify(now[k]))
+    .map((k) => `${k}: ${show(saved[k])} -> ${show(now[k])}`);
+  if (diffs.length > 0) {
+    throw new Error(
+      `${out} holds a run started with other settings (${diffs.join('; ')}). Resume it with the same settings, ` +
+        'add --restart to discard it and start over, or use another --out.',
+    );
+  }
+}
+
+/** A fresh run must not leave a previous run's results (metrics.json, model/) next to its own. */
+async function checkNoStaleResults(out: string): Promise<void> {
+  const stale = [];
+  for (const f of ['metrics.json', 'model']) if (await pathExists(join(out, f))) stale.push(f);
+  if (stale.length > 0) {
+    throw new Error(
+      `${out} holds the results of a previous run (${stale.join(', ')}) but no checkpoint to resume from. ` +
+        'Add --restart to replace them, or use another --out.',
+    );
+  }
 }
 
 /** RUN/predictions.json: the validation predictions of the top-k ensemble, for paired tests between runs. */
@@ -173,31 +252,33 @@ export async function runTrain(argv: string[], hooks: RunTrainHooks = {}): Promi
     say('\nInterrupted: saving a checkpoint (Ctrl-C again to quit at once)...');
     ac.abort();
   };
+  let lock: RunLock | undefined;
   try {
+    // 1. flags (exit 2 at once, before anything is read, built or downloaded)
     for (const req of ['arch', 'data', 'out'] as const) {
       if (!values[req]) throw new UsageError(`--${req} is required.`);
     }
-    const arch = values.arch!;
-    if (!listModels().includes(arch)) throw new UsageError(`Unknown architecture '${arch}'. Valid: ${listModels().join(', ')}.`);
+    const arch = archFlag('arch', values.arch);
     const info = getModelInfo(arch);
-    const imgSize = num('img-size', values['img-size'], 'int') ?? TRAIN_DEFAULTS.imgSize;
+    const imgSize = intFlag('img-size', values['img-size'], { min: 1 }) ?? TRAIN_DEFAULTS.imgSize;
     if (imgSize < info.minInputSize) throw new UsageError(`--img-size ${imgSize} is below ${arch}'s minimum input of ${info.minInputSize} px.`);
-    const batchSize = num('batch-size', values['batch-size'], 'int') ?? TRAIN_DEFAULTS.batchSize;
-    const maxSteps = num('max-steps', values['max-steps'], 'int');
-    const epochs = num('epochs', values.epochs, 'int') ?? (maxSteps === undefined ? TRAIN_DEFAULTS.epochs : undefined);
-    const weights = values.weights ?? 'none';
-    const lr = num('lr', values.lr, 'float') ?? (weights === 'none' ? TRAIN_DEFAULTS.lrScratch : TRAIN_DEFAULTS.lrPretrained);
+    const batchSize = intFlag('batch-size', values['batch-size'], { min: 1 }) ?? TRAIN_DEFAULTS.batchSize;
+    const maxSteps = intFlag('max-steps', values['max-steps'], { min: 1 });
+    const epochs = intFlag('epochs', values.epochs, { min: 1 }) ?? (maxSteps === undefined ? TRAIN_DEFAULTS.epochs : undefined);
+    const weights = weightsFlag(arch, values.weights ?? 'none');
+    const lr = numberFlag('lr', values.lr, { above: 0 }) ?? (weights === 'none' ? TRAIN_DEFAULTS.lrScratch : TRAIN_DEFAULTS.lrPretrained);
     const lrSchedule = values['lr-schedule'] ?? 'constant';
     if (lrSchedule !== 'constant' && lrSchedule !== 'cosine') throw new UsageError(`--lr-schedule must be constant or cosine, got "${lrSchedule}".`);
-    const uncertainty = normalizeUncertainty(values.uncertainty ?? 'ones');
-    const tasks = resolveTasks(values.tasks ? values.tasks.split(',') : COMPETITION_TASKS);
+    const uncertainty = asUsage(() => normalizeUncertainty(values.uncertainty ?? 'ones'));
+    const tasks = asUsage(() => resolveTasks(values.tasks ? values.tasks.split(',') : COMPETITION_TASKS));
     const views = (values.views ?? 'all') as ViewName;
     if (!['all', 'frontal', 'lateral', 'AP', 'PA'].includes(views)) throw new UsageError(`--views must be all, frontal, lateral, AP or PA; got "${views}".`);
-    const seed = num('seed', values.seed, 'int') ?? TRAIN_DEFAULTS.seed;
-    const topK = num('top-k', values['top-k'], 'int') ?? TRAIN_DEFAULTS.topK;
-    const patience = num('patience', values.patience, 'int');
-    const validEvery = num('valid-every', values['valid-every'], 'int');
-    const checkpointEvery = num('checkpoint-every', values['checkpoint-every'], 'int');
+    const seed = intFlag('seed', values.seed, { min: 0 }) ?? TRAIN_DEFAULTS.seed;
+    const topK = intFlag('top-k', values['top-k'], { min: 1 }) ?? TRAIN_DEFAULTS.topK;
+    const patience = intFlag('patience', values.patience, { min: 1 });
+    const validEvery = intFlag('valid-every', values['valid-every'], { min: 1 });
+    const checkpointEvery = intFlag('checkpoint-every', values['checkpoint-every'], { min: 1 });
+    const truncateAt = values.truncate === undefined ? null : stageFlag('truncate', arch, values.truncate);
     const out = resolve(values.out!);
 
     const config: RunConfig = {
@@ -208,7 +289,7 @@ export async function runTrain(argv: string[], hooks: RunTrainHooks = {}): Promi
       tasks,
       uncertainty,
       views,
-      truncate: values.truncate ?? null,
+      truncate: truncateAt,
       weights,
       lr,
       lrSchedule,
@@ -218,12 +299,34 @@ export async function runTrain(argv: string[], hooks: RunTrainHooks = {}): Promi
       posWeight: values['pos-weight'],
       seed,
       data: resolve(values.data!),
+      topK,
+      patience: patience ?? null,
+      validEvery: validEvery ?? null,
     };
-    // what must not change between a run and its resumption
-    const fingerprint = JSON.stringify({ arch, imgSize, batchSize, tasks, uncertainty, views, truncate: config.truncate, augment: config.augment, posWeight: config.posWeight, seed });
+    // what must not change between a run and its resumption: every setting that changes the result
+    const fingerprint = JSON.stringify(config);
 
+    // 2. the run folder: one trainer at a time; --restart clears the old run's results; a resume must match
+    lock = await acquireRunLock(out);
+    const ckptDir = join(out, 'checkpoints');
+    if (values.restart) await clearRun(out);
+    const resuming = existsSync(join(ckptDir, 'last')) || (await hasAsideCheckpoint(ckptDir));
+    if (resuming) await checkResumable(out, config);
+    else await checkNoStaleResults(out);
+
+    // 3. the data files and the weights exist (the ImageNet weights are downloaded into the cache now, or
+    //    found there in offline mode), before the dataset is read and the model built
+    findChexpertCsv(config.data, 'train');
+    findChexpertCsv(config.data, 'valid');
     const backend = await ensureBackend();
-    if (weights !== 'none') installNodeWeightsResolver();
+    if (weights !== 'none') {
+      installNodeWeightsResolver();
+      const download = downloadProgress(`${arch} weights`);
+      await fetchWeights(arch, weights, download);
+      download.done();
+    }
+
+    // 4. the dataset, the model
     const load = (split: string, train: boolean) =>
       loadChexpert(config.data, {
         split,
@@ -240,11 +343,6 @@ export async function runTrain(argv: string[], hooks: RunTrainHooks = {}): Promi
       });
     const trainDs = await load('train', true);
     const validDs = await load('valid', false);
-
-    const ckptDir = join(out, 'checkpoints');
-    if (values.restart) await fs.rm(ckptDir, { recursive: true, force: true });
-    await fs.mkdir(out, { recursive: true });
-    const resuming = existsSync(join(ckptDir, 'last'));
     if (!resuming) await writeFileAtomic(join(out, 'config.json'), JSON.stringify(config, null, 2) + '\n');
 
     say(
@@ -252,13 +350,11 @@ export async function runTrain(argv: string[], hooks: RunTrainHooks = {}): Promi
         `weights ${weights}, backend ${backend}; ${trainDs.size} train / ${validDs.size} valid images, tasks ${tasks.join(', ')}`,
     );
 
-    const download = downloadProgress(`${arch} weights`);
     const base = await createModel(arch, {
       numClasses: tasks.length,
       inputShape: [imgSize, imgSize, 3],
-      ...(weights !== 'none' ? { weights, onProgress: download } : {}),
+      ...(weights !== 'none' ? { weights } : {}), // from the cache filled above
     });
-    download.done();
     if (config.truncate) {
       model = truncate(base, config.truncate, { numClasses: tasks.length });
       base.dispose();
@@ -367,13 +463,11 @@ export async function runTrain(argv: string[], hooks: RunTrainHooks = {}): Promi
     return 0;
   } catch (e) {
     process.removeListener('SIGINT', onSigint);
-    if (e instanceof UsageError) {
-      stderr(`chexzoo train: ${e.message}\n\n${USAGE}`);
-      return 2;
-    }
-    stderr(`chexzoo train: ${(e as Error).message}\n`);
-    return 1;
+    // an in-process caller (the study) gets the reason through its log hook
+    hooks.log?.(`chexzoo train: ${(e as Error).message}\n`);
+    return failWith('train', USAGE, e);
   } finally {
     model?.dispose();
+    await lock?.release();
   }
 }

@@ -67,6 +67,8 @@ export interface ChexpertBatch {
   mask: tf.Tensor2D;
   /** Row numbers (into `records`) of the images in this batch; missing images are left out. */
   indices: number[];
+  /** Position of the batch in the epoch; a batch whose images are all unreadable is left out, so positions can skip. */
+  index: number;
 }
 
 export interface SkippedReport {
@@ -241,14 +243,18 @@ export async function loadChexpert(dir: string, options: ChexpertLoadOptions = {
     const order = shuffle ? shuffledIndices(size, rng((seed ^ 0x5bd1e995) + epoch * 7919)) : Array.from({ length: size }, (_, i) => i);
     const chunks: number[][] = [];
     for (let b = 0; b < numBatches; b++) chunks.push(order.slice(b * batchSize, (b + 1) * batchSize));
-    const pending: Promise<Prepared>[] = [];
+    const pending: { index: number; prepared: Promise<Prepared> }[] = [];
     let next = start;
     const fill = () => {
-      while (pending.length <= prefetch && next < chunks.length) pending.push(prepare(chunks[next++], epoch));
+      while (pending.length <= prefetch && next < chunks.length) {
+        pending.push({ index: next, prepared: prepare(chunks[next], epoch) });
+        next++;
+      }
     };
     fill();
     while (pending.length > 0) {
-      const p = await pending.shift()!;
+      const { index, prepared } = pending.shift()!;
+      const p = await prepared;
       fill();
       const n = p.indices.length;
       if (n === 0) continue;
@@ -258,6 +264,7 @@ export async function loadChexpert(dir: string, options: ChexpertLoadOptions = {
         y: tf.tensor2d(p.y, [n, k], 'float32'),
         mask: tf.tensor2d(p.mask, [n, k], 'float32'),
         indices: p.indices,
+        index,
       };
     }
   }

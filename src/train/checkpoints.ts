@@ -1,10 +1,11 @@
 // Checkpoints on disk (Node-only): the resumable "last" checkpoint and the top-k models, each a folder written
-// to a temporary sibling and renamed into place, so a crash at any point leaves the previous one intact.
+// to a temporary sibling, fsynced and renamed into place, so a crash or power loss at any point leaves the
+// previous one intact.
 import { promises as fs } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { artifactsToFiles, loadModel, readModelArtifacts } from '../weights/fs-io.js';
-import { pathExists as exists, replaceDirAtomic, TMP_SIBLING } from '../utils/atomic.js';
+import { fsyncPath, pathExists as exists, replaceDirAtomic, TMP_SIBLING } from '../utils/atomic.js';
 import type { CheckpointStore, EncodedWeights, SavedCheckpoint, TrainState } from './state.js';
 
 const LAST = 'last';
@@ -56,6 +57,7 @@ export class FileCheckpointStore implements CheckpointStore {
       for (const o of olds) {
         if (await exists(join(this.dir, o, STATE_JSON))) {
           await fs.rename(join(this.dir, o), target);
+          await fsyncPath(this.dir, true);
           break;
         }
       }

@@ -4,12 +4,19 @@ import { perTaskAuroc } from '../metrics/auroc.js';
 import { bootstrapMeanAurocCI, type MeanAurocBootstrapResult } from '../metrics/bootstrap.js';
 import { shuffledIndices } from '../data/augment.js';
 import { rng } from '../utils/rng.js';
+import { optimizeForInference } from '../inference.js';
 
 /** One batch: NHWC images, [n, tasks] targets and an optional [n, tasks] mask (0 = ignore the target). */
 export interface Batch {
   x: tf.Tensor4D;
   y: tf.Tensor2D;
   mask?: tf.Tensor2D;
+  /**
+   * Position of this batch in its epoch (0-based), for sources that may leave batches out (`loadChexpert` drops
+   * a batch whose images are all unreadable). The loop's resume position (`startBatch`) follows it, so a
+   * resumed run neither repeats nor skips a batch. Without it, batches are counted as they arrive.
+   */
+  index?: number;
 }
 
 /**
@@ -96,6 +103,8 @@ export interface PredictOptions {
   tasks?: readonly string[];
   /** Called after each batch with (batches done, total or undefined). */
   onProgress?: (done: number, total: number | undefined) => void;
+  /** Run each model through {@link optimizeForInference} (same outputs, fewer ops). Default true. */
+  optimize?: boolean;
 }
 
 function asModels(model: tf.LayersModel | readonly tf.LayersModel[]): tf.LayersModel[] {
@@ -112,6 +121,20 @@ const yieldToEventLoop = () => new Promise<void>((r) => setTimeout(r, 0));
  */
 export async function predict(model: tf.LayersModel | readonly tf.LayersModel[], data: BatchSource, options: PredictOptions = {}): Promise<Predictions> {
   const models = asModels(model);
+  const runners: { predict(x: tf.Tensor): tf.Tensor | tf.Tensor[]; dispose?(): void }[] =
+    options.optimize === false ? models : models.map((m) => optimizeForInference(m));
+  try {
+    return await predictWith(runners, data, options);
+  } finally {
+    for (const r of runners) if (!models.includes(r as tf.LayersModel)) r.dispose?.();
+  }
+}
+
+async function predictWith(
+  models: { predict(x: tf.Tensor): tf.Tensor | tf.Tensor[] }[],
+  data: BatchSource,
+  options: PredictOptions,
+): Promise<Predictions> {
   const probs: number[] = [];
   const labels: number[] = [];
   const mask: number[] = [];

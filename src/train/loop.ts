@@ -381,7 +381,10 @@ export async function train(model: tf.LayersModel, input: TrainData | TrainTenso
       let consumed = false;
       const iterator = seek ? data.train.batches(epoch, { startBatch: state.batchInEpoch }) : data.train.batches(epoch);
       for await (const batch of iterator) {
-        if (seen++ < state.batchInEpoch) {
+        // a source may leave batches out (all images unreadable): its index, not the count, is the position
+        const position = batch.index ?? seen;
+        seen++;
+        if (position < state.batchInEpoch) {
           // already trained on before the checkpoint this run resumed from
           tf.dispose([batch.x, batch.y, ...(batch.mask ? [batch.mask] : [])]);
           continue;
@@ -408,7 +411,7 @@ export async function train(model: tf.LayersModel, input: TrainData | TrainTenso
           throw new Error(`The training loss became ${lossValue} at step ${state.step + 1}; lower the learning rate (now ${currentLr()}).`);
         }
         state.step++;
-        state.batchInEpoch++;
+        state.batchInEpoch = position + 1;
         sessionSteps++;
         state.lossSum += lossValue;
         state.lossCount++;

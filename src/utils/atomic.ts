@@ -23,23 +23,64 @@ export async function pathExists(p: string): Promise<boolean> {
   }
 }
 
-/** Writes a file through a temporary sibling and a rename. */
+const NO_DIR_SYNC = new Set(['EISDIR', 'EPERM', 'EACCES', 'EINVAL', 'EBADF', 'ENOTSUP']);
+
+/**
+ * fsync of a file or a folder by path, so its contents (a file) or its entries (a folder: renames, new files)
+ * survive a power loss. Platforms that cannot fsync a folder (Windows) skip folders.
+ */
+export async function fsyncPath(path: string, isDir = false): Promise<void> {
+  let fh: Awaited<ReturnType<typeof fs.open>>;
+  try {
+    fh = await fs.open(path, 'r');
+  } catch (e) {
+    if (isDir && NO_DIR_SYNC.has((e as NodeJS.ErrnoException).code ?? '')) return;
+    throw e;
+  }
+  try {
+    await fh.sync();
+  } catch (e) {
+    if (!(isDir && NO_DIR_SYNC.has((e as NodeJS.ErrnoException).code ?? ''))) throw e;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** fsync of every file and folder under `dir`, then of `dir` itself. */
+async function fsyncTree(dir: string): Promise<void> {
+  for (const e of await fs.readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) await fsyncTree(p);
+    else if (e.isFile()) await fsyncPath(p);
+  }
+  await fsyncPath(dir, true);
+}
+
+/** Writes a file through a temporary sibling, fsync and a rename (then fsync of the folder). */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
   const tmp = tmpSibling(path, 'tmp');
   try {
-    await fs.writeFile(tmp, data);
+    const fh = await fs.open(tmp, 'wx');
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await fs.rename(tmp, path);
   } catch (e) {
     await fs.rm(tmp, { force: true });
     throw e;
   }
+  await fsyncPath(dirname(path), true);
 }
 
 /**
  * Builds a folder in a temporary sibling with `fill`, then swaps it into place: an existing folder is moved
- * aside (`.<name>.old-*`) and removed only after the new one is in. A failure before the swap leaves the
- * previous folder untouched; a kill between the two renames leaves it as `.<name>.old-*` (see callers'
- * recovery).
+ * aside (`.<name>.old-*`) and removed only after the new one is in and on disk (its files, itself and the
+ * parent folder fsynced), so a power loss leaves the old or the new folder, never neither. A failure before
+ * the swap leaves the previous folder untouched; a kill between the two renames leaves it as `.<name>.old-*`
+ * (see callers' recovery).
  */
 export async function replaceDirAtomic(target: string, fill: (tmp: string) => Promise<void>): Promise<void> {
   await fs.mkdir(dirname(target), { recursive: true });
@@ -47,6 +88,8 @@ export async function replaceDirAtomic(target: string, fill: (tmp: string) => Pr
   await fs.mkdir(tmp);
   try {
     await fill(tmp);
+    await fsyncTree(tmp);
+    const parent = dirname(target);
     if (await pathExists(target)) {
       const old = tmpSibling(target, 'old');
       await fs.rename(target, old);
@@ -56,9 +99,11 @@ export async function replaceDirAtomic(target: string, fill: (tmp: string) => Pr
         await fs.rename(old, target);
         throw e;
       }
+      await fsyncPath(parent, true);
       await fs.rm(old, { recursive: true, force: true });
     } else {
       await fs.rename(tmp, target);
+      await fsyncPath(parent, true);
     }
   } catch (e) {
     await fs.rm(tmp, { recursive: true, force: true });
