@@ -61,6 +61,10 @@ export * from './train/index.js';
 export { blocks, truncate, featureExtractor, resetClassifier, freeze, unfreeze } from './truncate.js';
 export type { StageInfo, StageRef, TruncateOptions } from './truncate.js';
 
+// Grad-CAM (class-activation maps of any stage, Node and browsers)
+export { gradCam } from './gradcam.js';
+export type { GradCamOptions, GradCamResult } from './gradcam.js';
+
 // report figures (SVG scatter plots) and the study (grid, shards, the four CheXtransfer findings, report.md)
 export * from './report/index.js';
 export * from './study/index.js';

@@ -2,7 +2,7 @@
 export * from './index.js';
 
 // data (sharp decoding, datasets on disk, synthetic dataset writer, `chexzoo synth`)
-export { decodeGray, loadImage, encodeGrayJpeg, imageSize } from './data/images.js';
+export { decodeGray, loadImage, encodeGrayJpeg, imageSize, MAX_INPUT_PIXELS } from './data/images.js';
 export type { DecodeOptions, ImageOptions, GrayImage, ResizeMode, ResizeKernel } from './data/images.js';
 export { loadChexpert, findChexpertCsv } from './data/dataset.js';
 export type { ChexpertLoadOptions, ChexpertBatch, ChexpertDataset, SkippedReport } from './data/dataset.js';
@@ -17,6 +17,8 @@ installNodeWeightsResolver();
 export { saveModel, loadModel, readModelArtifacts, fileLoadHandler } from './weights/fs-io.js';
 export {
   downloadWeights,
+  downloadWeightsBytes,
+  cachePath,
   downloadPretrained,
   getCacheDir,
   isOffline,

@@ -76,7 +76,7 @@ function stagesOf(model: tf.LayersModel): { spec: ModelSpec; stages: string[] } 
   return { spec, stages };
 }
 
-function resolveStage(model: tf.LayersModel, ref: StageRef): { spec: ModelSpec; stage: string; layer: tf.layers.Layer } {
+export function resolveStage(model: tf.LayersModel, ref: StageRef): { spec: ModelSpec; stage: string; layer: tf.layers.Layer } {
   const { spec, stages } = stagesOf(model);
   let stage: string;
   if (typeof ref === 'number') {

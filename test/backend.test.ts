@@ -6,6 +6,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { backendInfo, ensureBackend, getBackendName, registerFastKernels } from '../src/backend/index.js';
 import { createModel } from '../src/zoo/registry.js';
+import { isFastKernel } from '../src/backend/kernels.js';
 
 describe('backend choice', () => {
   it('picks wasm with SIMD here (tfjs-node is not installed) and reports it', async () => {
@@ -77,9 +78,18 @@ describe('backend choice', () => {
     expect(r.stderr).not.toMatch(/WasmBackendModule/);
   });
 
-  it('registerFastKernels is idempotent', () => {
+  it('registerFastKernels is idempotent: a second call leaves the registered kernels alone', async () => {
+    await ensureBackend('wasm');
     const a = registerFastKernels('wasm');
+    const kernels = a.filter((n) => n.endsWith('@wasm')).map((n) => n.slice(0, -'@wasm'.length));
+    expect(kernels.length).toBeGreaterThan(5);
+    // what TF.js dispatches to is ours, and stays the very same function after another call (a second
+    // registration would wrap our kernel as the "stock" one it delegates to, and recurse)
+    const before = kernels.map((k) => tf.getKernel(k, 'wasm')!.kernelFunc);
+    for (const k of kernels) expect(isFastKernel(k, 'wasm'), k).toBe(true);
     const b = registerFastKernels('wasm');
     expect(b).toEqual(a);
+    expect(kernels.map((k) => tf.getKernel(k, 'wasm')!.kernelFunc)).toEqual(before);
+    kernels.forEach((k, i) => expect(tf.getKernel(k, 'wasm')!.kernelFunc, k).toBe(before[i]));
   });
 });

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import sharp from 'sharp';
@@ -27,7 +27,7 @@ import {
   type ChexpertRecord,
   type SynthRecord,
 } from '../src/index.js';
-import { decodeGray, loadChexpert, loadImage, runSynth, writeSynthDataset } from '../src/node.js';
+import { decodeGray, loadChexpert, loadImage, MAX_INPUT_PIXELS, runSynth, writeSynthDataset } from '../src/node.js';
 import { rng } from '../src/utils/rng.js';
 
 const HEADER = 'Path,Sex,Age,Frontal/Lateral,AP/PA,' + CHEXPERT_OBSERVATIONS.join(',');
@@ -60,9 +60,35 @@ describe('CSV parsing', () => {
   it('names the line and column of a bad label, and missing columns', () => {
     const labels = CHEXPERT_OBSERVATIONS.map(() => '');
     labels[2] = 'maybe';
-    expect(() => parseChexpertCsv([HEADER, row('p/train/a.jpg', 'Frontal', 'PA', labels)].join('\n'))).toThrow(/line 2, column "Cardiomegaly".*maybe/);
+    expect(() => parseChexpertCsv([HEADER, row('p/train/a.jpg', 'Frontal', 'PA', labels)].join('\n'))).toThrow(/line 2, column 8 \("Cardiomegaly"\).*maybe/);
     expect(() => parseChexpertCsv('Path,Sex\nx,y\n')).toThrow(/lacks the column.*No Finding/);
     expect(() => parseChexpertCsv('')).toThrow(/empty/);
+  });
+
+  it('refuses text after a closing quote ("x"y), naming the line and column', () => {
+    expect(() => parseCsv('a,b,c\n1,"x"y,3\n')).toThrow(/CSV line 2, column 2: text after the closing quote/);
+    // lines are counted in the file, also after a quoted field spanning two lines
+    expect(() => parseCsv('a,b\n"two\nlines",ok\n1,2\n"p" ,3\n')).toThrow(/CSV line 5, column 1/);
+    const labels = CHEXPERT_OBSERVATIONS.map(() => '1.0');
+    expect(() => parseChexpertCsv([HEADER, row('"CheXpert-v1.0-small/train/a.jpg"x', 'Frontal', 'PA', labels)].join('\n'))).toThrow(
+      /line 2, column 1: text after the closing quote/,
+    );
+    // quoted fields that end properly, before a comma, a line break or the end, are fine
+    expect(parseCsv('"a","b"\r\n"c",""')).toEqual([['a', 'b'], ['c', '']]);
+  });
+
+  it('refuses rows with fewer cells than the header (their labels would read as blank negatives)', () => {
+    const labels = CHEXPERT_OBSERVATIONS.map(() => '1.0');
+    const full = row('CheXpert-v1.0-small/train/a.jpg', 'Frontal', 'PA', labels);
+    const short = row('CheXpert-v1.0-small/train/b.jpg', 'Frontal', 'PA', labels.slice(0, 12));
+    expect(() => parseChexpertCsv([HEADER, full, short].join('\n'))).toThrow(
+      /CheXpert CSV line 3, column 18 \("Fracture"\): the row has 17 cells but the header has 19/,
+    );
+    // a path with an unquoted comma shifts every cell: one cell too many
+    const long = row('CheXpert-v1.0-small/train/c,d.jpg', 'Frontal', 'PA', labels);
+    expect(() => parseChexpertCsv([HEADER, full, long].join('\n'))).toThrow(/line 3, column 20: the row has 20 cells but the header has 19/);
+    // a trailing empty cell (a trailing comma) is harmless
+    expect(parseChexpertCsv([HEADER, `${full},`].join('\n'))).toHaveLength(1);
   });
 
   it('round-trips through formatChexpertCsv', () => {
@@ -326,6 +352,46 @@ describe('images and datasets on disk', () => {
     expect(reasons[imagePathInDataset(recs[2].path)]).toBe('missing file');
     expect(reasons[imagePathInDataset(recs[7].path)]).toMatch(/^unreadable image/);
     expect(reasons[imagePathInDataset(recs[11].path)]).toMatch(/^unreadable image/);
+  });
+
+  it('skips (and counts) images whose symlink leaves the dataset folder; links inside it are fine', async () => {
+    await writeSynthDataset(join(dir, 'links'), { train: 8, valid: 2, size: 32, seed: 2 });
+    const root = join(dir, 'links', 'CheXpert-v1.0-small');
+    const recs = parseChexpertCsv(readFileSync(join(root, 'train.csv'), 'utf8'));
+    const outside = join(dir, 'outside.jpg');
+    copyFileSync(join(root, imagePathInDataset(recs[0].path)), outside);
+    const escaping = join(root, imagePathInDataset(recs[1].path));
+    unlinkSync(escaping);
+    symlinkSync(outside, escaping);
+    const inside = join(root, imagePathInDataset(recs[3].path));
+    unlinkSync(inside);
+    symlinkSync(join(root, imagePathInDataset(recs[4].path)), inside);
+    // the dataset folder itself may be reached through a symlink
+    symlinkSync(join(dir, 'links'), join(dir, 'links-alias'));
+    const onSkip = vi.fn();
+    const ds = await loadChexpert(join(dir, 'links-alias'), { imageSize: 32, batchSize: 8, shuffle: false, onSkip });
+    const seen: number[] = [];
+    for await (const b of ds.batches(0)) {
+      seen.push(...b.indices);
+      tf.dispose([b.x, b.y, b.mask]);
+    }
+    expect(seen).toEqual([0, 2, 3, 4, 5, 6, 7]);
+    expect(ds.skipped.count).toBe(1);
+    expect(onSkip).toHaveBeenCalledTimes(1);
+    expect(ds.skipped.items[0]!.reason).toBe(`outside the dataset folder: a symlink leads to ${realpathSync(outside)}`);
+  });
+
+  it('refuses images above MAX_INPUT_PIXELS from their header, and decodes a 3000 x 3000 radiograph', async () => {
+    expect(MAX_INPUT_PIXELS).toBe(50_000_000);
+    const png = (w: number, h: number) => sharp({ create: { width: w, height: h, channels: 3, background: { r: 0, g: 0, b: 0 } } }).png().toBuffer();
+    const big = await png(7200, 7000); // 50.4 MP, under sharp's own default limit (268 MP)
+    const t0 = Date.now();
+    await expect(decodeGray(big, { size: 32 })).rejects.toThrow(/more than 50000000 pixels \(maxInputPixels\)/);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    const ok = await decodeGray(await png(3000, 3000), { size: 32 });
+    expect(ok.data.length).toBe(32 * 32);
+    await expect(decodeGray(await png(300, 300), { size: 32, maxInputPixels: 300 * 299 })).rejects.toThrow(/maxInputPixels/);
+    await expect(decodeGray(await png(300, 300), { size: 32, maxInputPixels: 300 * 300 })).resolves.toBeDefined();
   });
 
   it('normalises with the given mean/std and resizes by crop or squash', async () => {

@@ -1,6 +1,8 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { ensureBackend, registerFastKernels } from '../src/backend/index.js';
+import { isFastKernel } from '../src/backend/kernels.js';
+import { expectAllCloseScaled } from './helpers/close.js';
 
 // Reference: direct loops over the definition of a (depthwise) convolution, written independently of
 // the kernels under test. For L = sum(conv(x, W) * dy): dL/dx and dL/dW.
@@ -65,12 +67,7 @@ function reference(c: Case, x: Float32Array, wt: Float32Array, dy: Float32Array)
 }
 
 function expectClose(got: Float32Array | Int32Array | Uint8Array, want: Float32Array, label: string) {
-  expect(got.length, label).toBe(want.length);
-  let scale = 0;
-  for (const v of want) scale = Math.max(scale, Math.abs(v));
-  let worst = 0;
-  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
-  expect(worst / Math.max(scale, 1e-6), label).toBeLessThan(1e-4);
+  expectAllCloseScaled(got, want, 1e-4, label);
 }
 
 const T = (pad: number[]) => [[0, 0], [pad[0]!, pad[1]!], [pad[2]!, pad[3]!], [0, 0]];
@@ -138,9 +135,12 @@ describe('fast gradient kernels', () => {
     expect(tf.getBackend()).toBe('wasm');
     const names = registerFastKernels('wasm');
     for (const k of ['Conv2DBackpropInput', 'Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropInput',
-      'DepthwiseConv2dNativeBackpropFilter']) {
+      'DepthwiseConv2dNativeBackpropFilter', 'Transpose', 'BatchMatMul', 'Sum', 'Mean', 'SplitV', 'Slice', 'MaxPoolGrad']) {
       expect(names).toContain(`${k}@wasm`);
+      // not just listed: TF.js really dispatches the kernel to ours, so the checks below test our code
+      expect(isFastKernel(k, 'wasm'), k).toBe(true);
     }
+    expect(isFastKernel('Conv2D', 'wasm')).toBe(false);
   });
 
   for (const c of CASES) {

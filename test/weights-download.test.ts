@@ -1,14 +1,16 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, promises as fsp, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createProgressBar } from '../src/cli/progress.js';
 import { applyWeights } from '../src/weights/apply.js';
 import { WeightsHashError } from '../src/weights/fetch.js';
-import { downloadWeights, installNodeWeightsResolver } from '../src/weights/fetch-node.js';
+import { cachePath, downloadWeights, installNodeWeightsResolver, nodeWeightsResolver } from '../src/weights/fetch-node.js';
 import { loadWeights } from '../src/weights/load.js';
 import { getWeightsInfo } from '../src/weights/manifest.js';
 import { setWeightsResolver } from '../src/weights/resolver.js';
@@ -16,15 +18,44 @@ import { fixture, maxAbsDiff, quiet, ref, run, tinyModel } from './weights-helpe
 
 const body = fixture('tiny.pth');
 const sha = createHash('sha256').update(body).digest('hex');
+const bodyA = fixture('tiny.safetensors');
+const bodyB = fixture('tiny_f16.safetensors');
 const requests: string[] = [];
 let server: Server;
+let tlsServer: ReturnType<typeof createHttpsServer>;
 let base = '';
+let tlsBase = '';
 let cache = '';
 
-beforeAll(async () => {
-  server = createServer((req, res) => {
+function handle(req: IncomingMessage, res: ServerResponse): void {
+  {
     requests.push(req.url ?? '');
-    if (req.url === '/w/tiny.pth' || req.url === '/w/other/tiny.pth') {
+    if (req.url === '/w/a/model.safetensors' || req.url === '/w/b/model.safetensors') {
+      const b = req.url.startsWith('/w/a/') ? bodyA : bodyB;
+      res.writeHead(200, { 'content-length': b.length });
+      res.end(b);
+    } else if (req.url === '/w/to-http.pth') {
+      res.writeHead(302, { location: `${base}/tiny.pth` });
+      res.end();
+    } else if (req.url === '/w/to-https.pth') {
+      res.writeHead(301, { location: '/w/tiny.pth' });
+      res.end();
+    } else if (req.url === '/w/loop.pth') {
+      res.writeHead(302, { location: '/w/loop.pth' });
+      res.end();
+    } else if (req.url === '/w/trickle.pth') {
+      // never idle for long, never done: one byte every 50 ms of 100
+      res.writeHead(200, { 'content-length': 100 });
+      let sent = 0;
+      const t = setInterval(() => {
+        if (res.destroyed || sent === 100) {
+          clearInterval(t);
+          res.end();
+          return;
+        }
+        res.write(Buffer.from([sent++]));
+      }, 50);
+    } else if (req.url === '/w/tiny.pth' || req.url === '/w/other/tiny.pth') {
       res.writeHead(200, { 'content-length': body.length });
       res.end(body);
     } else if (req.url === '/w/tampered.pth') {
@@ -44,14 +75,25 @@ beforeAll(async () => {
       res.writeHead(404);
       res.end('not found');
     }
-  });
+  }
+}
+
+const TLS = new URL('./fixtures/tls/', import.meta.url);
+
+beforeAll(async () => {
+  server = createServer(handle);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/w`;
+  // a local https server (self-signed certificate, tools/make_tls_fixture.sh) for the redirect rules
+  tlsServer = createHttpsServer({ key: readFileSync(new URL('127.0.0.1.key', TLS)), cert: readFileSync(new URL('127.0.0.1.crt', TLS)) }, handle);
+  await new Promise<void>((r) => tlsServer.listen(0, '127.0.0.1', r));
+  tlsBase = `https://127.0.0.1:${(tlsServer.address() as AddressInfo).port}/w`;
   installNodeWeightsResolver();
 });
 afterAll(async () => {
   setWeightsResolver(undefined);
   await new Promise((r) => server.close(r));
+  await new Promise((r) => tlsServer.close(r));
 });
 beforeEach(() => {
   cache = mkdtempSync(join(tmpdir(), 'chexzoo-cache-'));
@@ -65,13 +107,19 @@ afterEach(() => {
   delete process.env.CHEXZOO_OFFLINE;
 });
 
-const noTemp = (): void => expect(readdirSync(cache).filter((n) => n.endsWith('.part'))).toEqual([]);
+/** Every file under the cache (folders left out). */
+const files = (): string[] =>
+  (readdirSync(cache, { recursive: true }) as string[]).filter((n) => statSync(join(cache, n)).isFile()).sort();
+const noTemp = (): void => expect(files().filter((n) => n.endsWith('.part'))).toEqual([]);
+const port = (u: string): string => new URL(u).port;
 
 describe('download cache', () => {
   it('downloads with progress, verifies, caches, and serves cache hits without a request', async () => {
     const progress: [number, number | undefined][] = [];
     const path = await downloadWeights(`${base}/tiny.pth`, { sha256: sha, onProgress: (a, b) => progress.push([a, b]) });
-    expect(path).toBe(join(cache, 'tiny.pth'));
+    // keyed by the whole URL, as a readable path
+    expect(path).toBe(join(cache, 'http', `127.0.0.1_${port(base)}`, 'w', 'tiny.pth'));
+    expect(path).toBe(cachePath(`${base}/tiny.pth`));
     expect(createHash('sha256').update(readFileSync(path)).digest('hex')).toBe(sha);
     expect(progress.at(-1)).toEqual([body.length, body.length]);
     expect(requests).toEqual(['/tiny.pth'].map((p) => `/w${p}`));
@@ -84,9 +132,10 @@ describe('download cache', () => {
     const model = tinyModel();
     await loadWeights(model, `${base}/tiny.pth`, { ...quiet, sha256Prefix: sha.slice(0, 8) });
     expect(maxAbsDiff(run(model, ref.input, ref.inputShape), ref.output)).toBeLessThan(1e-5);
-    expect(existsSync(join(cache, 'tiny.pth'))).toBe(true);
+    const path = cachePath(`${base}/tiny.pth`);
+    expect(existsSync(path)).toBe(true);
     // without a full hash, the first download's hash is recorded (trust on first use)
-    expect(readFileSync(join(cache, 'tiny.pth.sha256'), 'utf8').startsWith(sha)).toBe(true);
+    expect(readFileSync(`${path}.sha256`, 'utf8').startsWith(sha)).toBe(true);
   });
 
   it('applyWeights with a URL spec and a progress callback', async () => {
@@ -99,30 +148,100 @@ describe('download cache', () => {
   it('hash mismatch is an error and nothing is kept', async () => {
     await expect(downloadWeights(`${base}/tampered.pth`, { sha256Prefix: sha.slice(0, 8) })).rejects.toThrow(WeightsHashError);
     await expect(downloadWeights(`${base}/tampered.pth`, { sha256: sha })).rejects.toThrow(/Hash mismatch.*expected sha256/);
-    expect(readdirSync(cache)).toEqual([]);
+    expect(files()).toEqual([]);
   });
 
   it('404 says not found', async () => {
     await expect(downloadWeights(`${base}/nope.pth`)).rejects.toThrow(/not found \(HTTP 404\)/);
-    expect(readdirSync(cache)).toEqual([]);
+    expect(files()).toEqual([]);
   });
 
   it('a truncated transfer is an error and never lands in the cache', async () => {
     await expect(downloadWeights(`${base}/truncated.pth`)).rejects.toThrow(/interrupted|Truncated/);
-    expect(readdirSync(cache)).toEqual([]);
+    expect(files()).toEqual([]);
   });
 
   it('a stalled server is abandoned after the idle timeout', async () => {
     const t0 = Date.now();
     await expect(downloadWeights(`${base}/stall.pth`, { idleTimeoutMs: 300 })).rejects.toThrow(/stalled/);
     expect(Date.now() - t0).toBeLessThan(2500);
-    expect(readdirSync(cache)).toEqual([]);
+    expect(files()).toEqual([]);
   });
 
-  it('a leftover partial file from a killed download is ignored', async () => {
-    writeFileSync(join(cache, '.tiny.pth.999.abc.part'), body.subarray(0, 100));
+  it('leftover partial files of killed downloads are removed; a live download\'s is kept', async () => {
+    const dir = join(cache, 'http', `127.0.0.1_${port(base)}`, 'w');
+    mkdirSync(dir, { recursive: true });
+    // a process that has exited: its pid is free
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    const old = new Date(Date.now() - 5 * 60_000);
+    writeFileSync(join(dir, `.tiny.pth.${dead}.abc.part`), body.subarray(0, 100));
+    utimesSync(join(dir, `.tiny.pth.${dead}.abc.part`), old, old);
+    writeFileSync(join(dir, `.tiny.pth.${process.pid}.def.part`), body.subarray(0, 100)); // this process: alive
+    writeFileSync(join(dir, '.tiny.pth.1.ghi.part'), body.subarray(0, 100)); // pid 1 is alive but this is a day old
+    const dayOld = new Date(Date.now() - 25 * 3600_000);
+    utimesSync(join(dir, '.tiny.pth.1.ghi.part'), dayOld, dayOld);
     const path = await downloadWeights(`${base}/tiny.pth`, { sha256: sha });
     expect(readFileSync(path).length).toBe(body.length);
+    expect(readdirSync(dir).filter((n) => n.endsWith('.part'))).toEqual([`.tiny.pth.${process.pid}.def.part`]);
+  });
+
+  it('two URLs with the same file name are two cache entries', async () => {
+    const a = await downloadWeights(`${base}/a/model.safetensors`);
+    const b = await downloadWeights(`${base}/b/model.safetensors`);
+    expect(a).not.toBe(b);
+    expect(readFileSync(a).equals(Buffer.from(bodyA))).toBe(true);
+    expect(readFileSync(b).equals(Buffer.from(bodyB))).toBe(true);
+    expect(requests).toEqual(['/w/a/model.safetensors', '/w/b/model.safetensors']);
+    // a query string is part of the key too; fileName only renames the file
+    expect(cachePath('https://h.org/m.pth?v=1')).not.toBe(cachePath('https://h.org/m.pth?v=2'));
+    expect(cachePath('https://h.org/x/m.pth', { fileName: 'r.pth' })).not.toBe(cachePath('https://h.org/y/m.pth', { fileName: 'r.pth' }));
+    expect(cachePath('https://h.org/m.pth', { fileName: 'r.pth' })).not.toBe(cachePath('https://h.org/n.pth', { fileName: 'r.pth' }));
+    expect(cachePath('http://h.org/m.pth')).not.toBe(cachePath('https://h.org/m.pth'));
+  });
+
+  it('uses the bytes it hashed: a file swapped after the check is never returned', async () => {
+    const url = `${base}/tiny.pth`;
+    const path = await downloadWeights(url, { sha256: sha });
+    const bad = Buffer.from(body);
+    bad[70] ^= 1;
+    // every read of the cached file through fs.promises.readFile sees a tampered copy (as if swapped after hashing)
+    const orig = fsp.readFile.bind(fsp);
+    const spy = vi.spyOn(fsp, 'readFile').mockImplementation((async (p: unknown, ...rest: unknown[]) =>
+      p === path ? bad : (orig as (...a: unknown[]) => Promise<unknown>)(p, ...rest)) as typeof fsp.readFile);
+    try {
+      const got = (await nodeWeightsResolver({ url, sha256: sha })) as Uint8Array;
+      expect(createHash('sha256').update(got).digest('hex')).toBe(sha);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('an overall deadline ends a download that trickles forever', async () => {
+    const t0 = Date.now();
+    await expect(downloadWeights(`${base}/trickle.pth`, { idleTimeoutMs: 1000, timeoutMs: 400 })).rejects.toThrow(
+      /did not finish within 0\.4 s/,
+    );
+    expect(Date.now() - t0).toBeLessThan(2500);
+    expect(files()).toEqual([]);
+  });
+
+  it('refuses a redirect from https to http, follows https to https, and stops redirect loops', async () => {
+    const prev = process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+    process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'; // the self-signed local test certificate
+    try {
+      await expect(downloadWeights(`${tlsBase}/to-http.pth`, { sha256: sha })).rejects.toThrow(/downgrades https to plain http/);
+      expect(requests).toEqual(['/w/to-http.pth']);
+      const path = await downloadWeights(`${tlsBase}/to-https.pth`, { sha256: sha });
+      expect(readFileSync(path).equals(Buffer.from(body))).toBe(true);
+      await expect(downloadWeights(`${tlsBase}/loop.pth`)).rejects.toThrow(/Too many redirects/);
+      // the browser path (fetch follows, the final URL is checked before the bytes are used)
+      setWeightsResolver(undefined);
+      await expect(loadWeights(tinyModel(), `${tlsBase}/to-http.pth`, quiet)).rejects.toThrow(/downgrades https to plain http/);
+    } finally {
+      installNodeWeightsResolver();
+      if (prev === undefined) delete process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+      else process.env.NODE_TLS_REJECT_UNAUTHORIZED = prev;
+    }
   });
 
   it('a corrupted cache entry is re-downloaded when online, and an error when offline', async () => {
@@ -166,7 +285,8 @@ describe('offline mode', () => {
     const err = await applyWeights(tinyModel(), 'resnet18', 'imagenet', { load: quiet }).catch((e: Error) => e);
     expect(err).toBeInstanceOf(Error);
     expect((err as Error).message).toContain(info.url);
-    expect((err as Error).message).toContain(join(cache, info.fileName));
+    expect((err as Error).message).toContain(cachePath(info.url, { fileName: info.fileName }));
+    expect(cachePath(info.url, { fileName: info.fileName })).toBe(join(cache, 'https', 'download.pytorch.org', 'models', info.fileName));
     expect(requests).toEqual([]);
   });
 });
@@ -181,7 +301,7 @@ describe('browser resolver (fetch, in memory)', () => {
       await expect(loadWeights(model, `${base}/nope.pth`, quiet)).rejects.toThrow(/HTTP 404/);
       await expect(loadWeights(model, `${base}/truncated.pth`, quiet)).rejects.toThrow(/interrupted|Truncated/);
       await expect(loadWeights(model, `${base}/tampered.pth`, { ...quiet, sha256: sha })).rejects.toThrow(/Hash mismatch/);
-      expect(readdirSync(cache)).toEqual([]);
+      expect(files()).toEqual([]);
     } finally {
       installNodeWeightsResolver();
     }

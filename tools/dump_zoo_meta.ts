@@ -1,13 +1,14 @@
-// Writes test/fixtures/zoo/meta.json (stages and default sizes per architecture) for tools/zoo_fixtures.py,
-// so the Python reference hooks exactly the stages the registry declares.
+// Writes test/fixtures/zoo/meta.json (the architectures and their default input sizes) for tools/zoo_fixtures.py.
+// Stage names are deliberately not written: the Python side reads them from the reference modules, so the
+// parity test compares our registry's stages with the reference's instead of with themselves.
 // Run: npx tsx tools/dump_zoo_meta.ts
 import { writeFileSync } from 'node:fs';
 import { getModelInfo, listModels } from '../src/zoo/registry.js';
 
-const meta: Record<string, { stages: string[]; defaultInputSize: number; family: string }> = {};
+const meta: Record<string, { defaultInputSize: number; family: string }> = {};
 for (const name of listModels()) {
   const info = getModelInfo(name);
-  meta[name] = { stages: info.stages, defaultInputSize: info.defaultInputSize, family: info.family };
+  meta[name] = { defaultInputSize: info.defaultInputSize, family: info.family };
 }
 writeFileSync(new URL('../test/fixtures/zoo/meta.json', import.meta.url), JSON.stringify(meta, null, 1) + '\n');
 console.log(`wrote meta for ${Object.keys(meta).length} architectures`);

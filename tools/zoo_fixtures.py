@@ -2,9 +2,13 @@
 
 For each architecture, fills every parameter and buffer of the reference model from tools/formula.py, runs
 the formula input at the default size and at a non-square size in eval mode, and writes
-test/fixtures/zoo/<arch>.json with the state-dict keys and shapes, the logits, and for each stage (from
-test/fixtures/zoo/meta.json, written by `npx tsx tools/dump_zoo_meta.ts`) its NHWC shape, sampled values,
-mean and mean absolute value.
+test/fixtures/zoo/<arch>.json with the state-dict keys and shapes, the logits, and for each stage its NHWC
+shape, sampled values, mean and mean absolute value.
+
+The stage list is read from the reference module (`reference_stages`: the children of its feature trunk),
+never from our registry, so a stage the registry misses or invents makes the parity test fail.
+test/fixtures/zoo/meta.json (written by `npx tsx tools/dump_zoo_meta.ts`) gives only the list of
+architectures and their default input sizes.
 
 Run:  /usr/bin/python3 tools/zoo_fixtures.py [arch ...]
 References: Debian's python3-torch (1.13) + python3-torchvision (0.14); timm's inception_v4 from a local
@@ -36,6 +40,32 @@ def make_reference(arch: str) -> torch.nn.Module:
 
         return inception_v4()
     return getattr(torchvision.models, arch)(weights=None)
+
+
+HEAD_TYPES = (torch.nn.AdaptiveAvgPool2d, torch.nn.Dropout, torch.nn.Linear, torch.nn.Flatten)
+
+
+def reference_stages(arch: str, model: torch.nn.Module) -> list:
+    """Stage names (module paths) of the reference, read from its module tree.
+
+    The trunk is the module holding the network's sequence of blocks: `features` (DenseNet, EfficientNet,
+    MobileNet, timm's Inception-V4), `layers` (MNASNet) or the model itself (ResNet, Inception-V3). Its
+    children in registration order (= forward order for these networks) are the stages, except the head
+    (global pooling, dropout, flatten, the classifier) and, for ResNet and DenseNet, the plain stem that
+    precedes their first block (conv/bn/relu/pool modules that are not containers of blocks).
+    """
+    if hasattr(model, "features") and isinstance(model.features, torch.nn.Sequential):
+        prefix, trunk = "features.", model.features
+    elif hasattr(model, "layers") and isinstance(model.layers, torch.nn.Sequential):
+        prefix, trunk = "layers.", model.layers
+    else:
+        prefix, trunk = "", model
+    children = [(n, m) for n, m in trunk.named_children() if not isinstance(m, HEAD_TYPES) and n not in ("fc", "classifier")]
+    if arch.startswith("resnet") or arch.startswith("densenet"):
+        leaf = (torch.nn.Conv2d, torch.nn.BatchNorm2d, torch.nn.ReLU, torch.nn.MaxPool2d)
+        first_block = next(i for i, (_, m) in enumerate(children) if not isinstance(m, leaf))
+        children = children[first_block:]
+    return [prefix + n for n, _ in children]
 
 
 def fill(model: torch.nn.Module) -> dict:
@@ -73,11 +103,9 @@ def run(arch: str, meta: dict) -> None:
     model = make_reference(arch).eval()
     keys = fill(model)
     modules = dict(model.named_modules())
-    stages = meta[arch]["stages"]
+    stages = reference_stages(arch, model)
     captured = {}
     for s in stages:
-        if s not in modules:
-            raise SystemExit(f"{arch}: stage {s} is not a module of the reference")
         # clone: later in-place ReLUs would otherwise change what we captured
         modules[s].register_forward_hook(lambda m, i, o, s=s: captured.__setitem__(s, o.detach().clone()))
     d = meta[arch]["defaultInputSize"]

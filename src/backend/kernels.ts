@@ -663,6 +663,18 @@ const CPU_KERNELS: Record<string, Impl> = {
 
 const registered = new Map<string, string[]>();
 
+/** The kernel functions registered by {@link registerFastKernels}, to tell them from TF.js' own. */
+const ours = new WeakSet<object>();
+
+/**
+ * Whether TF.js currently dispatches `kernelName` on `backendName` to one of our fast kernels (not the stock one).
+ * @example isFastKernel('Conv2DBackpropFilter', 'wasm'); // true after registerFastKernels('wasm')
+ */
+export function isFastKernel(kernelName: string, backendName: string): boolean {
+  const k = tf.getKernel(kernelName, backendName);
+  return k !== undefined && ours.has(k.kernelFunc);
+}
+
 /**
  * Registers the fast gradient kernels for a backend ('wasm' or 'cpu'; default: the active one) and the
  * tile-free BatchNorm gradient. Idempotent. `ensureBackend()` calls it for you; call it yourself only
@@ -680,10 +692,12 @@ export function registerFastKernels(backendName: string = tf.getBackend()): stri
       stock.set(`${kernelName}@${backendName}`, old.kernelFunc);
       tf.unregisterKernel(kernelName, backendName);
     }
+    const kernelFunc = ((args: KernelArgs) => impl(args, backendName)) as unknown as tf.KernelFunc;
+    ours.add(kernelFunc);
     tf.registerKernel({
       kernelName,
       backendName,
-      kernelFunc: ((args: KernelArgs) => impl(args, backendName)) as unknown as tf.KernelFunc,
+      kernelFunc,
       // The stock kernel we delegate to still needs its one-time setup when the backend initialises later.
       ...(old?.setupFunc ? { setupFunc: old.setupFunc } : {}),
       ...(old?.disposeFunc ? { disposeFunc: old.disposeFunc } : {}),

@@ -116,26 +116,39 @@ export function resolveTasks(tasks: readonly string[] = COMPETITION_TASKS): Obse
 
 /**
  * RFC 4180 CSV parser: quoted fields with commas, doubled quotes and line breaks; CRLF or LF; a UTF-8 BOM is dropped.
- * A trailing empty line does not produce a row.
+ * A trailing empty line does not produce a row. Text after a closing quote (`"x"y`) is an error naming the line and column.
  * @example parseCsv('a,"b,c"\n1,"say ""hi"""'); // [['a','b,c'],['1','say "hi"']]
  */
 export function parseCsv(text: string): string[][] {
+  return parseCsvLines(text).rows;
+}
+
+/** {@link parseCsv}, plus the 1-based line on which each row starts (rows may span lines inside quotes). */
+export function parseCsvLines(text: string): { rows: string[][]; lines: number[] } {
   const rows: string[][] = [];
+  const lines: number[] = [];
   let row: string[] = [];
   let field = '';
   let inQuotes = false;
   let fieldStarted = false;
+  let closedQuote = false;
+  let line = 1;
+  let rowLine = 1;
   let i = text.charCodeAt(0) === 0xfeff ? 1 : 0;
   const n = text.length;
   const endField = () => {
     row.push(field);
     field = '';
     fieldStarted = false;
+    closedQuote = false;
   };
   const endRow = () => {
     endField();
     // A line holding nothing at all is skipped (trailing newline, blank lines); `,` alone is a row of two empty fields.
-    if (!(row.length === 1 && row[0] === '')) rows.push(row);
+    if (!(row.length === 1 && row[0] === '')) {
+      rows.push(row);
+      lines.push(rowLine);
+    }
     row = [];
   };
   for (; i < n; i++) {
@@ -147,11 +160,19 @@ export function parseCsv(text: string): string[][] {
           i++;
         } else {
           inQuotes = false;
+          closedQuote = true;
         }
       } else {
+        if (c === '\n' || (c === '\r' && text[i + 1] !== '\n')) line++;
         field += c;
       }
       continue;
+    }
+    if (closedQuote && c !== ',' && c !== '\n' && c !== '\r') {
+      throw new Error(
+        `CSV line ${line}, column ${row.length + 1}: text after the closing quote of a quoted field ("${field}"${c}...). ` +
+          'Quote the whole field and double the quotes inside it ("a""b").',
+      );
     }
     if (c === '"' && !fieldStarted) {
       inQuotes = true;
@@ -160,17 +181,19 @@ export function parseCsv(text: string): string[][] {
       endField();
     } else if (c === '\n') {
       endRow();
+      rowLine = ++line;
     } else if (c === '\r') {
       if (text[i + 1] === '\n') i++;
       endRow();
+      rowLine = ++line;
     } else {
       field += c;
       fieldStarted = true;
     }
   }
-  if (inQuotes) throw new Error('CSV ends inside a quoted field: a closing double quote is missing.');
-  if (field !== '' || row.length > 0) endRow();
-  return rows;
+  if (inQuotes) throw new Error(`CSV ends inside a quoted field opened on line ${rowLine}: a closing double quote is missing.`);
+  if (field !== '' || row.length > 0 || closedQuote) endRow();
+  return { rows, lines };
 }
 
 function quoteCsv(value: string): string {
@@ -196,7 +219,7 @@ export function parseLabel(cell: string): LabelValue {
  * @example const rows = parseChexpertCsv(await (await fetch('valid.csv')).text());
  */
 export function parseChexpertCsv(text: string): ChexpertRecord[] {
-  const table = parseCsv(text);
+  const { rows: table, lines } = parseCsvLines(text);
   if (table.length === 0) throw new Error('The CheXpert CSV is empty: expected a header line (Path,Sex,Age,Frontal/Lateral,AP/PA,<14 observations>).');
   const header = table[0].map((h) => h.trim());
   const col = (name: string) => header.indexOf(name);
@@ -213,15 +236,30 @@ export function parseChexpertCsv(text: string): ChexpertRecord[] {
   const out: ChexpertRecord[] = [];
   for (let r = 1; r < table.length; r++) {
     const cells = table[r];
-    const cell = (i: number) => (i >= 0 && i < cells.length ? cells[i] : '');
+    const line = lines[r];
+    // a short row would read its missing labels as blanks (negatives); a long one has shifted cells
+    if (cells.length < header.length) {
+      throw new Error(
+        `CheXpert CSV line ${line}, column ${cells.length + 1} ("${header[cells.length]}"): the row has ${cells.length} cells but the header has ${header.length}. ` +
+          'Is a cell missing, or a path with a comma not quoted?',
+      );
+    }
+    const extra = cells.findIndex((c, i) => i >= header.length && c.trim() !== '');
+    if (extra >= 0) {
+      throw new Error(
+        `CheXpert CSV line ${line}, column ${extra + 1}: the row has ${cells.length} cells but the header has ${header.length}. ` +
+          'Is a path with a comma not quoted?',
+      );
+    }
+    const cell = (i: number) => (i >= 0 ? cells[i] : '');
     const path = cell(iPath).trim();
-    if (path === '') throw new Error(`CheXpert CSV line ${r + 1}: the Path cell is empty.`);
+    if (path === '') throw new Error(`CheXpert CSV line ${line}: the Path cell is empty.`);
     const labels = {} as Record<Observation, LabelValue>;
     CHEXPERT_OBSERVATIONS.forEach((o, k) => {
       try {
         labels[o] = parseLabel(cell(iObs[k]));
       } catch (e) {
-        throw new Error(`CheXpert CSV line ${r + 1}, column "${o}": ${(e as Error).message}`);
+        throw new Error(`CheXpert CSV line ${line}, column ${iObs[k] + 1} ("${o}"): ${(e as Error).message}`);
       }
     });
     const ageText = cell(iAge).trim();

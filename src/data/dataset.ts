@@ -1,8 +1,8 @@
 // CheXpert dataset on disk -> prefetched tensor batches (Node-only).
 import * as tf from '@tensorflow/tfjs';
 import { existsSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile, realpath } from 'node:fs/promises';
+import { basename, dirname, join, sep } from 'node:path';
 import {
   type ChexpertRecord,
   type LabelPolicy,
@@ -192,11 +192,25 @@ export async function loadChexpert(dir: string, options: ChexpertLoadOptions = {
 
   const numBatches = options.dropLast ? Math.floor(size / batchSize) : Math.ceil(size / batchSize);
 
+  // A CSV path cannot hold '..', but a symlink inside the folder could still lead anywhere (/etc, a
+  // colleague's home): images are read only when their real path lies inside the dataset folder's.
+  let realRoot: Promise<string> | undefined;
+  async function outsideDataset(file: string): Promise<string | undefined> {
+    realRoot ??= realpath(root);
+    const [base, real] = await Promise.all([realRoot, realpath(file)]);
+    return real === base || real.startsWith(base.endsWith(sep) ? base : base + sep) ? undefined : real;
+  }
+
   async function decode(i: number): Promise<GrayImage | undefined> {
     const hit = cache.get(i);
     if (hit) return hit;
     if (skippedMap.has(files[i])) return undefined;
     try {
+      const escaped = await outsideDataset(files[i]);
+      if (escaped !== undefined) {
+        skip(files[i], `outside the dataset folder: a symlink leads to ${escaped}`);
+        return undefined;
+      }
       const g = await decodeGray(files[i], decodeOptions);
       if (useCache) cache.set(i, g);
       return g;

@@ -1,11 +1,19 @@
 // Image decoding with sharp (Node-only). Decoding and resizing run in libvips' native threads, so several
 // images decode at once while TF.js computes on the main thread.
-import sharp from 'sharp';
+import sharp, { type OutputInfo } from 'sharp';
 import { type AugmentParams, IMAGENET_MEAN, IMAGENET_STD, grayToUnit, normalizeInto } from './augment.js';
 
 /** How an image reaches the target size: `crop` keeps the aspect ratio and centre-crops; `squash` stretches. */
 export type ResizeMode = 'crop' | 'squash';
 export type ResizeKernel = 'nearest' | 'linear' | 'cubic' | 'mitchell' | 'lanczos2' | 'lanczos3';
+
+/**
+ * Largest image (width x height) that is decoded: 50 megapixels, about 7070 x 7070. Full-resolution CheXpert
+ * radiographs are about 2320 x 2828 (6.6 MP) and other chest X-ray sets stay under ~4300 x 3500 (15 MP), so
+ * every real image passes, while a decompression bomb (a small file declaring gigapixels) is refused from its
+ * header before any memory is allocated. sharp's own default (268 MP) would let one image take ~1 GB.
+ */
+export const MAX_INPUT_PIXELS = 50_000_000;
 
 export interface DecodeOptions {
   /** Output size in pixels: a square side or [height, width]. */
@@ -14,6 +22,8 @@ export interface DecodeOptions {
   resize?: ResizeMode;
   /** Default `linear` (bilinear with antialiasing when shrinking). */
   kernel?: ResizeKernel;
+  /** Refuse images with more pixels than this (default {@link MAX_INPUT_PIXELS}). */
+  maxInputPixels?: number;
 }
 
 export interface ImageOptions extends DecodeOptions {
@@ -48,13 +58,24 @@ export async function decodeGray(source: string | Uint8Array, options: DecodeOpt
   const [height, width] = imageSize(options.size);
   const mode = options.resize ?? 'crop';
   if (mode !== 'crop' && mode !== 'squash') throw new Error(`Unknown resize mode "${String(mode)}": use 'crop' (keep aspect, centre crop) or 'squash'.`);
+  const limit = options.maxInputPixels ?? MAX_INPUT_PIXELS;
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new Error(`maxInputPixels must be a positive integer, got ${String(limit)}.`);
   const input = typeof source === 'string' ? source : Buffer.from(source.buffer, source.byteOffset, source.byteLength);
-  const { data, info } = await sharp(input, { failOn: 'error' })
-    .greyscale()
-    .resize(width, height, { fit: mode === 'crop' ? 'cover' : 'fill', position: 'centre', kernel: options.kernel ?? 'linear' })
-    .extractChannel(0)
-    .raw()
-    .toBuffer({ resolveWithObject: true });
+  let out: { data: Buffer; info: OutputInfo };
+  try {
+    out = await sharp(input, { failOn: 'error', limitInputPixels: limit })
+      .greyscale()
+      .resize(width, height, { fit: mode === 'crop' ? 'cover' : 'fill', position: 'centre', kernel: options.kernel ?? 'linear' })
+      .extractChannel(0)
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+  } catch (e) {
+    if (/exceeds pixel limit/i.test((e as Error).message)) {
+      throw new Error(`Image has more than ${limit} pixels (maxInputPixels); refusing to decode it. Downscale it, or raise maxInputPixels.`);
+    }
+    throw e;
+  }
+  const { data, info } = out;
   if (info.width !== width || info.height !== height || info.channels !== 1) {
     throw new Error(`Decoder returned ${info.width}x${info.height}x${info.channels}, expected ${width}x${height}x1.`);
   }

@@ -325,14 +325,8 @@ function fluidTop(L: Lung, l: number): number {
   return lateralBottom - rise * (0.45 + 0.55 * t * t);
 }
 
-/**
- * Renders one synthetic radiograph (grayscale, `size` x `size`), deterministic from the record.
- * Findings: cardiomegaly = wide heart silhouette; effusion = bright fluid with a meniscus filling the
- * costophrenic angle; edema = haze over both lungs (perihilar); consolidation = dense irregular patch;
- * atelectasis = plate-like bright bands plus an elevated hemidiaphragm. Support devices draw leads and a tube.
- * @example const img = renderSynthImage(synthRecords('train', 1, 0)[0], 128); // img.data.length === 128 * 128
- */
-export function renderSynthImage(record: Pick<SynthRecord, 'truth' | 'view' | 'apPa' | 'viewSeed'>, size = 128): SynthImage {
+/** The phantom's geometry and acquisition for one render (consumes the record's random streams in render order). */
+function synthLayout(record: Pick<SynthRecord, 'truth' | 'view' | 'apPa' | 'viewSeed'>, size: number) {
   if (!Number.isInteger(size) || size < 16 || size > 4096) throw new Error(`Synthetic image size must be an integer in [16, 4096] pixels, got ${size}.`);
   const T = record.truth;
   const frontal = record.view === 'frontal';
@@ -455,6 +449,18 @@ export function renderSynthImage(record: Pick<SynthRecord, 'truth' | 'view' | 'a
     segments.push({ x0: tx0, y0: -1.2, x1: tx0 + (frontal ? 0.02 : 0.05), y1: tubeEnd, half: 0.012, value: 0.45 });
   }
 
+  return { T, frontal, vr, zoom, tx, ty, gain, bias, gamma, noiseSigma, heel, cosT, sinT, texture, mottle, bw, edge, lungs, heart, segments, bands, blobs, leads };
+}
+
+/**
+ * Renders one synthetic radiograph (grayscale, `size` x `size`), deterministic from the record.
+ * Findings: cardiomegaly = wide heart silhouette; effusion = bright fluid with a meniscus filling the
+ * costophrenic angle; edema = haze over both lungs (perihilar); consolidation = dense irregular patch;
+ * atelectasis = plate-like bright bands plus an elevated hemidiaphragm. Support devices draw leads and a tube.
+ * @example const img = renderSynthImage(synthRecords('train', 1, 0)[0], 128); // img.data.length === 128 * 128
+ */
+export function renderSynthImage(record: Pick<SynthRecord, 'truth' | 'view' | 'apPa' | 'viewSeed'>, size = 128): SynthImage {
+  const { T, frontal, vr, zoom, tx, ty, gain, bias, gamma, noiseSigma, heel, cosT, sinT, texture, mottle, bw, edge, lungs, heart, segments, bands, blobs, leads } = synthLayout(record, size);
   const shoulderTop = -0.86 + 0.06 * T.habitus;
   const edemaHaze = T.edema > 0 ? 0.13 + 0.13 * T.edema : 0;
   const hilumY = -0.02;
@@ -596,6 +602,58 @@ export function renderSynthImage(record: Pick<SynthRecord, 'truth' | 'view' | 'a
     }
   }
   return { width: size, height: size, data };
+}
+
+/** The competition tasks whose signs a phantom draws, and where. */
+export type SynthRegionTask = 'Atelectasis' | 'Cardiomegaly' | 'Consolidation' | 'Edema' | 'Pleural Effusion';
+
+/**
+ * Where each competition finding's sign is drawn in `renderSynthImage(record, size)`: one mask per task
+ * (1 inside, row-major, `size` x `size`), from the same geometry and acquisition transform as the render.
+ * Cardiomegaly: the heart silhouette. Pleural Effusion: the fluid under each affected lung's meniscus.
+ * Edema: both lung fields (the haze covers them). Consolidation: the patches. Atelectasis: the plate-like
+ * bands and the elevated hemidiaphragm of the affected lung. Regions are widened by `margin` (normalised
+ * units, default 0.04 = 2% of the image side) so that a map at a coarse stride can land in them. A task the
+ * record does not have gets an empty mask.
+ * @example const masks = renderSynthRegions(record, 128); masks.Cardiomegaly.reduce((a, b) => a + b); // heart pixels
+ */
+export function renderSynthRegions(record: Pick<SynthRecord, 'truth' | 'view' | 'apPa' | 'viewSeed'>, size = 128, margin = 0.04): Record<SynthRegionTask, Uint8Array> {
+  if (!Number.isInteger(size) || size < 16 || size > 4096) throw new Error(`Synthetic image size must be an integer in [16, 4096] pixels, got ${size}.`);
+  const { T, frontal, zoom, tx, ty, cosT, sinT, lungs, heart, bands, blobs } = synthLayout(record, size);
+  const out: Record<SynthRegionTask, Uint8Array> = {
+    Atelectasis: new Uint8Array(size * size),
+    Cardiomegaly: new Uint8Array(size * size),
+    Consolidation: new Uint8Array(size * size),
+    Edema: new Uint8Array(size * size),
+    'Pleural Effusion': new Uint8Array(size * size),
+  };
+  const atelLung = T.atelectasis > 0 ? lungs[frontal ? T.atelectasisSide : 0] : undefined;
+  for (let py = 0; py < size; py++) {
+    const y = ((py + 0.5) / size) * 2 - 1;
+    for (let pxi = 0; pxi < size; pxi++) {
+      const x = ((pxi + 0.5) / size) * 2 - 1;
+      const xs = (x - tx) / zoom;
+      const ys = (y - ty) / zoom;
+      const u = cosT * xs + sinT * ys;
+      const v = -sinT * xs + cosT * ys;
+      const i = py * size + pxi;
+      if (T.cardiomegaly > 0) {
+        const hxn = (u - heart.x) / heart.rx;
+        const hyn = (v - heart.y) / heart.ry;
+        if ((Math.sqrt(hxn * hxn + hyn * hyn) - 1) * Math.min(heart.rx, heart.ry) <= margin) out.Cardiomegaly[i] = 1;
+      }
+      for (const L of lungs) {
+        const d = lungDist(u, v, L);
+        if (d.shape > margin) continue;
+        if (T.edema > 0) out.Edema[i] = 1;
+        if (L.fluid > 0 && v >= fluidTop(L, d.l) - margin) out['Pleural Effusion'][i] = 1;
+        if (L === atelLung && Math.abs(d.diaphragm) <= 0.06 + margin && Math.abs(d.l) <= 1) out.Atelectasis[i] = 1;
+      }
+      for (const b of bands) if (segDist(u, v, b) <= margin) out.Atelectasis[i] = 1;
+      for (const b of blobs) if (blobDist(u, v, b) <= margin) out.Consolidation[i] = 1;
+    }
+  }
+  return out;
 }
 
 /**

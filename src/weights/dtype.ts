@@ -2,6 +2,9 @@
 
 export type SourceDType = 'float32' | 'float16' | 'bfloat16' | 'float64' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
 
+/** Highest tensor rank a checkpoint may declare (safetensors' own limit; no zoo weight has more than 4). */
+export const MAX_TENSOR_RANK = 8;
+
 export const ELEMENT_SIZE: Record<SourceDType, number> = {
   float32: 4,
   float16: 2,
@@ -33,7 +36,9 @@ export function halfToFloat(h: number): number {
  * The caller has checked that `bytes` holds at least `count` elements.
  */
 export function decodeElements(bytes: Uint8Array, dtype: SourceDType, count: number, littleEndian = true): Float32Array {
-  const size = ELEMENT_SIZE[dtype];
+  const size = Object.hasOwn(ELEMENT_SIZE, dtype) ? ELEMENT_SIZE[dtype] : undefined;
+  if (size === undefined) throw new Error(`Unsupported tensor dtype ${JSON.stringify(String(dtype))}.`);
+  if (!Number.isSafeInteger(count) || count < 0) throw new Error(`Invalid tensor element count ${count}.`);
   if (bytes.length < count * size) throw new Error(`Tensor data is truncated: ${bytes.length} bytes for ${count} ${dtype} values.`);
   const out = new Float32Array(count);
   if (dtype === 'float32' && littleEndian) {

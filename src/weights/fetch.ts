@@ -57,6 +57,23 @@ export function httpError(url: string, status: number, statusText: string): Weig
   return new WeightsDownloadError(`Downloading ${url} failed: HTTP ${status} ${statusText}.`, status);
 }
 
+/**
+ * Throws when a redirect would downgrade a download from https to http (or leave http(s) altogether):
+ * the bytes would then come over a connection anyone on the path can rewrite.
+ */
+export function checkRedirect(from: string, to: string): void {
+  const a = new URL(from);
+  const b = new URL(to);
+  if (b.protocol !== 'https:' && b.protocol !== 'http:') {
+    throw new WeightsDownloadError(`Refusing the redirect from ${from} to ${to}: only http(s) URLs are followed.`);
+  }
+  if (a.protocol === 'https:' && b.protocol === 'http:') {
+    throw new WeightsDownloadError(
+      `Refusing the redirect from ${from} to ${to}: it downgrades https to plain http. Download the file over https yourself and pass its path.`,
+    );
+  }
+}
+
 /** Largest body accepted without a Content-Length (well above inception_v4's ~170 MB). */
 export const MAX_DOWNLOAD_BYTES = 2 * 1024 ** 3;
 
@@ -70,6 +87,15 @@ export async function fetchBytes(url: string, onProgress?: ProgressCallback): Pr
     res = await fetch(url);
   } catch (e) {
     throw new WeightsDownloadError(`Could not reach ${url}: ${(e as Error).message}. Check the network or use a local file.`);
+  }
+  // browsers follow redirects opaquely, so the final URL is checked before any byte is used
+  if (res.redirected && res.url) {
+    try {
+      checkRedirect(url, res.url);
+    } catch (e) {
+      await res.body?.cancel();
+      throw e;
+    }
   }
   if (!res.ok) throw httpError(url, res.status, res.statusText);
   const lenHeader = res.headers.get('content-length');

@@ -1,3 +1,5 @@
+import { MAX_TENSOR_RANK } from './dtype.js';
+
 /**
  * A deliberately tiny pickle interpreter: just the opcodes and globals that PyTorch state dicts use.
  * Nothing is ever executed; any other global or opcode is refused by name, so a malicious
@@ -57,9 +59,14 @@ const CALLABLES = new Set([
   'torch._utils._rebuild_parameter_with_state',
 ]);
 
+/** The dtype of a `torch.<name>` storage class, or undefined: own properties only, so `constructor` or `__proto__` never match. */
+export function storageDType(name: string): string | undefined {
+  return Object.hasOwn(STORAGE_TYPES, name) ? STORAGE_TYPES[name] : undefined;
+}
+
 function allowedGlobal(module: string, name: string): boolean {
   if (CALLABLES.has(`${module}.${name}`)) return true;
-  return module === 'torch' && name in STORAGE_TYPES;
+  return module === 'torch' && storageDType(name) !== undefined;
 }
 
 export interface PickleOptions {
@@ -67,6 +74,12 @@ export interface PickleOptions {
   persistentLoad?: (pid: unknown) => unknown;
   /** Upper bound on memo entries (default 10 million). */
   maxMemo?: number;
+  /**
+   * Upper bound on the elements that constructors may walk (OrderedDict items, tensor sizes and strides),
+   * default twice the pickle's length plus 4096. A memoized object can be referenced again for two bytes,
+   * so without this bound a small file could make the reader walk the same large list millions of times.
+   */
+  maxWork?: number;
 }
 
 const OPNAMES: Record<number, string> = {
@@ -84,7 +97,7 @@ const OPNAMES: Record<number, string> = {
 };
 
 function toInt(v: unknown, what: string): number {
-  if (typeof v === 'number' && Number.isInteger(v)) return v;
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
   if (typeof v === 'bigint' && v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= -BigInt(Number.MAX_SAFE_INTEGER)) return Number(v);
   throw new PickleError(`Expected an integer for ${what}, got ${describe(v)}.`);
 }
@@ -106,13 +119,14 @@ export function describe(v: unknown): string {
   return typeof v === 'string' ? `'${v.slice(0, 40)}'` : String(v);
 }
 
-function call(fn: unknown, args: unknown): unknown {
+function call(fn: unknown, args: unknown, charge: (n: number) => void): unknown {
   if (!(fn instanceof PyGlobal)) throw new PickleError(`REDUCE on a non-callable (${describe(fn)}); refusing.`);
   if (!Array.isArray(args)) throw new PickleError(`REDUCE expects an argument tuple, got ${describe(args)}.`);
   switch (fn.qualified) {
     case 'collections.OrderedDict': {
       const m = new Map<unknown, unknown>();
       if (args.length === 1 && Array.isArray(args[0])) {
+        charge(args[0].length);
         for (const pair of args[0] as unknown[]) {
           if (!Array.isArray(pair) || pair.length !== 2) throw new PickleError('OrderedDict items must be (key, value) pairs.');
           m.set(pair[0], pair[1]);
@@ -123,6 +137,12 @@ function call(fn: unknown, args: unknown): unknown {
     case 'torch._utils._rebuild_tensor':
     case 'torch._utils._rebuild_tensor_v2': {
       if (args.length < 4) throw new PickleError(`${fn.name} needs at least 4 arguments, got ${args.length}.`);
+      for (const [v, what] of [[args[2], 'size'], [args[3], 'stride']] as const) {
+        if (Array.isArray(v) && v.length > MAX_TENSOR_RANK) {
+          throw new PickleError(`Tensor ${what} has rank ${v.length}; at most ${MAX_TENSOR_RANK} dimensions are supported.`);
+        }
+      }
+      charge(4);
       const size = intList(args[2], 'tensor size');
       const stride = intList(args[3], 'tensor stride');
       if (size.length !== stride.length) throw new PickleError('Tensor size and stride have different ranks.');
@@ -146,6 +166,16 @@ function call(fn: unknown, args: unknown): unknown {
 export function unpickle(bytes: Uint8Array, options: PickleOptions = {}): { value: unknown; end: number } {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const maxMemo = options.maxMemo ?? 10_000_000;
+  const maxWork = options.maxWork ?? 2 * bytes.length + 4096;
+  let work = 0;
+  const charge = (n: number): void => {
+    work += n;
+    if (work > maxWork) {
+      throw new PickleError(
+        `Pickle does more work than its ${bytes.length} bytes justify (the same objects are reused over and over); refusing a hostile or corrupt file.`,
+      );
+    }
+  };
   const utf8 = new TextDecoder('utf-8', { fatal: true });
   const latin1 = new TextDecoder('latin1');
   let stack: unknown[] = [];
@@ -421,7 +451,7 @@ export function unpickle(bytes: Uint8Array, options: PickleOptions = {}): { valu
       case 0x52: { // REDUCE
         const args = pop();
         const fn = pop();
-        stack.push(call(fn, args));
+        stack.push(call(fn, args, charge));
         break;
       }
       case 0x81: { // NEWOBJ: only OrderedDict.__new__ is meaningful here
@@ -430,7 +460,7 @@ export function unpickle(bytes: Uint8Array, options: PickleOptions = {}): { valu
         if (!(cls instanceof PyGlobal) || cls.qualified !== 'collections.OrderedDict') {
           throw new PickleError(`Refusing NEWOBJ of ${describe(cls)}.`);
         }
-        stack.push(call(cls, args));
+        stack.push(call(cls, args, charge));
         break;
       }
       case 0x62: { // BUILD

@@ -1,10 +1,12 @@
-import { decodeElements, ELEMENT_SIZE, type SourceDType } from './dtype.js';
-import { describe, PickledTensor, PickleError, PyGlobal, STORAGE_TYPES, unpickle } from './pickle.js';
+import { decodeElements, ELEMENT_SIZE, MAX_TENSOR_RANK, type SourceDType } from './dtype.js';
+import { describe, PickledTensor, PickleError, PyGlobal, storageDType, unpickle } from './pickle.js';
 import type { StateDict, TorchTensor } from './remap.js';
 import { isZip, ZipReader } from './zip.js';
 
 /** Largest tensor (elements) a checkpoint may declare; far above any zoo model's biggest weight. */
 const MAX_TENSOR_ELEMENTS = 2 ** 30;
+/** Elements allowed beyond the file's byte count (scalars of tiny files, tied weights). */
+const TENSOR_SLACK = 65_536;
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 
 export interface ParsedCheckpoint {
@@ -22,22 +24,26 @@ interface StorageRef {
   viewSize?: number;
 }
 
+/** A count or offset read from a file: a non-negative safe integer (never NaN, a float or a huge value). */
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
 function storageRefFromPid(pid: unknown): StorageRef {
   if (!Array.isArray(pid) || pid.length < 5 || pid[0] !== 'storage') {
     throw new PickleError(`Unsupported persistent id ${describe(pid)}: expected ('storage', type, key, location, size).`);
   }
   const type = pid[1];
-  if (!(type instanceof PyGlobal) || type.module !== 'torch' || !(type.name in STORAGE_TYPES)) {
-    throw new PickleError(`Unsupported storage type ${describe(type)}.`);
-  }
+  const dtype = type instanceof PyGlobal && type.module === 'torch' ? storageDType(type.name) : undefined;
+  if (dtype === undefined) throw new PickleError(`Unsupported storage type ${describe(type)}.`);
   const key = pid[2];
   if (typeof key !== 'string' || key.length === 0 || key.length > 256) throw new PickleError('Malformed storage key.');
   const numel = pid[4];
-  if (typeof numel !== 'number' || !Number.isInteger(numel) || numel < 0) throw new PickleError('Malformed storage size.');
-  const ref: StorageRef = { key, dtype: STORAGE_TYPES[type.name] as SourceDType, numel, viewOffset: 0 };
+  if (!isCount(numel)) throw new PickleError(`Malformed storage size ${describe(numel)}.`);
+  const ref: StorageRef = { key, dtype: dtype as SourceDType, numel, viewOffset: 0 };
   const view = pid[5];
   if (view !== undefined && view !== null) {
-    if (!Array.isArray(view) || view.length !== 3 || typeof view[1] !== 'number' || typeof view[2] !== 'number') {
+    if (!Array.isArray(view) || view.length !== 3 || !isCount(view[1]) || !isCount(view[2])) {
       throw new PickleError('Malformed storage view metadata.');
     }
     ref.viewOffset = view[1];
@@ -48,6 +54,10 @@ function storageRefFromPid(pid: unknown): StorageRef {
 
 /** Copies a strided view out of a flat storage, honouring offset and strides (non-contiguous tensors). */
 export function gatherStrided(storage: Float32Array, offset: number, size: number[], stride: number[], key: string): Float32Array {
+  if (size.length > MAX_TENSOR_RANK || size.length !== stride.length) {
+    throw new Error(`Tensor '${key}' has rank ${size.length} (strides ${stride.length}); at most ${MAX_TENSOR_RANK} dimensions are supported.`);
+  }
+  if (![offset, ...size, ...stride].every(isCount)) throw new Error(`Tensor '${key}' has an invalid size, stride or offset.`);
   let n = 1;
   for (const s of size) {
     n *= s;
@@ -111,15 +121,30 @@ function findStateDict(root: unknown, notes: string[]): Map<string, PickledTenso
   throw new Error(`The checkpoint holds ${describe(root)}, not a state dict. Save model.state_dict().`);
 }
 
+/**
+ * Builds the float32 tensors. `maxElements` bounds their total size by the file's: several keys may share
+ * one storage (tied weights), but a small file whose thousands of keys all name one big storage would
+ * otherwise allocate that storage thousands of times.
+ */
 function materialize(
   tensors: Map<string, PickledTensor>,
   readStorage: (ref: StorageRef) => Float32Array,
+  fileBytes: number,
 ): StateDict {
   const dict: StateDict = new Map();
+  const maxElements = fileBytes + TENSOR_SLACK;
+  let total = 0;
   for (const [key, t] of tensors) {
     const ref = t.storage as StorageRef;
     if (!ref || typeof ref !== 'object' || typeof (ref as StorageRef).key !== 'string') {
       throw new Error(`Tensor '${key}' has no storage reference.`);
+    }
+    total += t.size.reduce((a, b) => a * b, 1);
+    if (total > maxElements) {
+      throw new Error(
+        `The checkpoint's tensors hold more than ${maxElements} elements in all, more than a ${fileBytes}-byte file can store ` +
+          '(the same storage is reused over and over): refusing a hostile or corrupt file.',
+      );
     }
     const data = gatherStrided(readStorage(ref), t.storageOffset, t.size, t.stride, key);
     const tensor: TorchTensor = { shape: [...t.size], data };
@@ -159,7 +184,7 @@ function parseZip(bytes: Uint8Array, notes: string[], verifyCrc: boolean): State
       cache.set(ref.key, s);
     }
     return s;
-  });
+  }, bytes.length);
 }
 
 /** The pre-1.6 format: a series of pickles followed by raw storages, each prefixed by its element count. */
@@ -195,10 +220,17 @@ function parseLegacy(bytes: Uint8Array, notes: string[]): StateDict {
     const ref = refs.get(key);
     if (!ref) throw new Error(`Malformed legacy checkpoint: storage '${key}' is listed but never used.`);
     if (pos + 8 > bytes.length) throw new Error('Truncated legacy checkpoint: storage header missing.');
-    const count = Number(littleEndian ? view.getBigInt64(pos, true) : view.getBigInt64(pos, false));
+    const count64 = view.getBigInt64(pos, littleEndian);
     pos += 8;
-    const nbytes = count * ELEMENT_SIZE[ref.dtype];
-    if (count < 0 || pos + nbytes > bytes.length) throw new Error(`Truncated legacy checkpoint: storage '${key}' needs ${nbytes} bytes.`);
+    // every count from the file is checked against the bytes actually present before anything is allocated
+    const room = BigInt(bytes.length - pos);
+    const nbytes64 = count64 * BigInt(ELEMENT_SIZE[ref.dtype]);
+    if (count64 < 0n || nbytes64 > room) {
+      throw new Error(`Truncated or corrupt legacy checkpoint: storage '${key}' declares ${count64} ${ref.dtype} elements (${nbytes64} bytes) but ${room} bytes remain.`);
+    }
+    const count = Number(count64);
+    const nbytes = Number(nbytes64);
+    if (count < ref.numel) throw new Error(`Truncated legacy checkpoint: storage '${key}' holds ${count} of the ${ref.numel} elements its tensors use.`);
     storages.set(key, decodeElements(bytes.subarray(pos, pos + nbytes), ref.dtype, count, littleEndian));
     pos += nbytes;
   }
@@ -211,7 +243,7 @@ function parseLegacy(bytes: Uint8Array, notes: string[]): StateDict {
     const end = ref.viewOffset + (ref.viewSize ?? s.length - ref.viewOffset);
     if (ref.viewOffset < 0 || end > s.length) throw new Error(`Storage view of '${ref.key}' is out of range.`);
     return s.subarray(ref.viewOffset, end);
-  });
+  }, bytes.length);
 }
 
 /** True when the bytes look like a torch.save file (zip or legacy pickle). */

@@ -1,4 +1,4 @@
-import { decodeElements, ELEMENT_SIZE, type SourceDType } from './dtype.js';
+import { decodeElements, ELEMENT_SIZE, MAX_TENSOR_RANK, type SourceDType } from './dtype.js';
 import type { ParsedCheckpoint } from './pth.js';
 import type { StateDict } from './remap.js';
 
@@ -65,8 +65,8 @@ export function parseSafetensors(bytes: Uint8Array): ParsedCheckpoint & { metada
     }
     if (typeof raw !== 'object' || raw === null) throw new SafetensorsError(`entry '${name}' is not an object.`);
     const { dtype, shape, data_offsets: offsets } = raw as Record<string, unknown>;
-    if (typeof dtype !== 'string' || !(dtype in DTYPES)) throw new SafetensorsError(`entry '${name}' has unsupported dtype ${JSON.stringify(dtype)}.`);
-    if (!Array.isArray(shape) || shape.length > 8 || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    if (typeof dtype !== 'string' || !Object.hasOwn(DTYPES, dtype)) throw new SafetensorsError(`entry '${name}' has unsupported dtype ${JSON.stringify(dtype)}.`);
+    if (!Array.isArray(shape) || shape.length > MAX_TENSOR_RANK || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw new SafetensorsError(`entry '${name}' has an invalid shape.`);
     }
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((d) => Number.isSafeInteger(d) && d >= 0)) {

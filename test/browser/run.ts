@@ -1,0 +1,240 @@
+// `npm run test:browser`: the demo page (examples/browser) in real headless Chromium (Debian's /usr/bin/chromium,
+// driven by playwright-core, which never downloads a browser). A small saved model and a synthetic phantom go
+// through the page's file inputs; the probabilities, the Grad-CAM heatmap and the overlay's canvas pixels must
+// equal what the same code computes in Node for the same model and image. The page's server is stopped before
+// the files are given, so the page works offline once loaded. Runs on wasm, and on WebGL when headless
+// Chromium offers it (SwiftShader); screenshots go to test/browser/screenshots/.
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import sharp from 'sharp';
+import { chromium, type Page } from 'playwright-core';
+import { createModel, ensureBackend, loadWeights, renderSynthImage, synthRecords, toSafetensors, truncate } from '../../src/index.js';
+import { loadModel, saveModel } from '../../src/node.js';
+import { analyze, overlay, type Analysis } from '../../examples/browser/pipeline.js';
+// @ts-expect-error plain ESM script without types
+import { buildDemo, serveDemo } from '../../examples/browser/serve.mjs';
+import { fillFromFormula } from '../helpers/formula.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SIZE = 128; // model input
+const IMAGE = 160; // phantom side (the page resizes and centre-crops it)
+const here = new URL('.', import.meta.url).pathname;
+const shots = join(here, 'screenshots');
+const BASE_ARGS = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+let passed = 0;
+let failed = 0;
+const T0 = Date.now();
+const log = (s: string) => console.log(`[${((Date.now() - T0) / 1000).toFixed(1).padStart(5)} s] ${s}`);
+function check(name: string, ok: boolean, detail = ''): void {
+  if (ok) passed++;
+  else failed++;
+  log(`${ok ? '  ok  ' : '  FAIL'} ${name}${detail ? ` — ${detail}` : ''}`);
+}
+const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  let m = a.length === b.length ? 0 : Infinity;
+  for (let i = 0; i < b.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+};
+
+if (!existsSync(CHROMIUM)) {
+  console.error(`No Chromium at ${CHROMIUM}: install Debian's package (apt-get install -y chromium) or set CHROMIUM_PATH.`);
+  process.exit(1);
+}
+
+// --- the model and the image, and what Node computes for them -----------------------------------------------
+await ensureBackend('wasm');
+const work = mkdtempSync(join(tmpdir(), 'chexzoo-browser-test-'));
+const modelDir = join(work, 'model');
+{
+  const full = await createModel('resnet18', { inputShape: [SIZE, SIZE, 3], numClasses: 5 });
+  const small = truncate(full, 'layer3', { numClasses: 5 }); // 'resnet18/layer3': residual adds, 5 logits
+  full.dispose();
+  fillFromFormula(small);
+  await saveModel(small, modelDir);
+  small.dispose();
+}
+// a valid-split phantom with findings on both sides (cardiomegaly and effusion are drawn large)
+const rec = synthRecords('valid', 200, 7).find((r) => r.view === 'frontal' && r.truth.cardiomegaly > 0.5 && r.truth.effusion[0] > 0.4)!;
+const phantom = renderSynthImage(rec, IMAGE);
+const pngPath = join(work, 'phantom.png');
+writeFileSync(pngPath, await sharp(Buffer.from(phantom.data), { raw: { width: IMAGE, height: IMAGE, channels: 1 } }).png().toBuffer());
+const badPath = join(work, 'notes.txt');
+writeFileSync(badPath, 'not a model\n');
+
+// a checkpoint as a PyTorch user would bring it: mobilenet_v3_small with a 5-class head, as .safetensors
+const ckptPath = join(work, 'mobilenet_v3_small-chexpert.safetensors');
+let expectedCkpt: Analysis;
+{
+  const m = await createModel('mobilenet_v3_small', { numClasses: 5 });
+  fillFromFormula(m);
+  const bytes = toSafetensors(m);
+  writeFileSync(ckptPath, bytes);
+  m.dispose();
+  // what the page does with it: build the architecture with 5 outputs and load the checkpoint
+  const fresh = await createModel('mobilenet_v3_small', { numClasses: 5 });
+  await loadWeights(fresh, bytes);
+  const g = tf.tensor3d(Int32Array.from(phantom.data), [IMAGE, IMAGE, 1], 'int32');
+  const c3 = tf.tile(g, [1, 1, 3]) as tf.Tensor3D;
+  expectedCkpt = await analyze(fresh, 'mobilenet_v3_small', c3);
+  tf.dispose([g, c3]);
+  fresh.dispose();
+}
+
+const nodeModel = await loadModel(modelDir);
+const gray = tf.tensor3d(Int32Array.from(phantom.data), [IMAGE, IMAGE, 1], 'int32');
+const rgb = tf.tile(gray, [1, 1, 3]) as tf.Tensor3D;
+const expected: Analysis = await analyze(nodeModel, 'resnet18', rgb);
+const expectedLayer2: Analysis = await analyze(nodeModel, 'resnet18', rgb, { stage: 'layer2', classIndex: 1 });
+tf.dispose([gray, rgb]);
+nodeModel.dispose();
+log(`Node (wasm): probabilities ${expected.probabilities.map((p) => p.probability.toFixed(4)).join(' ')}, explained class ${expected.cam.classIndex} at ${expected.cam.stage}`);
+
+const files = await buildDemo();
+mkdirSync(shots, { recursive: true });
+
+interface PageResult {
+  probabilities: number[];
+  heatmap: number[];
+  classIndex: number;
+  stage: string;
+  score: number;
+  overlay: number[];
+  message: string;
+  backend: string;
+}
+async function readPage(page: Page): Promise<PageResult> {
+  return page.evaluate(() => {
+    const s = (window as unknown as { chexzooDemo: { result: Analysis } }).chexzooDemo;
+    const c = document.getElementById('overlay') as HTMLCanvasElement;
+    const px = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+    return {
+      probabilities: s.result.probabilities.map((p) => p.probability),
+      heatmap: Array.from(s.result.cam.heatmap),
+      classIndex: s.result.cam.classIndex,
+      stage: s.result.cam.stage,
+      score: s.result.cam.score,
+      overlay: Array.from(px),
+      message: document.getElementById('message')!.textContent ?? '',
+      backend: document.getElementById('backend')!.textContent ?? '',
+    };
+  });
+}
+const waitStatus = (page: Page, status: string, timeout = 60_000) =>
+  page.waitForFunction((s) => document.body.dataset.status === s, status, { timeout });
+
+async function runOn(backend: 'wasm' | 'webgl', tol: number, extraArgs: string[]): Promise<void> {
+  log(`\n[${backend}]`);
+  const { server, url } = await serveDemo(files, 0);
+  const profile = mkdtempSync(join(tmpdir(), 'chexzoo-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', ...BASE_ARGS, ...extraArgs],
+    viewport: { width: 1100, height: 760 },
+  });
+  try {
+    const page = context.pages()[0] ?? (await context.newPage());
+    const consoleErrors: string[] = [];
+    page.on('pageerror', (e) => consoleErrors.push(String(e)));
+    await page.goto(`${url}?backend=${backend}`);
+    await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.status ?? ''), null, { timeout: 60_000 });
+    const status = await page.evaluate(() => document.body.dataset.status);
+    if (status !== 'ready') {
+      const why = await page.evaluate(() => document.getElementById('message')!.textContent);
+      if (backend === 'webgl') {
+        log(`  skip WebGL: headless Chromium offers no WebGL backend here (${why})`);
+        return;
+      }
+      check(`page starts on ${backend}`, false, String(why));
+      return;
+    }
+    const shownBackend = await page.textContent('#backend');
+    check(`page shows the backend in use`, (shownBackend ?? '').startsWith(backend), String(shownBackend));
+    // offline from here on: the page has everything it needs
+    const closed = new Promise((r) => server.close(r));
+    server.closeAllConnections();
+    await closed;
+
+    // wrong files get clear messages
+    await page.setInputFiles('#modelFiles', badPath);
+    await waitStatus(page, 'error');
+    const m1 = (await page.textContent('#message')) ?? '';
+    check('a wrong model file is named in a clear message', /Not a model: 'notes\.txt'.*saved model folder.*\.pth/.test(m1), m1);
+    await page.setInputFiles('#imageFile', join(modelDir, 'model.json'));
+    await waitStatus(page, 'error');
+    const m2 = (await page.textContent('#message')) ?? '';
+    check('a non-image is refused with a clear message', /'model\.json' is not a PNG or JPEG image/.test(m2), m2);
+
+    // the saved model folder, then the phantom
+    await page.setInputFiles('#modelDir', modelDir);
+    await page.waitForFunction(() => /Model ready/.test(document.getElementById('message')!.textContent ?? '') || document.body.dataset.status === 'error', null, { timeout: 60_000 });
+    const m3 = (await page.textContent('#message')) ?? '';
+    check('the saved model folder loads', /Model ready: saved model 'resnet18\/layer3'/.test(m3), m3);
+    await page.setInputFiles('#imageFile', pngPath);
+    await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.status ?? '') && /explained/.test(document.getElementById('message')!.textContent ?? '') || document.body.dataset.status === 'error', null, { timeout: 90_000 });
+    let r = await readPage(page);
+    const dp = maxAbsDiff(r.probabilities, expected.probabilities.map((p) => p.probability));
+    const dh = maxAbsDiff(r.heatmap, expected.cam.heatmap);
+    const ds = Math.abs(r.score - expected.cam.score) / Math.max(1, Math.abs(expected.cam.score));
+    check(`class logit equals Node's (${r.score.toFixed(4)}, rel. diff ${ds.toExponential(2)} <= ${tol})`, ds <= tol);
+    check(`probabilities equal Node's (max |diff| ${dp.toExponential(2)} <= ${tol})`, dp <= tol);
+    check(`heatmap equals Node's (${r.heatmap.length} px, max |diff| ${dh.toExponential(2)} <= ${tol})`, dh <= tol);
+    check('explains the most probable task at the last stage', r.classIndex === expected.cam.classIndex && r.stage === 'layer3', `${r.classIndex} at ${r.stage}`);
+    const want = overlay(expected);
+    const dpx = maxAbsDiff(r.overlay, want);
+    let heated = 0;
+    for (let i = 0; i < want.length; i += 4) if (Math.abs(r.overlay[i]! - expected.inputRgba[i]!) + Math.abs(r.overlay[i + 2]! - expected.inputRgba[i + 2]!) > 20) heated++;
+    check(`overlay canvas drawn as computed in Node (max pixel diff ${dpx})`, dpx <= 2);
+    check(`overlay shows heat over the image (${((100 * heated) / (want.length / 4)).toFixed(0)}% of pixels tinted)`, heated > 0.05 * (want.length / 4));
+    await page.screenshot({ path: join(shots, `demo-${backend}.png`) });
+
+    // another stage and task through the pickers
+    await page.selectOption('#stage', 'layer2');
+    await page.waitForFunction(() => /at layer2/.test(document.getElementById('message')!.textContent ?? ''), null, { timeout: 60_000 });
+    await page.selectOption('#task', '1');
+    await page.waitForFunction(() => /Cardiomegaly at layer2/.test(document.getElementById('message')!.textContent ?? ''), null, { timeout: 60_000 });
+    r = await readPage(page);
+    const dh2 = maxAbsDiff(r.heatmap, expectedLayer2.cam.heatmap);
+    check(`stage and task pickers: Cardiomegaly at layer2 equals Node's (max |diff| ${dh2.toExponential(2)})`, dh2 <= tol && r.stage === 'layer2' && r.classIndex === 1);
+    await page.screenshot({ path: join(shots, `demo-${backend}-layer2.png`) });
+    if (backend === 'wasm') {
+      // a .safetensors checkpoint: refused with a clear message for the wrong architecture, loaded for the right one
+      await page.selectOption('#arch', 'resnet18');
+      await page.setInputFiles('#modelFiles', ckptPath);
+      await waitStatus(page, 'error');
+      const m4 = (await page.textContent('#message')) ?? '';
+      check('a checkpoint for another architecture gets a clear message', /'mobilenet_v3_small-chexpert\.safetensors' does not fit resnet18: .*Pick the architecture the checkpoint was trained with/s.test(m4), m4.slice(0, 160));
+      // picking the right architecture loads the chosen checkpoint again
+      await page.selectOption('#arch', 'mobilenet_v3_small');
+      await page.waitForFunction(() => {
+        const st = document.body.dataset.status;
+        return st === 'done' || (st === 'error' && !/does not fit resnet18/.test(document.getElementById('message')!.textContent ?? ''));
+      }, null, { timeout: 90_000 });
+      r = await readPage(page);
+      const dpc = maxAbsDiff(r.probabilities, expectedCkpt.probabilities.map((p) => p.probability));
+      const dhc = maxAbsDiff(r.heatmap, expectedCkpt.cam.heatmap);
+      check(`.safetensors checkpoint (mobilenet_v3_small, 224 x 224): probabilities and heatmap equal Node's (${dpc.toExponential(2)}, ${dhc.toExponential(2)})`, dpc <= tol && dhc <= tol && r.stage === expectedCkpt.cam.stage, r.message);
+      await page.screenshot({ path: join(shots, `demo-${backend}-checkpoint.png`) });
+    }
+    check('no uncaught page errors', consoleErrors.length === 0, consoleErrors.join('; '));
+  } finally {
+    await context.close();
+    server.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+const t0 = Date.now();
+try {
+  await runOn('wasm', 1e-4, ['--disable-gpu']);
+  // WebGL in headless Chromium without a GPU: ANGLE on SwiftShader (float32 textures; a looser tolerance)
+  await runOn('webgl', 1e-3, ['--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist']);
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
+log(`\nbrowser test: ${((Date.now() - t0) / 1000).toFixed(0)} s; screenshots in ${shots}`);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
