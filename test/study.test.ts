@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, promises as fs, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { runStudyCli } from '../src/cli/study.js';
 import { createModel, getModelInfo } from '../src/zoo/registry.js';
 import {
   STUDY_PRESETS,
@@ -70,6 +71,19 @@ describe('study grid', () => {
     expect(() => buildStudyGrid({ inits: ['imagenet', 'scratch' as 'random'] })).toThrow(/Unknown init 'scratch'/);
     expect(() => buildStudyGrid({ archs: ['resnet18'], truncate: ['layer9'] })).toThrow(/Unknown stage 'layer9'/);
     expect(() => buildStudyGrid({ seeds: 0 })).toThrow(/--seeds/);
+  });
+
+  it('chexzoo study: usage errors exit 2, bad values 1, before any training', async () => {
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      expect(await runStudyCli(['--seeds', 'x'])).toBe(2);
+      expect(await runStudyCli(['--bogus'])).toBe(2);
+      expect(await runStudyCli(['--preset', 'fast', '--out', join(tmp, 'never')])).toBe(1);
+      expect(String(err.mock.calls.at(-1)?.[0])).toMatch(/Unknown preset 'fast'/);
+      expect(existsSync(join(tmp, 'never'))).toBe(false);
+    } finally {
+      err.mockRestore();
+    }
   });
 });
 
