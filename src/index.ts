@@ -12,7 +12,7 @@ export {
 export type { CreateModelOptions, ModelInfo, Family } from './zoo/registry.js';
 export * from './zoo/models.js';
 export { stageOutputLayer } from './zoo/stages.js';
-export { BatchNorm, HardSigmoid, HardSwish, Pad2D } from './zoo/layers.js';
+export { BatchNorm, Dropout, HardSigmoid, HardSwish, Pad2D, StochasticDepth, withTrainingRandomness } from './zoo/layers.js';
 
 // backend
 export { ensureBackend, backendInfo, getBackendName, registerFastKernels } from './backend/index.js';

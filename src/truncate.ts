@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { getSpec, listModels, type ModelSpec } from './zoo/registry.js';
 import { stageOutputLayer } from './zoo/stages.js';
+import { Dropout } from './zoo/layers.js';
+import { initializeWeights, randomSeed } from './zoo/init.js';
 
 /*
  * Truncation, feature extraction, classifier reset and freezing of zoo models.
@@ -45,6 +47,8 @@ export interface TruncateOptions {
   pooling?: 'avg' | 'max';
   /** Dropout rate before the new classifier (default 0: none). */
   dropout?: number;
+  /** Seed of the new classifier's initialisation (the architecture's reference init for its Linear). Default: random. */
+  seed?: number;
 }
 
 const POOL_CLASSES = new Set(['GlobalAveragePooling2D', 'GlobalMaxPooling2D']);
@@ -190,7 +194,7 @@ function addHead(
   spec: ModelSpec,
   numClasses: number,
   name: string,
-  options: { pooling?: 'avg' | 'max'; dropout?: number; fcName?: string },
+  options: { pooling?: 'avg' | 'max'; dropout?: number; fcName?: string; seed?: number },
 ): tf.LayersModel {
   const names = headNames(spec);
   const taken = new Set(model.layers.map((l) => l.name));
@@ -208,9 +212,13 @@ function addHead(
     const rate = options.dropout ?? 0;
     if (!(rate >= 0 && rate < 1)) throw new Error(`dropout must be in [0, 1); got ${String(options.dropout)}.`);
     if (rate > 0) {
-      x = tf.layers.dropout({ rate, name: uniqueName(`${fcName}.dropout`, taken) }).apply(x) as tf.SymbolicTensor;
+      x = new Dropout({ rate, name: uniqueName(`${fcName}.dropout`, taken) }).apply(x) as tf.SymbolicTensor;
     }
-    x = tf.layers.dense({ units: numClasses, name: fcName }).apply(x) as tf.SymbolicTensor;
+    const fc = tf.layers.dense({ units: numClasses, name: fcName });
+    x = fc.apply(x) as tf.SymbolicTensor;
+    const m = tf.model({ inputs: model.inputs, outputs: x, name });
+    initializeWeights(m, spec.family, spec.name, options.seed ?? randomSeed(), (l) => l === fc);
+    return m;
   }
   return tf.model({ inputs: model.inputs, outputs: x, name });
 }
@@ -293,10 +301,10 @@ export function featureExtractor(model: tf.LayersModel, blockNames: StageRef[]):
  * A copy of the model with a fresh classifier of `numClasses` outputs: the last Linear is replaced
  * (everything before it, e.g. MobileNetV3's hidden classifier layer, keeps its weights), or pooling and a
  * Linear are added to a model without one. `numClasses: 0` returns the pooled features, as
- * `createModel(arch, { numClasses: 0 })` does.
+ * `createModel(arch, { numClasses: 0 })` does. The new Linear is initialised as the reference's, from `seed`.
  * @example const m = resetClassifier(imagenetModel, 5);
  */
-export function resetClassifier(model: tf.LayersModel, numClasses: number): tf.LayersModel {
+export function resetClassifier(model: tf.LayersModel, numClasses: number, options: { seed?: number } = {}): tf.LayersModel {
   const spec = archOf(model);
   checkClasses(numClasses);
   const out = outputLayer(model);
@@ -316,7 +324,7 @@ export function resetClassifier(model: tf.LayersModel, numClasses: number): tf.L
     x = out.input as tf.SymbolicTensor;
   }
   const copy = copySubgraph(model, [x], model.name);
-  return addHead(copy, copy.outputs[0]!, spec, numClasses, model.name, { fcName });
+  return addHead(copy, copy.outputs[0]!, spec, numClasses, model.name, { fcName, ...(options.seed !== undefined ? { seed: options.seed } : {}) });
 }
 
 /**

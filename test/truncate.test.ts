@@ -176,7 +176,7 @@ describe('resnet18: every stage, save/load, training', () => {
     expect(a.outputs[0]!.shape).toEqual([null, 5]);
     expect(a.layers.slice(-2).map((l) => l.name)).toEqual(['avgpool', 'fc']);
     const b = truncate(model, 'layer3', { numClasses: 2, pooling: 'max', dropout: 0.2 });
-    expect(b.layers.slice(-3).map((l) => l.getClassName())).toEqual(['GlobalMaxPooling2D', 'Dropout', 'Dense']);
+    expect(b.layers.slice(-3).map((l) => l.getClassName())).toEqual(['GlobalMaxPooling2D', 'ChexzooDropout', 'Dense']);
     expect(countParams(b)).toBe(countParams(a) - 256 * 5 - 5 + 256 * 2 + 2);
     expect(() => truncate(model, 'layer3', { pooling: 'median' as 'max' })).toThrow(/pooling/);
     a.dispose();

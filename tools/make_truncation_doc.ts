@@ -82,15 +82,16 @@ freeze(small, { upTo: 'features.denseblock2' });                     // frozen p
   reference module path: \`layer3\`, \`features.denseblock3\`, \`features.6\`, \`layers.12\`, \`Mixed_6e\`, ...),
   \`channels\`, \`reduction\` (stride of the stage output relative to the input) and \`params\` (parameters up to
   and including the stage, counted as torchvision does: BatchNorm running statistics excluded).
-- \`truncate(model, block, { numClasses?, pooling?, dropout? })\`: \`block\` is a stage name or an integer
+- \`truncate(model, block, { numClasses?, pooling?, dropout?, seed? })\`: \`block\` is a stage name or an integer
   \`-k\` (drops the last k stages; \`0\` keeps them all). \`numClasses: 0\` returns the stage's feature map (NHWC),
   exactly the reference module's output; \`numClasses > 0\` adds global average pooling (\`pooling: 'max'\` for
-  max pooling), optional dropout, and a fresh Linear producing logits. The default \`numClasses\` is the
+  max pooling), optional dropout, and a fresh Linear producing logits (initialised as the architecture's
+  reference initialises its Linear, from \`seed\`). The default \`numClasses\` is the
   source's: a 5-class model truncates to a 5-class model, a model without classifier to a feature map.
   An unknown stage is an error that lists the model's valid stages.
 - \`featureExtractor(model, blocks)\`: one model returning several stage outputs, in the order given
   (like timm's \`features_only\`).
-- \`resetClassifier(model, numClasses)\`: replaces the final Linear by a fresh one (layers before it, such as
+- \`resetClassifier(model, numClasses, { seed? })\`: replaces the final Linear by a fresh one (layers before it, such as
   MobileNetV3's hidden classifier layer, keep their weights); \`numClasses: 0\` returns the pooled features,
   as \`createModel(arch, { numClasses: 0 })\` does.
 - \`freeze(model, { upTo? })\`: in place, makes every layer up to and including stage \`upTo\` untrainable (default:

@@ -64,7 +64,7 @@ Exit codes: 0 done, 1 failure, 2 usage error, 130 interrupted (resumable).
   --checkpoint-every N  save the resumable checkpoint every N steps (default: at each validation)
   --top-k K             checkpoints kept and ensembled (default ${TRAIN_DEFAULTS.topK})
   --patience P          early stopping after P validations without improvement
-  --seed S              shuffling and augmentation seed (default ${TRAIN_DEFAULTS.seed})
+  --seed S              seeds initialisation, shuffling, augmentation, dropout and stochastic depth (default ${TRAIN_DEFAULTS.seed})
   --restart             discard RUN's previous run (checkpoints, model, metrics) and start over
   --quiet               print only the final summary
 `;
@@ -353,10 +353,11 @@ export async function runTrain(argv: string[], hooks: RunTrainHooks = {}): Promi
     const base = await createModel(arch, {
       numClasses: tasks.length,
       inputShape: [imgSize, imgSize, 3],
+      seed,
       ...(weights !== 'none' ? { weights } : {}), // from the cache filled above
     });
     if (config.truncate) {
-      model = truncate(base, config.truncate, { numClasses: tasks.length });
+      model = truncate(base, config.truncate, { numClasses: tasks.length, seed });
       base.dispose();
     } else {
       model = base;

@@ -2,6 +2,8 @@
 export { maskedSigmoidCrossEntropy, balancedPosWeights } from './losses.js';
 export type { MaskedLossOptions } from './losses.js';
 export { train, loadTopK } from './loop.js';
+export { trainStep, createAdam, ADAM } from './step.js';
+export type { StepBatch } from './step.js';
 export type { TrainData, TrainTensors, TrainOptions, TrainResult, StepInfo, EnsembleMetrics } from './loop.js';
 export { evaluate, predict, scorePredictions, arrayBatchSource } from './evaluate.js';
 export type { Batch, BatchSource, ArrayBatchSourceOptions, Predictions, PredictOptions, EvaluateOptions, EvaluationResult } from './evaluate.js';

@@ -1,7 +1,8 @@
 // The training loop: Adam on masked sigmoid cross-entropy, periodic validation (mean AUROC), top-k checkpoints,
 // early stopping, resumable checkpoints. Browser-safe: persistence goes through a CheckpointStore.
 import * as tf from '@tensorflow/tfjs';
-import { maskedSigmoidCrossEntropy, type MaskedLossOptions } from './losses.js';
+import type { MaskedLossOptions } from './losses.js';
+import { createAdam, trainStep } from './step.js';
 import { arrayBatchSource, predict, scorePredictions, type BatchSource, type EvaluationResult, type Predictions } from './evaluate.js';
 import {
   type CheckpointStore,
@@ -65,8 +66,10 @@ export interface TrainOptions {
   /** Continue from the store's last checkpoint when it has one (default true). */
   resume?: boolean;
   /**
-   * Recorded in the checkpoint. Shuffling and augmentation are seeded by the data source (`loadChexpert({ seed })`,
-   * `arrayBatchSource({ seed })`); weight initialisation and dropout masks come from TF.js's own RNG and are not.
+   * Seeds the dropout and stochastic-depth masks (drawn from (seed, step), so a resumed run draws the masks the
+   * uninterrupted one drew) and the shuffling of in-memory tensors; recorded in the checkpoint (a resumed run
+   * keeps the checkpoint's). Weight initialisation is seeded by `createModel({ seed })`, the data order and
+   * augmentation of a batch source by the source (`loadChexpert({ seed })`, `arrayBatchSource({ seed })`). Default 0.
    */
   seed?: number;
   /** Task names (default the sources', else `task0`, ...). */
@@ -196,8 +199,9 @@ function ensembleFromState(state: TrainState & { validTargets?: { labels: number
 type FullState = TrainState & { validTargets?: { labels: number[]; mask: number[] } };
 
 /**
- * Trains a model (logits head, one output per task) with Adam on masked sigmoid cross-entropy.
- * BatchNorm runs in training mode (batch statistics; moving statistics updated). Every `validateEvery`
+ * Trains a model (logits head, one output per task) with Adam (PyTorch's defaults: eps 1e-8) on masked sigmoid
+ * cross-entropy. BatchNorm runs in training mode (batch statistics; running statistics updated as PyTorch does,
+ * from the unbiased batch variance); dropout and stochastic-depth masks are seeded by (`seed`, step). Every `validateEvery`
  * steps the validation mean AUROC is computed; the `topK` best checkpoints are kept in `store` and their
  * ensemble (mean probability) is reported. A resumable checkpoint (weights, Adam moments and step, data
  * position, history) is saved every `checkpointEvery` steps; with `resume` (default) a new call continues from it.
@@ -238,7 +242,7 @@ export async function train(model: tf.LayersModel, input: TrainData | TrainTenso
 
   const varList = model.trainableWeights.map((w) => w.read() as tf.Variable);
   if (varList.length === 0) throw new Error('The model has no trainable weights (all frozen?); unfreeze at least the classifier.');
-  const optimizer = tf.train.adam(lr);
+  const optimizer = createAdam(lr);
 
   let state: FullState = {
     version: 1,
@@ -394,16 +398,12 @@ export async function train(model: tf.LayersModel, input: TrainData | TrainTenso
         let lossValue: number;
         try {
           (optimizer as unknown as { learningRate: number }).learningRate = currentLr();
-          const loss = optimizer.minimize(
-            () => {
-              const logits = model.apply(batch.x, { training: true }) as tf.Tensor;
-              return maskedSigmoidCrossEntropy(batch.y, logits, batch.mask, options.loss);
-            },
-            true,
+          lossValue = await trainStep(model, optimizer, batch, {
+            seed: state.seed,
+            step: state.step,
             varList,
-          )!;
-          lossValue = (await loss.data())[0]!;
-          loss.dispose();
+            ...(options.loss ? { loss: options.loss } : {}),
+          });
         } finally {
           tf.dispose([batch.x, batch.y, ...(batch.mask ? [batch.mask] : [])]);
         }

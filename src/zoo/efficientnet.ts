@@ -1,12 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
-import { add, convBnAct, head, squeezeExcitation, type ST } from './layers.js';
+import { add, convBnAct, head, squeezeExcitation, StochasticDepth, type ST } from './layers.js';
 import type { BuildConfig, ModelSpec } from './registry.js';
 
 // EfficientNet B0-B3 (Tan & Le, 2019) as torchvision 0.14 builds it: MBConv blocks with SiLU and a
 // SqueezeExcitation whose squeeze width comes from the block's *input* channels. BatchNorm is torch's
 // default (eps 1e-5, momentum 0.1): torchvision passes eps 1e-3 only for B5-B7 and the V2 models, and the
 // TF reference's 1e-3 would shift every normalized value by ~1e-3 relative.
-// Stochastic depth is the identity at inference, so it has no layer here.
+// Stochastic depth (torchvision's StochasticDepth, 'row' mode) drops each block's residual branch per sample with
+// probability 0.2 * block index / blocks in training; it is the identity at inference.
 
 /**
  * torchvision's `_make_divisible`: rounds `v` to the nearest multiple of `divisor` (at least `minValue`),
@@ -45,7 +46,7 @@ const EPS = 1e-5;
 function mbConv(
   x: ST,
   p: string,
-  o: { inCh: number; outCh: number; expand: number; kernel: number; stride: number },
+  o: { inCh: number; outCh: number; expand: number; kernel: number; stride: number; sdProb: number },
 ): ST {
   const expanded = makeDivisible(o.inCh * o.expand, 8);
   let y = x;
@@ -63,7 +64,9 @@ function mbConv(
   });
   y = squeezeExcitation(y, `${p}.block.${k++}`, { squeeze: Math.max(1, Math.floor(o.inCh / 4)), act: 'silu', gate: 'sigmoid' });
   y = convBnAct(y, `${p}.block.${k}`, { filters: o.outCh, kernel: 1, eps: EPS, act: 'none' });
-  return o.stride === 1 && o.inCh === o.outCh ? add([y, x], `${p}.add`) : y;
+  if (o.stride !== 1 || o.inCh !== o.outCh) return y;
+  y = new StochasticDepth({ p: o.sdProb, name: `${p}.stochastic_depth` }).apply(y) as ST;
+  return add([y, x], `${p}.add`);
 }
 
 /** Generic EfficientNet-B builder: the B0 table scaled by `width` (channels) and `depth` (blocks per stage). */
@@ -71,6 +74,10 @@ export function buildEfficientNet(width: number, depth: number, dropout: number,
   const ch = (c: number): number => makeDivisible(c * width, 8);
   const input = tf.input({ shape: config.inputShape, name: 'input' });
   let x = convBnAct(input, 'features.0', { filters: ch(B0_STAGES[0]!.inCh), kernel: 3, stride: 2, eps: EPS, act: 'silu' });
+  // torchvision: sd_prob = stochastic_depth_prob * stage_block_id / total_stage_blocks, over all blocks
+  const sdProb = config.stochasticDepthProb ?? 0.2;
+  const totalBlocks = B0_STAGES.reduce((n, s) => n + Math.ceil(s.layers * depth), 0);
+  let blockId = 0;
   B0_STAGES.forEach((s, i) => {
     const n = Math.ceil(s.layers * depth);
     for (let b = 0; b < n; b++) {
@@ -80,6 +87,7 @@ export function buildEfficientNet(width: number, depth: number, dropout: number,
         expand: s.expand,
         kernel: s.kernel,
         stride: b === 0 ? s.stride : 1,
+        sdProb: (sdProb * blockId++) / totalBlocks,
       });
     }
   });
@@ -89,7 +97,7 @@ export function buildEfficientNet(width: number, depth: number, dropout: number,
     numClasses: config.numClasses,
     poolName: 'avgpool',
     fcName: 'classifier.1',
-    dropout,
+    dropout: config.dropout ?? dropout,
     dropoutName: 'classifier.0',
   });
   return tf.model({ inputs: input, outputs: out, name: config.name });

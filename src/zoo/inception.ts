@@ -115,7 +115,7 @@ export function buildInceptionV3(config: BuildConfig): tf.LayersModel {
   x = v3InceptionD(x, 'Mixed_7a');
   x = v3InceptionE(x, 'Mixed_7b');
   x = v3InceptionE(x, 'Mixed_7c');
-  const out = head(x, { numClasses: config.numClasses, poolName: 'avgpool', fcName: 'fc', dropout: 0.5, dropoutName: 'dropout' });
+  const out = head(x, { numClasses: config.numClasses, poolName: 'avgpool', fcName: 'fc', dropout: config.dropout ?? 0.5, dropoutName: 'dropout' });
   return tf.model({ inputs: input, outputs: out, name: config.name });
 }
 
@@ -259,7 +259,7 @@ export function buildInceptionV4(config: BuildConfig): tf.LayersModel {
   for (let b = 0; b < 7; b++) x = v4InceptionB(x, `features.${i++}`);
   x = v4ReductionB(x, `features.${i++}`);
   for (let b = 0; b < 3; b++) x = v4InceptionC(x, `features.${i++}`);
-  const out = head(x, { numClasses: config.numClasses, poolName: 'global_pool', fcName: 'last_linear' });
+  const out = head(x, { numClasses: config.numClasses, poolName: 'global_pool', fcName: 'last_linear', dropout: config.dropout ?? 0, dropoutName: 'head_drop' });
   return tf.model({ inputs: input, outputs: out, name: config.name });
 }
 

@@ -61,18 +61,142 @@ const BatchNormalizationBase = tf.layers.batchNormalization({}).constructor as u
   config: Record<string, unknown>,
 ) => tf.layers.Layer;
 
+interface BatchNormInternals {
+  epsilon: number;
+  momentum: number;
+  gamma: tf.LayerVariable | null;
+  beta: tf.LayerVariable | null;
+  movingMean: tf.LayerVariable;
+  movingVariance: tf.LayerVariable;
+}
+
 /**
- * BatchNormalization that honours `trainable = false`: a frozen layer normalizes with its moving statistics
- * during `fit` and never updates them (TF.js' own layer ignores `trainable` for the statistics).
+ * BatchNorm2d over the last axis, trained as PyTorch trains it: in training mode it normalizes with the batch
+ * mean and biased variance and updates the running statistics with `momentum` (Keras convention: new =
+ * momentum * old + (1 - momentum) * batch) from the *unbiased* batch variance (n / (n - 1)), as torch does (TF.js'
+ * own layer uses the biased one). A frozen layer (`trainable = false`) normalizes with its moving statistics
+ * and never updates them (TF.js' own layer ignores `trainable` for the statistics).
  */
 export class BatchNorm extends BatchNormalizationBase {
   static className = 'ChexzooBatchNorm';
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | tf.Tensor[] {
-    return super.call(inputs, this.trainable ? kwargs : { ...kwargs, training: false });
+    if (!this.trainable || kwargs['training'] !== true) return super.call(inputs, { ...kwargs, training: false });
+    const self = this as unknown as BatchNormInternals;
+    const x = Array.isArray(inputs) ? inputs[0]! : inputs;
+    return tf.tidy(() => {
+      const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
+      const { mean, variance } = tf.moments(x, axes);
+      const y = tf.batchNorm(x, mean, variance, self.beta?.read(), self.gamma?.read(), self.epsilon);
+      const n = x.size / x.shape[x.rank - 1]!;
+      const unbiased = n > 1 ? tf.mul(variance, n / (n - 1)) : variance;
+      const decay = 1 - self.momentum;
+      for (const [v, batch] of [[self.movingMean, mean], [self.movingVariance, unbiased]] as const) {
+        tf.tidy(() => {
+          const old = v.read();
+          v.write(tf.sub(old, tf.mul(tf.sub(old, batch), decay)));
+        });
+      }
+      return y;
+    });
   }
 }
 
-for (const cls of [Pad2D, HardSigmoid, HardSwish, BatchNorm]) {
+// ---------------------------------------------------------------------------------------------------------------
+// Seeded randomness of training-mode layers
+
+interface RandomContext {
+  seed: number;
+  step: number;
+  part: number;
+}
+let randomContext: RandomContext | undefined;
+
+/** FNV-1a of a string (32 bits): mixes (seed, step, layer name) into a mask seed. */
+export function hashString(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+/**
+ * Runs `fn` (a training forward pass) with dropout and stochastic-depth masks derived from (`seed`, `step`,
+ * `part`, layer name) only, so a run resumed at any step draws the masks the uninterrupted run drew. `part`
+ * tells apart several forward passes of one step (e.g. micro-batches). Outside of it, training-mode masks come
+ * from an unseeded source.
+ * @example const loss = withTrainingRandomness({ seed: 0, step: 12 }, () => optimizer.minimize(f, true));
+ */
+export function withTrainingRandomness<T>(ctx: { seed: number; step: number; part?: number }, fn: () => T): T {
+  const saved = randomContext;
+  randomContext = { seed: ctx.seed, step: ctx.step, part: ctx.part ?? 0 };
+  try {
+    return fn();
+  } finally {
+    randomContext = saved;
+  }
+}
+
+/** The seed of a layer's mask for the current training step (unseeded outside {@link withTrainingRandomness}). */
+function maskSeed(layerName: string): number {
+  const c = randomContext;
+  if (!c) return Math.floor(Math.random() * 2 ** 32);
+  return hashString(`${c.seed}:${c.step}:${c.part}:${layerName}`);
+}
+
+/** Keep-mask scaled by 1 / keep: Bernoulli(keep) over `shape`, seeded (PyTorch semantics; keep 0 gives zeros). */
+function keepMask(shape: number[], keep: number, seed: number): tf.Tensor {
+  return tf.tidy(() => {
+    const u = tf.randomUniform(shape, 0, 1, 'float32', seed);
+    const m = tf.cast(tf.less(u, keep), 'float32');
+    return keep > 0 ? tf.div(m, keep) : m;
+  });
+}
+
+/** Dropout (PyTorch semantics: zero with probability `rate`, scale the rest by 1 / (1 - rate)) with seeded masks. */
+export class Dropout extends tf.layers.Layer {
+  static className = 'ChexzooDropout';
+  readonly rate: number;
+  constructor(config: { rate: number; name?: string }) {
+    super(config);
+    if (!(config.rate >= 0 && config.rate < 1)) throw new Error(`dropout rate must be in [0, 1); got ${String(config.rate)}.`);
+    this.rate = config.rate;
+  }
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor {
+    const x = Array.isArray(inputs) ? inputs[0]! : inputs;
+    if (kwargs['training'] !== true || this.rate === 0) return tf.clone(x);
+    return tf.tidy(() => tf.mul(x, keepMask(x.shape, 1 - this.rate, maskSeed(this.name))));
+  }
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), rate: this.rate };
+  }
+}
+
+/**
+ * torchvision's StochasticDepth in 'row' mode: in training each sample's residual branch is dropped with
+ * probability `p` and the kept ones scaled by 1 / (1 - p); the identity at inference.
+ */
+export class StochasticDepth extends tf.layers.Layer {
+  static className = 'ChexzooStochasticDepth';
+  readonly p: number;
+  constructor(config: { p: number; name?: string }) {
+    super(config);
+    if (!(config.p >= 0 && config.p <= 1)) throw new Error(`stochastic depth probability must be in [0, 1]; got ${String(config.p)}.`);
+    this.p = config.p;
+  }
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor {
+    const x = Array.isArray(inputs) ? inputs[0]! : inputs;
+    if (kwargs['training'] !== true || this.p === 0) return tf.clone(x);
+    const shape = [x.shape[0]!, ...x.shape.slice(1).map(() => 1)];
+    return tf.tidy(() => tf.mul(x, keepMask(shape, 1 - this.p, maskSeed(this.name))));
+  }
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), p: this.p };
+  }
+}
+
+for (const cls of [Pad2D, HardSigmoid, HardSwish, BatchNorm, Dropout, StochasticDepth]) {
   tf.serialization.registerClass(cls as unknown as tf.serialization.SerializableConstructor<tf.serialization.Serializable>);
 }
 
@@ -254,7 +378,7 @@ export function head(
   x = tf.layers.globalAveragePooling2d({ name: o.poolName }).apply(x) as ST;
   if (o.numClasses === 0) return x;
   if (o.dropout && o.dropout > 0) {
-    x = tf.layers.dropout({ rate: o.dropout, name: o.dropoutName ?? `${o.fcName}.dropout` }).apply(x) as ST;
+    x = new Dropout({ rate: o.dropout, name: o.dropoutName ?? `${o.fcName}.dropout` }).apply(x) as ST;
   }
   return tf.layers.dense({ units: o.numClasses, name: o.fcName }).apply(x) as ST;
 }

@@ -77,7 +77,7 @@ export function buildMnasNet(alpha: number, config: BuildConfig): tf.LayersModel
   const out = head(x, {
     numClasses: config.numClasses,
     poolName: 'avgpool',
-    dropout: 0.2,
+    dropout: config.dropout ?? 0.2,
     dropoutName: 'classifier.0',
     fcName: 'classifier.1',
   });

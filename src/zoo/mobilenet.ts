@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { makeDivisible } from './efficientnet.js';
-import { act, add, batchNorm, conv2d, convBnAct, head, squeezeExcitation, type Act, type ST } from './layers.js';
+import { act, add, batchNorm, conv2d, convBnAct, Dropout, head, squeezeExcitation, type Act, type ST } from './layers.js';
 import type { BuildConfig, ModelSpec } from './registry.js';
 
 // MobileNetV2 (Sandler et al., 2018) and MobileNetV3 (Howard et al., 2019) as torchvision 0.14 builds them
@@ -49,7 +49,7 @@ export function buildMobileNetV2(config: BuildConfig): tf.LayersModel {
     numClasses: config.numClasses,
     poolName: 'avgpool',
     fcName: 'classifier.1',
-    dropout: 0.2,
+    dropout: config.dropout ?? 0.2,
     dropoutName: 'classifier.0',
   });
   return tf.model({ inputs: input, outputs: out, name: config.name });
@@ -135,7 +135,7 @@ export function buildMobileNetV3(rows: V3Row[], lastChannel: number, config: Bui
   if (config.numClasses > 0) {
     x = tf.layers.dense({ units: lastChannel, name: 'classifier.0' }).apply(x) as ST;
     x = act(x, 'hardswish', 'classifier.1');
-    x = tf.layers.dropout({ rate: 0.2, name: 'classifier.2' }).apply(x) as ST;
+    x = new Dropout({ rate: config.dropout ?? 0.2, name: 'classifier.2' }).apply(x) as ST;
     x = tf.layers.dense({ units: config.numClasses, name: 'classifier.3' }).apply(x) as ST;
   }
   return tf.model({ inputs: input, outputs: x, name: config.name });

@@ -9,6 +9,7 @@ import { mnasnetModels } from './mnasnet.js';
 import { efficientnetModels } from './efficientnet.js';
 import { mobilenetModels } from './mobilenet.js';
 import { inceptionModels } from './inception.js';
+import { initializeWeights, randomSeed } from './init.js';
 
 export type Family = 'resnet' | 'densenet' | 'efficientnet' | 'mobilenet' | 'mnasnet' | 'inception';
 
@@ -18,6 +19,10 @@ export interface BuildConfig {
   name: string;
   numClasses: number;
   inputShape: [number, number, number];
+  /** Classifier dropout rate; undefined keeps the reference's. */
+  dropout?: number;
+  /** EfficientNet's stochastic_depth_prob (the last block's drop probability); undefined keeps 0.2. */
+  stochasticDepthProb?: number;
 }
 
 /** One architecture: its builder and the metadata the zoo, the README table and `blocks()` use. */
@@ -55,6 +60,21 @@ export interface CreateModelOptions {
   onProgress?: ProgressCallback;
   /** Options passed to loadWeights (strictness, logging). */
   load?: LoadWeightsOptions;
+  /**
+   * Seed of the random initialisation (drawn as the reference draws it: Kaiming-normal, truncated normal, ...
+   * per family). The same seed gives the same weights on every backend. Default: a fresh random seed.
+   */
+  seed?: number;
+  /**
+   * Classifier dropout rate, as torchvision's `dropout=` argument (default the reference's: 0.2 EfficientNet-B0/B1,
+   * MobileNet, MNASNet; 0.3 B2/B3; 0.5 Inception-V3; 0 elsewhere). Dropout is active only in training.
+   */
+  dropout?: number;
+  /**
+   * EfficientNet's `stochastic_depth_prob` (default 0.2): block i of n drops its residual branch per sample with
+   * probability p * i / n in training. Only EfficientNets accept it.
+   */
+  stochasticDepthProb?: number;
 }
 
 // Order of the README table: by family, as the CheXtransfer study lists them.
@@ -129,13 +149,34 @@ export function resolveOptions(spec: ModelSpec, options: CreateModelOptions = {}
       `${spec.name} needs an input of at least ${min}x${min} pixels (default ${s}x${s}); got ${h}x${w}.`,
     );
   }
-  return { name: spec.name, numClasses, inputShape: [h, w, c], inChannels: c as 1 | 3 };
+  if (options.seed !== undefined && !(Number.isInteger(options.seed) && options.seed >= 0 && options.seed < 2 ** 32)) {
+    throw new Error(`seed must be a whole number in [0, 2^32); got ${String(options.seed)}.`);
+  }
+  if (options.dropout !== undefined && !(options.dropout >= 0 && options.dropout < 1)) {
+    throw new Error(`dropout must be a rate in [0, 1); got ${String(options.dropout)}.`);
+  }
+  const sd = options.stochasticDepthProb;
+  if (sd !== undefined) {
+    if (spec.family !== 'efficientnet') {
+      throw new Error(`stochasticDepthProb applies to the EfficientNets only; ${spec.name} has no stochastic depth.`);
+    }
+    if (!(sd >= 0 && sd < 1)) throw new Error(`stochasticDepthProb must be in [0, 1); got ${String(sd)}.`);
+  }
+  return {
+    name: spec.name,
+    numClasses,
+    inputShape: [h, w, c],
+    inChannels: c as 1 | 3,
+    ...(options.dropout !== undefined ? { dropout: options.dropout } : {}),
+    ...(sd !== undefined ? { stochasticDepthProb: sd } : {}),
+  };
 }
 
 /**
  * Builds an architecture of the zoo as a `tf.LayersModel` taking NHWC float32 input that is already
  * normalized, returning logits (or pooled features with `numClasses: 0`). Layer names are the reference
- * PyTorch module paths. Resolves once a TF.js backend is ready.
+ * PyTorch module paths. Weights are initialised as the reference initialises them, from `seed`, unless
+ * `weights` loads them. Resolves once a TF.js backend is ready.
  * @example const model = await createModel('densenet121', { numClasses: 5, inputShape: [320, 320, 3] });
  */
 export async function createModel(name: string, options: CreateModelOptions = {}): Promise<tf.LayersModel> {
@@ -143,6 +184,12 @@ export async function createModel(name: string, options: CreateModelOptions = {}
   const config = resolveOptions(spec, options);
   await ensureBackend();
   const model = spec.build(config);
+  try {
+    initializeWeights(model, spec.family, spec.name, options.seed ?? randomSeed());
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
   if (options.weights !== undefined && options.weights !== 'none') {
     try {
       await applyWeights(model, name, options.weights, {
