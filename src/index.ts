@@ -68,5 +68,6 @@ export type { StageInfo, StageRef, TruncateOptions } from './truncate.js';
 export { gradCam } from './gradcam.js';
 export type { GradCamOptions, GradCamResult } from './gradcam.js';
 
-// report (CheXtransfer-style comparison of trained runs: markdown + SVG scatter plots)
+// report figures (SVG scatter plots) and the study (grid, shards, the four CheXtransfer findings, report.md)
 export * from './report/index.js';
+export * from './study/index.js';

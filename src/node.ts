@@ -34,14 +34,17 @@ export type { ProgressBar, ProgressBarOptions } from './cli/progress.js';
 
 // training (checkpoints on disk, `chexzoo train` / `chexzoo eval`)
 export { FileCheckpointStore } from './train/checkpoints.js';
-export { acquireRunLock, RunLockedError } from './train/lock.js';
-export type { RunLock } from './train/lock.js';
 export type { FileCheckpointStoreOptions } from './train/checkpoints.js';
 export { createTrainProgress } from './train/progress.js';
 export type { TrainProgress, TrainProgressOptions } from './train/progress.js';
 export { runTrain, TRAIN_DEFAULTS } from './cli/train.js';
-export type { RunConfig } from './cli/train.js';
+export type { RunConfig, RunPredictionsFile, RunTrainHooks } from './cli/train.js';
 export { runEval } from './cli/eval.js';
 
-// report (`chexzoo report`: reads run folders, writes report.md + figures)
-export { runReport, readRun } from './cli/report.js';
+// the study on disk (`chexzoo study`, `chexzoo report`, `npm run reproduce`)
+export { runStudy, writeStudyReport, readStudyRun, findRunFolders, checkChexpertFolder, studyParams, studySettings } from './study/run.js';
+export type { StudyOptions, StudyOutcome, StudyRunRead } from './study/run.js';
+export { runStudyCli } from './cli/study.js';
+export { runReport } from './cli/report.js';
+export { acquireRunLock, RunLockedError } from './train/lock.js';
+export type { RunLock } from './train/lock.js';

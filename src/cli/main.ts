@@ -11,12 +11,15 @@ Commands:
   train                train a model on a CheXpert-format dataset (chexzoo train --help)
   eval                 evaluate a trained run (chexzoo eval --help)
   truncate             truncate an architecture at a stage and report/save it (chexzoo truncate --help)
-  report               compare trained runs in a markdown report with figures (chexzoo report --help)
+  study                the CheXtransfer study in one command (chexzoo study --help)
+  report               rebuild a study's results and report from run folders (chexzoo report --help)
   export               a trained run or saved model as .safetensors for PyTorch (chexzoo export --help)
+  weights              fetch ImageNet weights into the cache, or list what is cached (chexzoo weights --help)
   backend              the TF.js backend this machine uses
 
 Exit codes: 0 done, 1 failure, 2 usage error (bad command, flag or value).
-Environment: CHEXZOO_BACKEND (tensorflow|wasm|cpu), CHEXZOO_CACHE (weights cache), CHEXZOO_OFFLINE=1.
+Environment: CHEXZOO_BACKEND (tensorflow|wasm|cpu), CHEXZOO_CACHE (weights cache), CHEXZOO_OFFLINE=1,
+CHEXZOO_WEIGHTS_MIRROR (base URL or folder holding the weights files).
 `;
 
 function list(): number {
@@ -77,8 +80,12 @@ export async function main(argv: string[]): Promise<number> {
         return (await import('./eval.js')).runEval(rest);
       case 'truncate':
         return (await import('./truncate.js')).runTruncate(rest);
+      case 'study':
+        return (await import('./study.js')).runStudyCli(rest);
       case 'report':
         return (await import('./report.js')).runReport(rest);
+      case 'weights':
+        return (await import('./weights.js')).runWeights(rest);
       case 'export':
         return (await import('./export.js')).runExport(rest);
       case undefined:

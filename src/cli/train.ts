@@ -12,7 +12,7 @@ import { truncate } from '../truncate.js';
 import { downloadPretrained, downloadWeights, installNodeWeightsResolver } from '../weights/fetch-node.js';
 import { hasWeights } from '../weights/manifest.js';
 import type { ProgressCallback } from '../weights/fetch.js';
-import { train, type TrainResult } from '../train/loop.js';
+import { train, type StepInfo, type TrainResult } from '../train/loop.js';
 import { balancedPosWeights } from '../train/losses.js';
 import { formatBytes, planStep } from '../train/memory.js';
 import { FileCheckpointStore } from '../train/checkpoints.js';
@@ -205,11 +205,34 @@ async function checkNoStaleResults(out: string): Promise<void> {
   }
 }
 
+/** RUN/predictions.json: the validation predictions of the top-k ensemble, for paired tests between runs. */
+export interface RunPredictionsFile {
+  version: 1;
+  n: number;
+  tasks: string[];
+  /** Row-major [n, tasks]. */
+  labels: number[];
+  /** 1 = the target counts, 0 = masked. */
+  mask: number[];
+  /** Mean sigmoid probability of the top-k checkpoints, rounded to 1e-6. */
+  probs: number[];
+}
+
+/** Hooks of {@link runTrain} for callers that run it in-process (the study). */
+export interface RunTrainHooks {
+  /** After every optimizer step. */
+  onStep?: (info: StepInfo) => void;
+  /** Replaces process.stdout.write for the summary lines. */
+  write?: (text: string) => void;
+  /** Replaces process.stderr.write for messages. */
+  log?: (text: string) => void;
+}
+
 /**
  * Runs `chexzoo train` with the arguments after the subcommand; resolves to the exit code.
  * @example process.exitCode = await runTrain(['--arch', 'resnet18', '--data', '/tmp/synth', '--out', 'runs/r18']);
  */
-export async function runTrain(argv: string[]): Promise<number> {
+export async function runTrain(argv: string[], hooks: RunTrainHooks = {}): Promise<number> {
   const parsed = parseCommand('train', USAGE, {
     args: argv,
     options: {
@@ -243,8 +266,10 @@ export async function runTrain(argv: string[]): Promise<number> {
   });
   if (typeof parsed === 'number') return parsed;
   const { values } = parsed;
+  const stdout = hooks.write ?? ((t: string) => process.stdout.write(t));
+  const stderr = hooks.log ?? ((t: string) => process.stderr.write(t));
   const say = (s: string) => {
-    if (!values.quiet) process.stderr.write(`${s}\n`);
+    if (!values.quiet) stderr(`${s}\n`);
   };
   let model: tf.LayersModel | undefined;
   const ac = new AbortController();
@@ -397,7 +422,13 @@ export async function runTrain(argv: string[]): Promise<number> {
       store: new FileCheckpointStore(ckptDir),
       signal: ac.signal,
       onResume: ({ step, epoch }) => say(`Resuming from the checkpoint at step ${step} (epoch ${epoch + 1}).`),
-      onStep: quiet ? undefined : (i) => progress.step(i),
+      onStep:
+        quiet && !hooks.onStep
+          ? undefined
+          : (i) => {
+              if (!quiet) progress.step(i);
+              hooks.onStep?.(i);
+            },
       onValidation: quiet
         ? undefined
         : (r) =>
@@ -447,17 +478,32 @@ export async function runTrain(argv: string[]): Promise<number> {
       validations: result.validations.map((v) => ({ step: v.step, meanAuroc: round(v.meanAuroc), trainLoss: round(v.trainLoss) })),
       config,
     };
+    // predictions before metrics: a run folder with metrics.json is complete
+    const preds = result.ensemblePredictions;
+    if (preds) {
+      const file: RunPredictionsFile = {
+        version: 1,
+        n: preds.n,
+        tasks: preds.tasks,
+        labels: Array.from(preds.labels),
+        mask: Array.from(preds.mask),
+        probs: Array.from(preds.probs, (v) => Math.round(v * 1e6) / 1e6),
+      };
+      await writeFileAtomic(join(out, 'predictions.json'), JSON.stringify(file) + '\n');
+    }
     await writeFileAtomic(join(out, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
     const summary = ens
       ? `valid mean AUROC ${ens.meanAuroc.toFixed(4)} (95% CI ${ens.ci ? `${ens.ci.lower.toFixed(3)}-${ens.ci.upper.toFixed(3)}` : 'n/a'}, top-${ens.models} ensemble; best single ${result.topK[0]!.meanAuroc.toFixed(4)} at step ${result.topK[0]!.step})`
       : 'no validation result';
-    process.stdout.write(
+    stdout(
       `Trained ${arch} for ${result.steps} steps in ${((Date.now() - t0) / 1000).toFixed(1)} s${result.stoppedEarly ? ' (early stop)' : ''}: ${summary}\n` +
         `Wrote ${join(out, 'metrics.json')} and ${join(out, 'model')}\n`,
     );
     return 0;
   } catch (e) {
     process.removeListener('SIGINT', onSigint);
+    // an in-process caller (the study) gets the reason through its log hook
+    hooks.log?.(`chexzoo train: ${(e as Error).message}\n`);
     return failWith('train', USAGE, e);
   } finally {
     model?.dispose();

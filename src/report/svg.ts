@@ -27,6 +27,8 @@ export interface ScatterOptions {
   /** Tick label formatting (default: up to 3 significant decimals). */
   formatX?: (v: number) => string;
   formatY?: (v: number) => string;
+  /** Line segments between points (indices into `points`), e.g. a full model to its truncated versions. */
+  links?: { from: number; to: number }[];
 }
 
 // Okabe-Ito palette: distinguishable with the common colour-vision deficiencies.
@@ -122,7 +124,14 @@ export function scatterSvg(points: ScatterPoint[], options: ScatterOptions = {})
     const cy = r2(m.top + ph / 2);
     out.push(`<text x="16" y="${cy}" text-anchor="middle" font-size="12" transform="rotate(-90 16 ${cy})">${escapeXml(options.yLabel)}</text>`);
   }
-  // error bars first so the points sit on top of them
+  // links and error bars first so the points sit on top of them
+  for (const l of options.links ?? []) {
+    const a = points[l.from];
+    const b = points[l.to];
+    if (!a || !b || ![a.x, a.y, b.x, b.y].every(Number.isFinite)) continue;
+    const c = a.group !== undefined ? color.get(a.group)! : '#999999';
+    out.push(`<line x1="${sx(a.x)}" y1="${sy(a.y)}" x2="${sx(b.x)}" y2="${sy(b.y)}" stroke="${c}" stroke-opacity="0.7" stroke-dasharray="4 3"/>`);
+  }
   for (const p of pts) {
     if (!(Number.isFinite(p.yLower) && Number.isFinite(p.yUpper))) continue;
     const c = p.group !== undefined ? color.get(p.group)! : '#333333';

@@ -108,6 +108,8 @@ export interface TrainResult {
   topK: TopKEntry[];
   /** The top-k ensemble on the validation data (undefined without validation data). */
   ensemble: EnsembleMetrics | undefined;
+  /** The ensemble's validation predictions (mean probability of the top-k) with labels and mask: what paired tests compare. */
+  ensemblePredictions: Predictions | undefined;
   lossHistory: [number, number][];
   /** Training wall-clock seconds summed over resumed sessions. */
   seconds: number;
@@ -170,8 +172,8 @@ function fingerprintDiff(saved: string, now: string): string {
 
 const nextMacrotask = () => new Promise<void>((r) => setTimeout(r, 0));
 
-/** Mean of the top-k entries' stored validation probabilities, scored against the stored targets. */
-function ensembleFromState(state: TrainState & { validTargets?: { labels: number[]; mask: number[] } }): EnsembleMetrics | undefined {
+/** Mean of the top-k entries' stored validation probabilities (with the targets), or undefined. */
+function ensemblePredictions(state: TrainState & { validTargets?: { labels: number[]; mask: number[] } }): { p: Predictions; used: number } | undefined {
   const targets = state.validTargets;
   if (!targets || state.topK.length === 0 || !state.topKProbs) return undefined;
   const k = state.tasks.length;
@@ -187,7 +189,13 @@ function ensembleFromState(state: TrainState & { validTargets?: { labels: number
   if (used === 0) return undefined;
   for (let i = 0; i < probs.length; i++) probs[i]! /= used;
   const p: Predictions = { n, tasks: state.tasks, probs, labels: Float32Array.from(targets.labels), mask: Float32Array.from(targets.mask) };
-  return scorePredictions(p, { bootstrap: { n: 1000, seed: state.seed } }, used);
+  return { p, used };
+}
+
+/** The top-k ensemble scored against the stored targets. */
+function ensembleFromState(state: TrainState & { validTargets?: { labels: number[]; mask: number[] } }): EnsembleMetrics | undefined {
+  const e = ensemblePredictions(state);
+  return e ? scorePredictions(e.p, { bootstrap: { n: 1000, seed: state.seed } }, e.used) : undefined;
 }
 
 type FullState = TrainState & { validTargets?: { labels: number[]; mask: number[] } };
@@ -488,6 +496,7 @@ export async function train(model: tf.LayersModel, input: TrainData | TrainTenso
       validations: state.validations,
       topK: state.topK,
       ensemble: ensembleFromState(state),
+      ensemblePredictions: ensemblePredictions(state)?.p,
       lossHistory: state.lossHistory,
       seconds: state.seconds,
     };

@@ -17,6 +17,7 @@ import { readModelArtifacts } from './fs-io.js';
 import { writeFileAtomic } from '../utils/atomic.js';
 import { getWeightsInfo } from './manifest.js';
 import { browserWeightsResolver, setWeightsResolver, type WeightsResolver } from './resolver.js';
+import { mirrorSource } from './mirror.js';
 
 /** Cache directory: CHEXZOO_CACHE, else ~/.cache/chexzoo. */
 export function getCacheDir(): string {
@@ -332,7 +333,14 @@ async function obtain(url: string, opts: DownloadOptions, keepBytes: boolean): P
  */
 export async function downloadPretrained(arch: string, opts: Omit<DownloadOptions, 'sha256' | 'sha256Prefix' | 'fileName'> = {}): Promise<string> {
   const info = getWeightsInfo(arch);
-  return downloadWeights(info.url, { ...opts, fileName: info.fileName, sha256: info.sha256, sha256Prefix: info.sha256Prefix });
+  const expected = { sha256: info.sha256, sha256Prefix: info.sha256Prefix };
+  // CHEXZOO_WEIGHTS_MIRROR (src/weights/mirror.ts): a local folder is read in place, an HTTP mirror downloads into the cache
+  const m = mirrorSource(info.url, info.fileName);
+  if (m && 'path' in m) {
+    await readLocal(m.path, expected);
+    return m.path;
+  }
+  return downloadWeights(m?.url ?? info.url, { ...opts, fileName: info.fileName, ...expected });
 }
 
 async function readLocal(path: string, expected: ExpectedHash): Promise<Uint8Array | Awaited<ReturnType<typeof readModelArtifacts>>> {
@@ -356,7 +364,9 @@ export const nodeWeightsResolver: WeightsResolver = async (req) => {
   if (url.startsWith('file:')) return readLocal(fileURLToPath(url), expected);
   if (/^https?:/i.test(url)) {
     if (/model\.json(?:[?#].*)?$/.test(url)) return browserWeightsResolver(req);
-    const { bytes } = await downloadWeightsBytes(url, {
+    const m = req.arch !== undefined ? mirrorSource(url, req.fileName) : undefined; // registered weights only (src/weights/mirror.ts)
+    if (m && 'path' in m) return readLocal(m.path, expected);
+    const { bytes } = await downloadWeightsBytes(m?.url ?? url, {
       ...expected,
       ...(req.fileName ? { fileName: req.fileName } : {}),
       ...(req.onProgress ? { onProgress: req.onProgress } : {}),
