@@ -17,6 +17,7 @@ import {
   planCheckpoints,
   planStep,
   train,
+  withTrainingRandomness,
 } from '../src/index.js';
 
 const GiB = 1024 ** 3;
@@ -124,6 +125,25 @@ describe('gradient checkpointing', () => {
     tf.dispose([x, y, ref.value, ck.value, ref.after, ref.grads, ck.grads]);
     m.dispose();
   }, 60_000);
+});
+
+describe('training randomness under checkpointing', () => {
+  it('recomputed EfficientNet blocks draw the forward pass masks (stochastic depth, dropout): the plain seeded gradients', async () => {
+    const m = await createModel('efficientnet_b0', { numClasses: 3, inputShape: [32, 32, 3], seed: 1 });
+    const { x, y } = data(4, 32, 3, 4);
+    const lossFn = (l: tf.Tensor) => maskedSigmoidCrossEntropy(y, l);
+    const ctx = { seed: 7, step: 3 };
+    const ref = withTrainingRandomness({ ...ctx, part: 0 }, () => plainReference(m, x, lossFn));
+    const names = vars(m).map((v) => v.name);
+    const ck = await accumulatedGrads(m, vars(m), { x, y }, { microBatch: 4, checkpointing: true, random: ctx });
+    expect(ck.loss).toBeCloseTo(ref.value.dataSync()[0]!, 5);
+    expect(maxRelDiff(ref.grads, ck.grads, names)).toBeLessThan(1e-4);
+    // another step draws other masks, so the comparison above is not vacuous
+    const other = await accumulatedGrads(m, vars(m), { x, y }, { microBatch: 4, checkpointing: true, random: { seed: 7, step: 4 } });
+    expect(maxRelDiff(ref.grads, other.grads, names)).toBeGreaterThan(1e-3);
+    tf.dispose([x, y, ref.value, ref.after, ref.grads, ck.grads, other.grads]);
+    m.dispose();
+  }, 120_000);
 });
 
 describe('micro-batches with gradient accumulation', () => {

@@ -5,6 +5,7 @@ import { checkpointedGrads, planCheckpoints, type CheckpointPlan } from '../zoo/
 import type { Batch } from './evaluate.js';
 import { maskedSigmoidCrossEntropy, type MaskedLossOptions } from './losses.js';
 import { trainStep } from './step.js';
+import { withTrainingRandomness } from '../zoo/layers.js';
 import { MemoryError, formatBytes, guardWasmAllocations, isOutOfMemory, planStep, type MemoryOptions, type StepPlan } from './memory.js';
 
 /** Runs training steps of one model with one optimizer. */
@@ -25,7 +26,18 @@ export async function accumulatedGrads(
   model: tf.LayersModel,
   varList: readonly tf.Variable[],
   batch: Batch,
-  options: { microBatch: number; checkpointing: boolean; loss?: MaskedLossOptions; checkpointPlan?: CheckpointPlan },
+  options: {
+    microBatch: number;
+    checkpointing: boolean;
+    loss?: MaskedLossOptions;
+    checkpointPlan?: CheckpointPlan;
+    /**
+     * Seed and step of the training randomness (dropout, stochastic depth). Each micro-batch `i` runs under
+     * `withTrainingRandomness({ seed, step, part: i })`, so a checkpointed segment's recomputation draws the masks
+     * its forward pass drew (without it the masks are unseeded and the recomputation's differ).
+     */
+    random?: { seed: number; step: number };
+  },
 ): Promise<{ loss: number; grads: Record<string, tf.Tensor> }> {
   const n = batch.x.shape[0];
   const tasks = batch.y.shape[1];
@@ -58,9 +70,12 @@ export async function accumulatedGrads(
       try {
         const lossFn = (logits: tf.Tensor) =>
           tf.tidy(() => tf.mul(maskedSigmoidCrossEntropy(part.y, logits, part.mask, options.loss), weight) as tf.Scalar);
-        const r = plan
-          ? checkpointedGrads(plan, part.x, lossFn)
-          : tf.variableGrads(() => lossFn(model.apply(part.x, { training: true }) as tf.Tensor), [...varList]);
+        const random = options.random ?? { seed: 0, step: 0 };
+        const r = withTrainingRandomness({ ...random, part: i }, () =>
+          plan
+            ? checkpointedGrads(plan, part.x, lossFn)
+            : tf.variableGrads(() => lossFn(model.apply(part.x, { training: true }) as tf.Tensor), [...varList]),
+        );
         loss += (await r.value.data())[0]!;
         r.value.dispose();
         for (const v of varList) {
@@ -114,7 +129,8 @@ export function createStepRunner(
         }
         if (p.checkpointing) checkpointPlan ??= planCheckpoints(model, varList);
         const { loss, grads } = await accumulatedGrads(model, varList, batch, {
-          microBatch: p.microBatch, checkpointing: p.checkpointing, ...(options.loss ? { loss: options.loss } : {}),
+          microBatch: p.microBatch, checkpointing: p.checkpointing, random: { seed: ctx.seed, step: ctx.step },
+          ...(options.loss ? { loss: options.loss } : {}),
           ...(checkpointPlan ? { checkpointPlan } : {}),
         });
         // in varList order: Adam indexes its moments by the order of the first update
