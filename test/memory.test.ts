@@ -18,6 +18,9 @@ import {
   planStep,
   train,
   withTrainingRandomness,
+  arrayBatchSource,
+  inferenceBatchLimit,
+  predict,
 } from '../src/index.js';
 
 const GiB = 1024 ** 3;
@@ -143,6 +146,31 @@ describe('training randomness under checkpointing', () => {
     expect(maxRelDiff(ref.grads, other.grads, names)).toBeGreaterThan(1e-3);
     tf.dispose([x, y, ref.value, ref.after, ref.grads, ck.grads, other.grads]);
     m.dispose();
+  }, 120_000);
+});
+
+describe('chunked inference', () => {
+  it('predict() splits a batch larger than maxBatch into chunks with the same outputs, leaking nothing', async () => {
+    const m = await createModel('resnet18', { numClasses: 3, inputShape: [32, 32, 3], seed: 2 });
+    const { x, y } = data(8, 32, 3, 5);
+    const source = () => arrayBatchSource({ x, y }, { batchSize: 8 });
+    const whole = await predict(m, source(), { maxBatch: 8 });
+    const before = tf.memory().numTensors;
+    const chunked = await predict(m, source(), { maxBatch: 3 });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(chunked.n).toBe(8);
+    let worst = 0;
+    for (let i = 0; i < whole.probs.length; i++) worst = Math.max(worst, Math.abs(whole.probs[i]! - chunked.probs[i]!));
+    expect(worst).toBeLessThan(1e-5);
+    await expect(predict(m, source(), { maxBatch: 0 })).rejects.toThrow(/maxBatch/);
+    // the default comes from the memory estimate: at 320 px the wasm cap allows a bounded batch
+    const big = await createModel('densenet121', { numClasses: 3, inputShape: [320, 320, 3], seed: 0 });
+    const limit = inferenceBatchLimit(big);
+    expect(limit).toBeGreaterThanOrEqual(1);
+    expect(limit).toBeLessThan(4096);
+    tf.dispose([x, y]);
+    m.dispose();
+    big.dispose();
   }, 120_000);
 });
 

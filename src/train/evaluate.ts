@@ -5,6 +5,7 @@ import { bootstrapMeanAurocCI, type MeanAurocBootstrapResult } from '../metrics/
 import { shuffledIndices } from '../data/augment.js';
 import { rng } from '../utils/rng.js';
 import { optimizeForInference } from '../inference.js';
+import { inferenceBatchLimit } from './memory.js';
 
 /** One batch: NHWC images, [n, tasks] targets and an optional [n, tasks] mask (0 = ignore the target). */
 export interface Batch {
@@ -105,6 +106,12 @@ export interface PredictOptions {
   onProgress?: (done: number, total: number | undefined) => void;
   /** Run each model through {@link optimizeForInference} (same outputs, fewer ops). Default true. */
   optimize?: boolean;
+  /**
+   * Largest number of images run through a model at once: bigger batches are split into chunks of this size
+   * (same outputs). Default: what fits in the backend's memory by {@link inferenceBatchLimit} (no limit where
+   * the backend has none, e.g. tfjs-node).
+   */
+  maxBatch?: number;
 }
 
 function asModels(model: tf.LayersModel | readonly tf.LayersModel[]): tf.LayersModel[] {
@@ -124,7 +131,9 @@ export async function predict(model: tf.LayersModel | readonly tf.LayersModel[],
   const runners: { predict(x: tf.Tensor): tf.Tensor | tf.Tensor[]; dispose?(): void }[] =
     options.optimize === false ? models : models.map((m) => optimizeForInference(m));
   try {
-    return await predictWith(runners, data, options);
+    const maxBatch = options.maxBatch ?? Math.min(...models.map((m) => inferenceBatchLimit(m)));
+    if (!(maxBatch >= 1)) throw new Error(`maxBatch must be a whole number >= 1; got ${String(options.maxBatch)}.`);
+    return await predictWith(runners, data, options, Math.floor(maxBatch));
   } finally {
     for (const r of runners) if (!models.includes(r as tf.LayersModel)) r.dispose?.();
   }
@@ -134,6 +143,7 @@ async function predictWith(
   models: { predict(x: tf.Tensor): tf.Tensor | tf.Tensor[] }[],
   data: BatchSource,
   options: PredictOptions,
+  maxBatch: number,
 ): Promise<Predictions> {
   const probs: number[] = [];
   const labels: number[] = [];
@@ -145,20 +155,25 @@ async function predictWith(
       const kb = batch.y.shape[1];
       if (k === -1) k = kb;
       else if (k !== kb) throw new Error(`Batches disagree on the number of tasks (${k} vs ${kb}).`);
-      const p = tf.tidy(() => {
-        let sum: tf.Tensor | undefined;
-        for (const m of models) {
-          const out = m.predict(batch.x) as tf.Tensor;
-          if (out.rank !== 2 || out.shape[1] !== kb) {
-            throw new Error(`Model output shape [${out.shape}] does not match the ${kb} targets per image; the model head must have one output per task.`);
+      // one chunk at a time, each in its own scope, so a batch larger than what fits is still predicted
+      const n = batch.x.shape[0]!;
+      for (let start = 0; start < n; start += maxBatch) {
+        const p = tf.tidy(() => {
+          const x = n <= maxBatch ? batch.x : tf.slice(batch.x, start, Math.min(maxBatch, n - start));
+          let sum: tf.Tensor | undefined;
+          for (const m of models) {
+            const out = m.predict(x) as tf.Tensor;
+            if (out.rank !== 2 || out.shape[1] !== kb) {
+              throw new Error(`Model output shape [${out.shape}] does not match the ${kb} targets per image; the model head must have one output per task.`);
+            }
+            const s = tf.sigmoid(out);
+            sum = sum ? tf.add(sum, s) : s;
           }
-          const s = tf.sigmoid(out);
-          sum = sum ? tf.add(sum, s) : s;
-        }
-        return tf.div(sum!, models.length);
-      });
-      probs.push(...(await p.data()));
-      p.dispose();
+          return tf.div(sum!, models.length);
+        });
+        probs.push(...(await p.data()));
+        p.dispose();
+      }
       labels.push(...(await batch.y.data()));
       if (batch.mask) mask.push(...(await batch.mask.data()));
       else for (let i = 0; i < batch.y.size; i++) mask.push(1);
