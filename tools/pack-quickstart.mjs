@@ -85,11 +85,20 @@ try {
   const extra = {
     'chexzoo synth': null,
     'chexzoo train': ['--max-steps', '2', '--img-size', '32', '--batch-size', '8', '--quiet'],
+    // one architecture, two steps, random init (the quick grid itself takes minutes: npm run reproduce)
+    'chexzoo study': ['--archs', 'resnet18', '--init', 'random', '--max-steps', '2', '--data', 'data/synth', '--out', 'runs/study'],
   };
+  // needs the internet (download.pytorch.org), which this machine does not reach; `weights list` runs instead
+  const offlineOnly = { 'chexzoo weights': ['chexzoo', 'weights', 'list'] };
   for (const line of shell.code.split('\n').filter((l) => l.startsWith('npx '))) {
     const argv = line.split('#')[0].trim().split(/\s+/).slice(1);
     const key = argv.slice(0, 2).join(' ');
     if (extra[key] === null) continue;
+    if (offlineOnly[key]) {
+      log(`skipped (no internet here): npx ${argv.join(' ')}; instead: npx ${offlineOnly[key].join(' ')}`);
+      sh('npx', offlineOnly[key], app, { env });
+      continue;
+    }
     const full = [...argv, ...(extra[key] ?? [])];
     log(`npx ${full.join(' ')}`);
     sh('npx', full, app, { env });
