@@ -2,7 +2,7 @@
 // Everything runs in the page (TF.js on WebGL, wasm or cpu); the .wasm files are served next to app.js.
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { COMPETITION_TASKS, backendInfo, createModel, ensureBackend, listModels, loadWeights, type BackendName } from '../../src/index.js';
+import { COMPETITION_TASKS, backendInfo, createModel, ensureBackend, fromStandardArtifacts, listModels, loadWeights, type BackendName } from '../../src/index.js';
 import { analyze, archOfModel, checkModel, overlay, stagesOf, type Analysis } from './pipeline.js';
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
@@ -70,7 +70,10 @@ async function loadModelFiles(files: File[]): Promise<void> {
       const needed = manifest.weightsManifest.flatMap((g) => g.paths.map((p) => p.split('/').pop()!));
       const missing = needed.filter((n) => !bins.some((b) => b.name === n));
       if (missing.length) throw new Error(`The model folder lacks ${missing.join(', ')}: choose the whole folder, or model.json together with its weight files.`);
-      model = await tf.loadLayersModel(tf.io.browserFiles([json, ...bins.filter((b) => needed.includes(b.name))]));
+      // saveModel writes standard TF.js classes; fromStandardArtifacts restores ours (as loadModel does in Node),
+      // so the page runs the very layers Node runs
+      const handler = tf.io.browserFiles([json, ...bins.filter((b) => needed.includes(b.name))]);
+      model = await tf.loadLayersModel({ load: async () => fromStandardArtifacts(await handler.load!()) });
       const a = archOfModel(model);
       if (!a) {
         model.dispose();
@@ -228,7 +231,7 @@ const wanted = new URLSearchParams(location.search).get('backend') as BackendNam
 try {
   state.backend = await ensureBackend(wanted ? { backend: wanted } : undefined);
   const info = backendInfo();
-  const extra = info?.name === 'wasm' ? ` (${info.simd ? 'SIMD' : 'no SIMD'}${info.threads ? ', threads' : ''})` : '';
+  const extra = info?.name === 'wasm' ? ` (${info.simd ? 'SIMD' : 'no SIMD'}${info.threads && info.threads > 1 ? `, ${info.threads} threads` : ''})` : '';
   const skipped = info?.skipped.length ? ` — skipped: ${info.skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}` : '';
   $('backend').textContent = `${state.backend}${extra}`;
   $('backend').title = skipped;
