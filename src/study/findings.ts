@@ -6,7 +6,7 @@ import { spearman } from '../metrics/correlation.js';
 import { summarizeTruncation } from '../metrics/efficiency.js';
 import { scatterSvg, type ScatterPoint } from '../report/svg.js';
 import { rng } from '../utils/rng.js';
-import type { StudyInit } from './grid.js';
+import type { StudyInit, StudyRunSpec } from './grid.js';
 
 /** Validation predictions of a run: row-major [n, tasks] labels, mask (1 = counts) and probabilities. */
 export interface RunPredictions {
@@ -17,16 +17,9 @@ export interface RunPredictions {
   probs: ArrayLike<number>;
 }
 
-/** One finished run as results.json lists it. */
-export interface StudyRunResult {
-  id: string;
-  /** The configuration without the seed (`arch.init.full|stage`). */
-  config: string;
-  arch: string;
+/** One finished run as results.json lists it: its place in the grid (family as read back), then its results. */
+export interface StudyRunResult extends Omit<StudyRunSpec, 'family'> {
   family: string;
-  init: StudyInit;
-  truncatedAt: string | null;
-  seed: number;
   /** Parameters of the model as trained (its own head, after truncation), torchvision counting. */
   params: number;
   /** ImageNet top-1 (%) of the architecture's reference weights. */

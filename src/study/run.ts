@@ -71,15 +71,9 @@ export interface StudyOutcome {
 }
 
 /** OUT/runs/<id>/study.json: the run's place in the grid and the settings it was trained with. */
-interface StudyRunFile {
+interface StudyRunFile extends Omit<StudyRunSpec, 'family'> {
   version: 1;
-  id: string;
-  config: string;
-  arch: string;
   family: string;
-  init: StudyInit;
-  truncatedAt: string | null;
-  seed: number;
   preset: string;
   /** What must match for an existing folder to be resumed or reused. */
   settings: Record<string, unknown>;
