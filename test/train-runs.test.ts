@@ -13,6 +13,31 @@ import { writeFileAtomic } from '../src/utils/atomic.js';
 
 const __filename = fileURLToPath(import.meta.url);
 
+/**
+ * Records, relative to `dir`, every fsync made through fs.promises file handles (`sync <path>`), plus whatever
+ * the spies made by `more` log; restore with `spies.forEach((s) => s.mockRestore())`.
+ */
+async function recordFsOps(dir: string, more: (log: string[]) => { mockRestore(): void }[]) {
+  const log: string[] = [];
+  const paths = new Map<number, string>();
+  const realOpen = fsp.open.bind(fsp);
+  const probe = await realOpen(__filename, 'r');
+  const handleProto = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
+  await probe.close();
+  const spies = [
+    vi.spyOn(fsp, 'open').mockImplementation(async (...args: Parameters<typeof fsp.open>) => {
+      const fh = await realOpen(...args);
+      paths.set(fh.fd, String(args[0]));
+      return fh;
+    }),
+    vi.spyOn(handleProto, 'sync').mockImplementation(async function (this: { fd: number }) {
+      log.push(`sync ${relative(dir, paths.get(this.fd)!) || '.'}`);
+    }),
+    ...more(log),
+  ];
+  return { log, spies };
+}
+
 const tmp = mkdtempSync(join(tmpdir(), 'chexzoo-runs-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -90,26 +115,12 @@ describe('checkpoint durability', () => {
       });
     await save(1);
     // record the order of fsyncs, renames and removals during the replacement of last/
-    const log: string[] = [];
-    const paths = new Map<number, string>();
-    const probe = await fsp.open(join(dir, 'last', 'state.json'), 'r');
-    const handleProto = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
-    await probe.close();
-    const realOpen = fsp.open.bind(fsp);
-    const spies = [
-      vi.spyOn(fsp, 'open').mockImplementation(async (...args: Parameters<typeof fsp.open>) => {
-        const fh = await realOpen(...args);
-        paths.set(fh.fd, String(args[0]));
-        return fh;
-      }),
-      vi.spyOn(handleProto, 'sync').mockImplementation(async function (this: { fd: number }) {
-        log.push(`sync ${relative(dir, paths.get(this.fd)!) || '.'}`);
-      }),
+    const { log, spies } = await recordFsOps(dir, (log) => [
       vi.spyOn(fsp, 'rm').mockImplementation(async (p, o) => {
         log.push(`rm ${relative(dir, String(p))}`);
         return rmSync(p, o);
       }),
-    ];
+    ]);
     try {
       await save(2);
     } finally {
@@ -132,27 +143,13 @@ describe('checkpoint durability', () => {
   it('writeFileAtomic fsyncs the file before the rename and the folder after it', async () => {
     const dir = join(tmp, 'atomic-sync');
     mkdirSync(dir, { recursive: true });
-    const log: string[] = [];
-    const paths = new Map<number, string>();
-    const realOpen = fsp.open.bind(fsp);
-    const probe = await realOpen(__filename, 'r');
-    const handleProto = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
-    await probe.close();
     const realRename = fsp.rename.bind(fsp);
-    const spies = [
-      vi.spyOn(fsp, 'open').mockImplementation(async (...args: Parameters<typeof fsp.open>) => {
-        const fh = await realOpen(...args);
-        paths.set(fh.fd, String(args[0]));
-        return fh;
-      }),
-      vi.spyOn(handleProto, 'sync').mockImplementation(async function (this: { fd: number }) {
-        log.push(`sync ${relative(dir, paths.get(this.fd)!) || '.'}`);
-      }),
+    const { log, spies } = await recordFsOps(dir, (log) => [
       vi.spyOn(fsp, 'rename').mockImplementation(async (a, b) => {
         log.push(`rename ${relative(dir, String(b))}`);
         return realRename(a, b);
       }),
-    ];
+    ]);
     try {
       await writeFileAtomic(join(dir, 'metrics.json'), '{}');
     } finally {
