@@ -8,6 +8,8 @@ import { join, resolve } from 'node:path';
 const LOCK_FILE = '.lock';
 /** How long a lock file may stay empty or garbled before it counts as left by a dead process. */
 const UNREADABLE_GRACE_MS = 2000;
+/** A takeover lock older than this was left by a process that died while taking a stale lock over. */
+const TAKEOVER_STALE_MS = 10_000;
 
 /** The run folder is locked by another live process. */
 export class RunLockedError extends Error {
@@ -192,22 +194,27 @@ export async function acquireRunLock(dir: string): Promise<RunLock> {
         : `if no process on ${other.hostname} still uses this folder, delete ${path}`;
       throw new RunLockedError(`${abs} is in use by another process (${describe(other)}): ${fix}, or use another folder.`, other.pid, path);
     }
-    if (++takeovers > 20) throw new Error(`Could not take the lock ${path} (it keeps changing); try again.`);
-    // Take the stale lock over without racing another process doing the same: move it aside atomically and
-    // check that what was moved is the stale lock we judged, not a fresh one someone created meanwhile.
-    const aside = `${path}.stale-${process.pid}-${randomBytes(4).toString('hex')}`;
+    // Take the stale lock over without racing another process doing the same: only the holder of a short-lived
+    // takeover lock (`.lock.takeover`, O_EXCL) may remove `.lock`, and only after checking it still holds the
+    // stale text judged above. Removing is then never destructive, and a fresh `.lock` is only ever created
+    // with O_EXCL, so at most one process holds it.
+    const takeover = `${path}.takeover`;
+    if (!tryCreate(takeover, info)) {
+      const age = await fs.stat(takeover).then((st) => Date.now() - st.mtimeMs, () => 0);
+      if (age > TAKEOVER_STALE_MS) await fs.rm(takeover, { force: true }); // its taker died mid-takeover
+      else await sleep(20);
+      continue;
+    }
+    if (++takeovers > 20) {
+      await fs.rm(takeover, { force: true });
+      throw new Error(`Could not take the lock ${path} (it keeps changing); try again.`);
+    }
     try {
-      await fs.rename(path, aside);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw e;
+      const now = await fs.readFile(path, 'utf8').catch(() => undefined);
+      if (now === text) await fs.rm(path, { force: true });
+    } finally {
+      await fs.rm(takeover, { force: true });
     }
-    const moved = await fs.readFile(aside, 'utf8').catch(() => '');
-    if (moved !== text) {
-      // someone else's fresh lock: put it back unless yet another one is already there
-      await fs.link(aside, path).catch(() => undefined);
-    }
-    await fs.rm(aside, { force: true });
   }
   held.set(path, info.token);
   install();
