@@ -21,7 +21,7 @@ import { join, resolve } from 'node:path';
 import { backendInfo, ensureBackend } from '../src/backend/index.js';
 import { createModel } from '../src/zoo/registry.js';
 import { optimizeForInference } from '../src/inference.js';
-import { writeSynthDataset } from '../src/data/synth-node.js';
+import { writeSynthDataset } from '../src/node/data/synth-node.js';
 import { cpuMs } from './probe.js';
 
 const DEFAULT_ARCHS = ['resnet18', 'densenet121', 'mobilenet_v2', 'efficientnet_b0'];

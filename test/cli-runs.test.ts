@@ -177,7 +177,7 @@ describe('run folders', () => {
   it('a second trainer on the same --out exits 1 at once, naming the holder pid (10.6)', async () => {
     const run = join(tmp, 'locked');
     const script = join(tmp, 'hold.mts');
-    writeFileSync(script, `import { acquireRunLock } from ${JSON.stringify(resolve('src/train/lock.ts'))};\n` +
+    writeFileSync(script, `import { acquireRunLock } from ${JSON.stringify(resolve('src/node/train/lock.ts'))};\n` +
       'await acquireRunLock(process.argv[2]);\nconsole.log("locked");\nsetInterval(() => {}, 1000);\n');
     const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script, run], { cwd: resolve('.'), stdio: ['ignore', 'pipe', 'inherit'] });
     try {

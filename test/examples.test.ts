@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createModel } from '../src/zoo/registry.js';
 import { modelToStateDict } from '../src/weights/remap.js';
 import { encodeSafetensors } from '../src/weights/safetensors.js';
-import { writeSynthDataset } from '../src/data/synth-node.js';
+import { writeSynthDataset } from '../src/node/data/synth-node.js';
 
 const root = resolve(__dirname, '..');
 const tmp = mkdtempSync(join(tmpdir(), 'chexzoo-examples-'));

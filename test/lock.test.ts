@@ -8,7 +8,7 @@ import { acquireRunLock, RunLockedError } from '../src/node.js';
 const tmp = mkdtempSync(join(tmpdir(), 'chexzoo-lock-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-const mod = resolve('src/train/lock.ts');
+const mod = resolve('src/node/train/lock.ts');
 /** A script that takes the lock on argv[2], prints "locked", then runs `then`. */
 function holderScript(name: string, then: string): string {
   const script = join(tmp, `${name}.mts`);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadModel, saveModel } from '../src/weights/fs-io.js';
+import { loadModel, saveModel } from '../src/node/weights/fs-io.js';
 import { modelArtifacts } from '../src/train/state.js';
 import { toStandardTopology } from '../src/weights/portable.js';
 import { createModel } from '../src/zoo/registry.js';

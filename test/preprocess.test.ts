@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { preprocess } from '../src/weights/preprocess.js';
 import { getPreprocessConfig } from '../src/weights/manifest.js';
 import { centerCropOffsets, resizeGray8 } from '../src/utils/resample.js';
-import { decodeGray, loadImage } from '../src/data/images.js';
+import { decodeGray, loadImage } from '../src/node/data/images.js';
 
 const FIX = new URL('./fixtures/preprocess/', import.meta.url);
 interface Case {
@@ -157,8 +157,8 @@ describe('one per-architecture preprocessing config (issue 10, point 12)', () =>
     const { mkdtempSync, rmSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
-    const { writeSynthDataset } = await import('../src/data/synth-node.js');
-    const { loadChexpert } = await import('../src/data/dataset.js');
+    const { writeSynthDataset } = await import('../src/node/data/synth-node.js');
+    const { loadChexpert } = await import('../src/node/data/dataset.js');
     const dir = mkdtempSync(join(tmpdir(), 'chexzoo-pre-'));
     try {
       await writeSynthDataset(dir, { train: 4, valid: 4, size: 40, seed: 1 });

@@ -26,10 +26,10 @@ import { createModel } from '../src/zoo/registry.js';
 import { modelToStateDict } from '../src/weights/remap.js';
 import { encodeSafetensors } from '../src/weights/safetensors.js';
 import { getWeightsInfo } from '../src/weights/manifest.js';
-import { writeSynthDataset } from '../src/data/synth-node.js';
-import { runStudy } from '../src/study/run.js';
+import { writeSynthDataset } from '../src/node/data/synth-node.js';
+import { runStudy } from '../src/node/study/run.js';
 import { runWeights } from '../src/cli/weights.js';
-import { mirrorSource } from '../src/weights/mirror.js';
+import { mirrorSource } from '../src/node/weights/mirror.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'chexzoo-mirror-'));
 const env = { CHEXZOO_CACHE: process.env.CHEXZOO_CACHE, CHEXZOO_OFFLINE: process.env.CHEXZOO_OFFLINE, CHEXZOO_WEIGHTS_MIRROR: process.env.CHEXZOO_WEIGHTS_MIRROR };

@@ -17,8 +17,8 @@ import {
 import { studyReport, studyResults, validationFingerprint, type RunPredictions, type StudyRunResult } from '../src/study/findings.js';
 import { spearman } from '../src/metrics/correlation.js';
 import { pairedBootstrapMeanAurocTest } from '../src/metrics/bootstrap.js';
-import { runStudy, writeStudyReport } from '../src/study/run.js';
-import { writeSynthDataset } from '../src/data/synth-node.js';
+import { runStudy, writeStudyReport } from '../src/node/study/run.js';
+import { writeSynthDataset } from '../src/node/data/synth-node.js';
 import { rng } from '../src/utils/rng.js';
 import { checkBalanced } from './report.test.js';
 

@@ -9,7 +9,7 @@ import { MemoryCheckpointStore, train, type BatchSource } from '../src/index.js'
 import { imagePathInDataset } from '../src/data/chexpert.js';
 import { FileCheckpointStore, loadChexpert, writeSynthDataset, type ChexpertDataset } from '../src/node.js';
 import { encodeOptimizer, modelArtifacts } from '../src/train/state.js';
-import { writeFileAtomic } from '../src/utils/atomic.js';
+import { writeFileAtomic } from '../src/node/utils/atomic.js';
 
 const __filename = fileURLToPath(import.meta.url);
 

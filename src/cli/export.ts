@@ -1,9 +1,9 @@
 // `chexzoo export`: a trained run (or a saved model folder) as a `.safetensors` state dict for PyTorch.
 import { join } from 'node:path';
-import { saveSafetensors } from '../weights/export-node.js';
+import { saveSafetensors } from '../node/weights/export-node.js';
 import { exportStateDict } from '../weights/export.js';
-import { loadModel } from '../weights/fs-io.js';
-import { pathExists } from '../utils/atomic.js';
+import { loadModel } from '../node/weights/fs-io.js';
+import { pathExists } from '../node/utils/atomic.js';
 import { parseCommand } from './args.js';
 import { ensureBackend } from '../backend/index.js';
 

@@ -1,7 +1,7 @@
 // `chexzoo report`: rebuilds results.json, report.md and figures from any study folders or run folders (shard merge).
 import { resolve } from 'node:path';
 import { parseCommand } from './args.js';
-import { findRunFolders, writeStudyReport } from '../study/run.js';
+import { findRunFolders, writeStudyReport } from '../node/study/run.js';
 
 const USAGE = `Usage: chexzoo report DIR [DIR ...] [--out OUT] [--title T] [--json]
 

@@ -1,6 +1,6 @@
 // `chexzoo study`: the CheXtransfer study in one command (src/study/run.ts does the work).
 import { parseCommand } from './args.js';
-import { runStudy, type StudyOptions } from '../study/run.js';
+import { runStudy, type StudyOptions } from '../node/study/run.js';
 import type { StudyInit } from '../study/grid.js';
 
 const USAGE = `Usage: chexzoo study [--preset quick|paper] [--data DIR] [--out DIR] [--archs a,b] [--init imagenet,random]

@@ -1,5 +1,5 @@
 // `chexzoo synth`: writes the synthetic CheXpert-format dataset.
-import { SYNTH_DEFAULTS, writeSynthDataset } from '../data/synth-node.js';
+import { SYNTH_DEFAULTS, writeSynthDataset } from '../node/data/synth-node.js';
 import { SYNTH_MAX_IMAGES } from '../data/synth.js';
 import { failWith, intFlag, parseCommand, UsageError } from './args.js';
 

@@ -6,23 +6,23 @@ import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ensureBackend } from '../backend/index.js';
 import { createModel, getModelInfo } from '../zoo/registry.js';
-import { findChexpertCsv, loadChexpert } from '../data/dataset.js';
+import { findChexpertCsv, loadChexpert } from '../node/data/dataset.js';
 import { COMPETITION_TASKS, normalizeUncertainty, resolveTasks, type ViewName } from '../data/chexpert.js';
 import { truncate } from '../truncate.js';
-import { downloadPretrained, downloadWeights, installNodeWeightsResolver } from '../weights/fetch-node.js';
+import { downloadPretrained, downloadWeights, installNodeWeightsResolver } from '../node/weights/fetch-node.js';
 import { hasWeights } from '../weights/manifest.js';
 import type { ProgressCallback } from '../weights/fetch.js';
 import { train, type StepInfo, type TrainResult } from '../train/loop.js';
 import { balancedPosWeights } from '../train/losses.js';
 import { formatBytes, planStep } from '../train/memory.js';
-import { FileCheckpointStore } from '../train/checkpoints.js';
-import { acquireRunLock, type RunLock } from '../train/lock.js';
+import { FileCheckpointStore } from '../node/train/checkpoints.js';
+import { acquireRunLock, type RunLock } from '../node/train/lock.js';
 import { createTrainProgress } from '../train/progress.js';
-import { downloadProgress } from './progress.js';
-import { pathExists, replaceDirAtomic, TMP_SIBLING, writeFileAtomic } from '../utils/atomic.js';
+import { downloadProgress } from '../node/progress.js';
+import { pathExists, replaceDirAtomic, TMP_SIBLING, writeFileAtomic } from '../node/utils/atomic.js';
 import { getPreprocessConfig } from '../weights/manifest.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/augment.js';
-import { kernelFor, type ResizeKernel } from '../data/images.js';
+import { kernelFor, type ResizeKernel } from '../node/data/images.js';
 
 /** Defaults of `chexzoo train`, chosen so `chexzoo synth` + `chexzoo train --arch resnet18` fits in ~10 min on 2 cores. */
 export const TRAIN_DEFAULTS = {

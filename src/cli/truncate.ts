@@ -3,7 +3,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { archFlag, failWith, intFlag, parseCommand, stageFlag } from './args.js';
 import { blocks, truncate } from '../truncate.js';
 import { countParams, createModel, getModelInfo } from '../zoo/registry.js';
-import { downloadProgress } from './progress.js';
+import { downloadProgress } from '../node/progress.js';
 
 const USAGE = `Usage: chexzoo truncate --arch A [--block STAGE|-K] [--num-classes N] [--img-size S]
                         [--weights imagenet|none|PATH] [--out DIR] [--json]
@@ -98,7 +98,7 @@ async function report(
     output: small.outputs[0]!.shape,
   };
   if (values.out) {
-    const { saveModel } = await import('../weights/fs-io.js');
+    const { saveModel } = await import('../node/weights/fs-io.js');
     await saveModel(small, values.out);
   }
   if (values.json) console.log(JSON.stringify({ ...report, saved: values.out ?? null }, null, 2));

@@ -1,10 +1,10 @@
 // `chexzoo weights fetch|list`: fill a weights cache on a connected machine, check one on an air-gapped one.
 import { parseCommand } from './args.js';
-import { downloadPretrained, getCacheDir } from '../weights/fetch-node.js';
+import { downloadPretrained, getCacheDir } from '../node/weights/fetch-node.js';
 import { hasWeights, getWeightsInfo } from '../weights/manifest.js';
-import { weightsMirror } from '../weights/mirror.js';
+import { weightsMirror } from '../node/weights/mirror.js';
 import { listModels } from '../zoo/registry.js';
-import { downloadProgress } from './progress.js';
+import { downloadProgress } from '../node/progress.js';
 
 const USAGE = `Usage: chexzoo weights fetch (ARCH ... | --all)
        chexzoo weights list [ARCH ...]

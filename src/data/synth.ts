@@ -1,5 +1,5 @@
 // Synthetic CheXpert: chest-radiograph phantoms with learnable signs for the 5 competition findings.
-// Browser-safe: pure arithmetic into a Uint8Array; JPEG encoding and files are in synth-node.ts.
+// Browser-safe: pure arithmetic into a Uint8Array; JPEG encoding and files are in src/node/data/synth-node.ts.
 import { CHEXPERT_OBSERVATIONS, type ChexpertRecord, type LabelValue, type Observation } from './chexpert.js';
 import { randNormal, rng } from '../utils/rng.js';
 

@@ -1,4 +1,4 @@
-// The study: grid, shards and findings are browser-safe; running it (src/study/run.ts) is Node-only.
+// The study: grid, shards and findings are browser-safe; running it (src/node/study/run.ts) is Node-only.
 export {
   STUDY_PRESETS,
   TRUNCATION_POINTS,

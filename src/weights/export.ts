@@ -1,6 +1,6 @@
 // Export back to PyTorch: a zoo model (full, fine-tuned, truncated or with a new head) as a `.safetensors` state
 // dict under the reference module paths, plus the metadata tools/chexzoo_torch.py needs to rebuild the module.
-// Browser-safe: returns bytes; src/weights/export-node.ts writes them to disk.
+// Browser-safe: returns bytes; src/node/weights/export-node.ts writes them to disk.
 import * as tf from '@tensorflow/tfjs';
 import { getSpec } from '../zoo/registry.js';
 import { modelToStateDict, type StateDict } from './remap.js';

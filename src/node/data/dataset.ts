@@ -17,11 +17,11 @@ import {
   normalizeUncertainty,
   parseChexpertCsv,
   resolveTasks,
-} from './chexpert.js';
-import { type AugmentOptions, IMAGENET_MEAN, IMAGENET_STD, channelStats, grayToUnit, normalizeInto, sampleAugment, shuffledIndices } from './augment.js';
+} from '../../data/chexpert.js';
+import { type AugmentOptions, IMAGENET_MEAN, IMAGENET_STD, channelStats, grayToUnit, normalizeInto, sampleAugment, shuffledIndices } from '../../data/augment.js';
 import { type GrayImage, type ResizeKernel, type ResizeMode, decodeGray, imageSize, kernelFor } from './images.js';
-import { getPreprocessConfig } from '../weights/manifest.js';
-import { rng } from '../utils/rng.js';
+import { getPreprocessConfig } from '../../weights/manifest.js';
+import { rng } from '../../utils/rng.js';
 
 export interface ChexpertLoadOptions extends LabelPolicy {
   /**

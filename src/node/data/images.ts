@@ -1,8 +1,8 @@
 // Image decoding with sharp (Node-only). Decoding runs in libvips' native threads, so several images decode
 // at once while TF.js computes on the main thread; resizing is PIL's resampling (src/utils/resample.ts).
 import sharp, { type OutputInfo } from 'sharp';
-import { type AugmentParams, IMAGENET_MEAN, IMAGENET_STD, grayToUnit, normalizeInto } from './augment.js';
-import { centerCropOffsets, resizeGray8, rgbToGray8, type ResampleFilter } from '../utils/resample.js';
+import { type AugmentParams, IMAGENET_MEAN, IMAGENET_STD, grayToUnit, normalizeInto } from '../../data/augment.js';
+import { centerCropOffsets, resizeGray8, rgbToGray8, type ResampleFilter } from '../../utils/resample.js';
 
 /** How an image reaches the target size: `crop` keeps the aspect ratio and centre-crops; `squash` stretches. */
 export type ResizeMode = 'crop' | 'squash';

@@ -2,8 +2,8 @@
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { COMPETITION_TASKS, formatChexpertCsv, imagePathInDataset, type Observation } from './chexpert.js';
-import { SYNTH_DATASET_FOLDER, type SynthRecord, type SynthSplit, labelPrevalence, renderSynthImage, synthRecords } from './synth.js';
+import { COMPETITION_TASKS, formatChexpertCsv, imagePathInDataset, type Observation } from '../../data/chexpert.js';
+import { SYNTH_DATASET_FOLDER, type SynthRecord, type SynthSplit, labelPrevalence, renderSynthImage, synthRecords } from '../../data/synth.js';
 import { encodeGrayJpeg } from './images.js';
 import { replaceDirAtomic } from '../utils/atomic.js';
 

@@ -3,17 +3,17 @@
 // report`, `npm run reproduce` and the examples all call these functions.
 import { promises as fs, existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { ensureBackend } from '../backend/index.js';
+import { ensureBackend } from '../../backend/index.js';
 import { findChexpertCsv } from '../data/dataset.js';
-import { parseChexpertCsv, COMPETITION_TASKS } from '../data/chexpert.js';
+import { parseChexpertCsv, COMPETITION_TASKS } from '../../data/chexpert.js';
 import { writeSynthDataset } from '../data/synth-node.js';
-import { countParams, createModel, getModelInfo, listModels } from '../zoo/registry.js';
-import { truncate } from '../truncate.js';
+import { countParams, createModel, getModelInfo, listModels } from '../../zoo/registry.js';
+import { truncate } from '../../truncate.js';
 import { downloadPretrained, installNodeWeightsResolver } from '../weights/fetch-node.js';
-import { runTrain, type RunPredictionsFile } from '../cli/train.js';
+import { runTrain, type RunPredictionsFile } from '../../cli/train.js';
 import { acquireRunLock, RunLockedError, type RunLock } from '../train/lock.js';
 import { writeFileAtomic } from '../utils/atomic.js';
-import { downloadProgress } from '../cli/progress.js';
+import { downloadProgress } from '../progress.js';
 import {
   buildStudyGrid,
   getStudyPreset,
@@ -24,7 +24,7 @@ import {
   type StudyInit,
   type StudyPreset,
   type StudyRunSpec,
-} from './grid.js';
+} from '../../study/grid.js';
 import {
   studyReport,
   studyResults,
@@ -33,7 +33,7 @@ import {
   type StudyResults,
   type StudyRunResult,
   type StudySkipped,
-} from './findings.js';
+} from '../../study/findings.js';
 
 /** Options of {@link runStudy}: the grid, where, how long, which shard. */
 export interface StudyOptions extends StudyGridOptions {

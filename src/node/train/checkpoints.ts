@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { artifactsToFiles, loadModel, readModelArtifacts } from '../weights/fs-io.js';
 import { fsyncPath, pathExists as exists, replaceDirAtomic, TMP_SIBLING } from '../utils/atomic.js';
-import type { CheckpointStore, EncodedWeights, SavedCheckpoint, TrainState } from './state.js';
+import type { CheckpointStore, EncodedWeights, SavedCheckpoint, TrainState } from '../../train/state.js';
 
 const LAST = 'last';
 const MODEL_JSON = 'model.json';

@@ -1,7 +1,7 @@
 // Node-only: writes a zoo model as `.safetensors` for PyTorch (see src/weights/export.ts), atomically.
 import type * as tf from '@tensorflow/tfjs';
 import { writeFileAtomic } from '../utils/atomic.js';
-import { toSafetensors } from './export.js';
+import { toSafetensors } from '../../weights/export.js';
 
 /**
  * Saves the model's state dict under PyTorch module paths as a `.safetensors` file (temp file + rename).

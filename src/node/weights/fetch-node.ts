@@ -12,11 +12,11 @@ import {
   WeightsHashError,
   type ExpectedHash,
   type ProgressCallback,
-} from './fetch.js';
+} from '../../weights/fetch.js';
 import { readModelArtifacts } from './fs-io.js';
 import { writeFileAtomic } from '../utils/atomic.js';
-import { getWeightsInfo } from './manifest.js';
-import { browserWeightsResolver, setWeightsResolver, type WeightsResolver } from './resolver.js';
+import { getWeightsInfo } from '../../weights/manifest.js';
+import { browserWeightsResolver, setWeightsResolver, type WeightsResolver } from '../../weights/resolver.js';
 import { mirrorSource } from './mirror.js';
 
 /** Cache directory: CHEXZOO_CACHE, else ~/.cache/chexzoo. */

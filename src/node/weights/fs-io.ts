@@ -2,9 +2,9 @@ import { promises as fs } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 // registers the zoo's custom layers so loadLayersModel can deserialize them
-import '../zoo/layers.js';
+import '../../zoo/layers.js';
 import { pathExists as exists, replaceDirAtomic } from '../utils/atomic.js';
-import { fromStandardArtifacts, toStandardArtifacts } from './portable.js';
+import { fromStandardArtifacts, toStandardArtifacts } from '../../weights/portable.js';
 
 const MODEL_JSON = 'model.json';
 const WEIGHTS_BIN = 'weights.bin';
