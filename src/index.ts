@@ -1,4 +1,6 @@
-// Browser-safe public API: nothing reachable from here may import fs, path, sharp or process-only code.
+// Browser-safe public API: nothing reachable from here may import fs, path, sharp or process-only code (no module
+// under src/node/ or src/cli/; test/package.test.ts checks it). Every export is named here: test/exports.test.ts
+// pins the list, so a new export or a removal is a deliberate change (README's API table lists them).
 // Node-only features (file IO, downloads, image decoding, CLI) are in `@chexzoo/models/node` (src/node.ts).
 
 // zoo
@@ -10,8 +12,25 @@ export {
   countTrainableParams,
 } from './zoo/registry.js';
 export type { CreateModelOptions, ModelInfo, Family } from './zoo/registry.js';
-export * from './zoo/models.js';
-export { stageOutputLayer } from './zoo/stages.js';
+export {
+  resnet18,
+  resnet34,
+  resnet50,
+  resnet101,
+  densenet121,
+  densenet169,
+  densenet201,
+  efficientnet_b0,
+  efficientnet_b1,
+  efficientnet_b2,
+  efficientnet_b3,
+  mobilenet_v2,
+  mobilenet_v3_large,
+  mobilenet_v3_small,
+  mnasnet1_0,
+  inception_v3,
+  inception_v4,
+} from './zoo/models.js';
 export { BatchNorm, Dropout, HardSigmoid, HardSwish, Pad2D, StochasticDepth, withTrainingRandomness } from './zoo/layers.js';
 
 // backend
@@ -23,10 +42,53 @@ export { optimizeForInference } from './inference.js';
 export type { InferenceModel, InferenceStats } from './inference.js';
 
 // metrics
-export * from './metrics/index.js';
+export { auroc, averagePrecision, rocCurve, prCurve, perTaskAuroc } from './metrics/auroc.js';
+export type { BinaryMetricOptions, Mask, NumericArray, PerTaskAuroc, PerTaskOptions, PrCurve, RocCurve } from './metrics/auroc.js';
+export { bootstrapCI, bootstrapMeanAurocCI, pairedBootstrapTest, pairedBootstrapMeanAurocTest } from './metrics/bootstrap.js';
+export type {
+  BootstrapCIOptions,
+  BootstrapOptions,
+  BootstrapResult,
+  MeanAurocBootstrapResult,
+  MultiTaskBootstrapOptions,
+  PairedBootstrapOptions,
+  PairedBootstrapResult,
+  Statistic,
+} from './metrics/bootstrap.js';
+export { spearman, kendallTau } from './metrics/correlation.js';
+export type { KendallResult, SpearmanResult } from './metrics/correlation.js';
+export { parameterEfficiency, efficiencyGain, summarizeTruncation } from './metrics/efficiency.js';
+export type { TruncationComparison, TruncationRow, TruncationSummary } from './metrics/efficiency.js';
 
 // data (CheXpert CSV, label policies, preprocessing, synthetic phantoms)
-export * from './data/index.js';
+export {
+  CHEXPERT_OBSERVATIONS,
+  COMPETITION_TASKS,
+  parseChexpertCsv,
+  formatChexpertCsv,
+  parseCsv,
+  labelTargets,
+  normalizeUncertainty,
+  normalizeBlanks,
+  resolveTasks,
+  matchesView,
+  chexpertRootCandidates,
+  imagePathInDataset,
+} from './data/chexpert.js';
+export type {
+  Observation,
+  LabelValue,
+  ChexpertRecord,
+  UncertaintyPolicy,
+  BlankPolicy,
+  ViewName,
+  ViewFilter,
+  LabelPolicy,
+} from './data/chexpert.js';
+export { IMAGENET_MEAN, IMAGENET_STD, DEFAULT_AUGMENT, sampleAugment, grayToUnit } from './data/augment.js';
+export type { AugmentOptions, AugmentParams } from './data/augment.js';
+export { synthRecords, renderSynthImage, renderSynthRegions, labelPrevalence } from './data/synth.js';
+export type { SynthSplit, SynthTruth, SynthRecord, SynthImage, SynthRegionTask } from './data/synth.js';
 
 // weights (PyTorch/safetensors/TF.js readers, manifest of ImageNet weights, preprocessing)
 export {
@@ -58,7 +120,39 @@ export { exportStateDict, toSafetensors } from './weights/export.js';
 export type { ExportMetadata } from './weights/export.js';
 
 // training (losses, loop with checkpoint stores, evaluation / ensembles)
-export * from './train/index.js';
+export { maskedSigmoidCrossEntropy, balancedPosWeights } from './train/losses.js';
+export type { MaskedLossOptions } from './train/losses.js';
+export { train, loadTopK } from './train/loop.js';
+export type { TrainData, TrainTensors, TrainOptions, TrainResult, StepInfo, EnsembleMetrics } from './train/loop.js';
+export { trainStep, createAdam } from './train/step.js';
+export type { StepBatch } from './train/step.js';
+export { evaluate, predict, scorePredictions, arrayBatchSource } from './train/evaluate.js';
+export type {
+  Batch,
+  BatchSource,
+  ArrayBatchSourceOptions,
+  Predictions,
+  PredictOptions,
+  EvaluateOptions,
+  EvaluationResult,
+} from './train/evaluate.js';
+export { MemoryCheckpointStore } from './train/state.js';
+export type { CheckpointStore, SavedCheckpoint, TrainState, TopKEntry, ValidationRecord, EncodedWeights } from './train/state.js';
+export {
+  planStep,
+  estimateStepBytes,
+  activationProfile,
+  inferenceBatchLimit,
+  largestFittingMicroBatch,
+  backendMemoryLimit,
+  guardWasmAllocations,
+  MemoryError,
+} from './train/memory.js';
+export type { MemoryOptions, StepPlan, ActivationProfile } from './train/memory.js';
+export { createStepRunner, accumulatedGrads } from './train/accumulate.js';
+export type { StepRunner } from './train/accumulate.js';
+export { checkpointSegments, planCheckpoints, checkpointedGrads } from './zoo/checkpointing.js';
+export type { Segment, CheckpointPlan } from './zoo/checkpointing.js';
 
 // truncation (stage listing, truncate with a new head, feature extraction, classifier reset, freezing)
 export { blocks, truncate, featureExtractor, resetClassifier, freeze, unfreeze } from './truncate.js';
@@ -69,5 +163,31 @@ export { gradCam } from './gradcam.js';
 export type { GradCamOptions, GradCamResult } from './gradcam.js';
 
 // report figures (SVG scatter plots) and the study (grid, shards, the four CheXtransfer findings, report.md)
-export * from './report/index.js';
-export * from './study/index.js';
+export { scatterSvg } from './report/svg.js';
+export type { ScatterPoint, ScatterOptions } from './report/svg.js';
+export {
+  STUDY_PRESETS,
+  TRUNCATION_POINTS,
+  buildStudyGrid,
+  getStudyPreset,
+  estimateRunCost,
+  parseShard,
+  resolveShard,
+  shardRuns,
+} from './study/grid.js';
+export type { StudyPreset, StudyInit, StudyRunSpec, StudyGridOptions, ShardSpec } from './study/grid.js';
+export { studyResults, studyReport, validationFingerprint, CHEXTRANSFER_PAPER } from './study/findings.js';
+export type {
+  RunPredictions,
+  StudyRunResult,
+  StudySkipped,
+  StudyFindings,
+  StudyResults,
+  StudyResultsOptions,
+  StudyReportFiles,
+  StudyRho,
+  StudySeedSpread,
+  StudyPairTest,
+  StudyBoostRow,
+  StudyTruncationRow,
+} from './study/findings.js';

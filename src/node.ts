@@ -1,16 +1,18 @@
-// Node-only entry: `import { ... } from '@chexzoo/models/node'`. Re-exports the whole browser-safe API too.
+// Node-only entry: `import { ... } from '@chexzoo/models/node'`. Everything here lives under src/node/ (file IO,
+// downloads, sharp decoding, run folders); the CLI (src/cli/) only parses arguments and calls these functions.
+// It re-exports the whole browser-safe API of src/index.ts (whose names are listed there, one source), plus the
+// names below; test/exports.test.ts pins both lists.
 export * from './index.js';
 
-// data (sharp decoding, datasets on disk, synthetic dataset writer, `chexzoo synth`)
+// data (sharp decoding, datasets on disk, synthetic dataset writer)
 export { decodeGray, resizeGray, kernelFor, loadImage, encodeGrayJpeg, imageSize, MAX_INPUT_PIXELS } from './node/data/images.js';
 export type { DecodeOptions, ImageOptions, GrayImage, ResizeMode, ResizeKernel } from './node/data/images.js';
 export { loadChexpert, findChexpertCsv } from './node/data/dataset.js';
 export type { ChexpertLoadOptions, ChexpertBatch, ChexpertDataset, SkippedReport } from './node/data/dataset.js';
 export { writeSynthDataset, SYNTH_DEFAULTS } from './node/data/synth-node.js';
 export type { SynthDatasetOptions, SynthDatasetInfo } from './node/data/synth-node.js';
-export { runSynth } from './cli/synth.js';
 
-// weights (file paths, download cache + offline mode, save/load models on disk, CLI progress bar).
+// weights (file paths, download cache + offline mode, save/load models on disk).
 // Importing this entry installs the Node weights resolver, so loadWeights/createModel accept paths.
 import { installNodeWeightsResolver } from './node/weights/fetch-node.js';
 installNodeWeightsResolver();
@@ -29,22 +31,29 @@ export {
 } from './node/weights/fetch-node.js';
 export type { DownloadOptions } from './node/weights/fetch-node.js';
 export { saveSafetensors } from './node/weights/export-node.js';
-export { createProgressBar } from './node/progress.js';
-export type { ProgressBar, ProgressBarOptions } from './node/progress.js';
 
-// training (checkpoints on disk, `chexzoo train` / `chexzoo eval`)
+// progress on a terminal or in a log (downloads, training)
+export { createProgressBar, createTrainProgress } from './node/progress.js';
+export type { ProgressBar, ProgressBarOptions, TrainProgress } from './node/progress.js';
+
+// training runs in run folders (what `chexzoo train` / `chexzoo eval` do): checkpoints on disk, the run lock
 export { FileCheckpointStore } from './node/train/checkpoints.js';
 export type { FileCheckpointStoreOptions } from './node/train/checkpoints.js';
-export { createTrainProgress } from './train/progress.js';
-export type { TrainProgress, TrainProgressOptions } from './train/progress.js';
-export { runTrain, TRAIN_DEFAULTS } from './cli/train.js';
-export type { RunConfig, RunPredictionsFile, RunTrainHooks } from './cli/train.js';
-export { runEval } from './cli/eval.js';
+export { acquireRunLock, RunLockedError } from './node/train/lock.js';
+export type { RunLock } from './node/train/lock.js';
+export { TRAIN_DEFAULTS, resolveRunConfig, trainRun, readRunConfig, runModelDirs, evaluateRun } from './node/train/run.js';
+export type {
+  RunConfig,
+  RunPreprocess,
+  RunMetrics,
+  RunPredictionsFile,
+  TrainRunOptions,
+  TrainRunControl,
+  TrainRunOutcome,
+  EvaluateRunOptions,
+  EvaluateRunResult,
+} from './node/train/run.js';
 
 // the study on disk (`chexzoo study`, `chexzoo report`, `npm run reproduce`)
 export { runStudy, writeStudyReport, readStudyRun, findRunFolders, checkChexpertFolder, studyParams, studySettings } from './node/study/run.js';
 export type { StudyOptions, StudyOutcome, StudyRunRead } from './node/study/run.js';
-export { runStudyCli } from './cli/study.js';
-export { runReport } from './cli/report.js';
-export { acquireRunLock, RunLockedError } from './node/train/lock.js';
-export type { RunLock } from './node/train/lock.js';

@@ -27,7 +27,8 @@ import {
   type ChexpertRecord,
   type SynthRecord,
 } from '../src/index.js';
-import { decodeGray, loadChexpert, loadImage, MAX_INPUT_PIXELS, runSynth, writeSynthDataset } from '../src/node.js';
+import { decodeGray, loadChexpert, loadImage, MAX_INPUT_PIXELS, writeSynthDataset } from '../src/node.js';
+import { runSynth } from '../src/cli/synth.js';
 import { rng } from '../src/utils/rng.js';
 
 const HEADER = 'Path,Sex,Age,Frontal/Lateral,AP/PA,' + CHEXPERT_OBSERVATIONS.join(',');

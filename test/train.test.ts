@@ -17,7 +17,7 @@ import {
 import { FileCheckpointStore, writeSynthDataset } from '../src/node.js';
 import { runTrain } from '../src/cli/train.js';
 import { runEval } from '../src/cli/eval.js';
-import { createTrainProgress } from '../src/train/progress.js';
+import { createTrainProgress } from '../src/node/progress.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'chexzoo-train-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -1,7 +1,7 @@
 // Renders synthetic CheXpert phantoms into one PNG contact sheet, to look at them.
 // Usage: npx tsx tools/synth-contact-sheet.ts [out.png] [size=128] [count=32] [split=valid] [seed=0]
 import sharp from 'sharp';
-import { COMPETITION_TASKS, renderSynthImage, synthRecords, type SynthSplit } from '../src/data/index.js';
+import { COMPETITION_TASKS, renderSynthImage, synthRecords, type SynthSplit } from '../src/index.js';
 
 const [out = '/tmp/synth-sheet.png', sizeArg = '128', countArg = '32', split = 'valid', seedArg = '0'] = process.argv.slice(2);
 const size = Number(sizeArg);

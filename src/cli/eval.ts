@@ -1,14 +1,7 @@
-// `chexzoo eval`: evaluates a run written by `chexzoo train` (top-k ensemble or best model) on a dataset split.
-import { promises as fs, existsSync } from 'node:fs';
+// `chexzoo eval`: parses the flags and calls evaluateRun (src/node/train/run.ts) on a run written by `chexzoo train`
+// (top-k ensemble or best model) and a dataset split; prints the table or JSON.
 import { failWith, intFlag, parseCommand, UsageError } from './args.js';
-import { join, resolve } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
-import { ensureBackend } from '../backend/index.js';
-import { loadChexpert } from '../node/data/dataset.js';
-import { loadModel } from '../node/weights/fs-io.js';
-import { evaluate, type EvaluationResult } from '../train/evaluate.js';
-import { runPreprocess, type RunConfig } from './train.js';
-import type { TrainState } from '../train/state.js';
+import { evaluateRun } from '../node/train/run.js';
 
 const USAGE = `Usage: chexzoo eval --run RUN --data DIR [options]
 
@@ -24,19 +17,6 @@ checkpoints (the ensemble \`chexzoo train\` reports); --best uses the single bes
   --seed S         bootstrap seed (default 0)
   --json           print the result as JSON
 `;
-
-/** Model folders of a run: its top-k checkpoints (best first), else RUN/model. */
-async function runModels(run: string, best: boolean): Promise<string[]> {
-  const model = join(run, 'model');
-  const statePath = join(run, 'checkpoints', 'last', 'state.json');
-  if (!best && existsSync(statePath)) {
-    const state = JSON.parse(await fs.readFile(statePath, 'utf8')) as TrainState;
-    const dirs = state.topK.map((e) => join(run, 'checkpoints', e.id)).filter((d) => existsSync(join(d, 'model.json')));
-    if (dirs.length > 0) return dirs;
-  }
-  if (existsSync(join(model, 'model.json'))) return [model];
-  throw new Error(`No trained model in ${run} (expected ${model}/model.json or checkpoints/last/state.json). Pass the --out folder of chexzoo train.`);
-}
 
 function fmt(v: number): string {
   return Number.isFinite(v) ? v.toFixed(4) : '  n/a ';
@@ -63,40 +43,23 @@ export async function runEval(argv: string[]): Promise<number> {
   });
   if (typeof parsed === 'number') return parsed;
   const { values } = parsed;
-  const models: tf.LayersModel[] = [];
   try {
     if (!values.run || !values.data) throw new UsageError('--run and --data are required.');
     const replicates = intFlag('bootstrap', values.bootstrap, { min: 0 }) ?? 1000;
     const seed = intFlag('seed', values.seed, { min: 0 }) ?? 0;
-    const run = resolve(values.run);
-    const configPath = join(run, 'config.json');
-    if (!existsSync(configPath)) throw new Error(`${configPath} not found: --run must be the --out folder of chexzoo train.`);
-    const config = JSON.parse(await fs.readFile(configPath, 'utf8')) as RunConfig;
-    await ensureBackend();
-    const dirs = await runModels(run, values.best);
-    for (const d of dirs) models.push(await loadModel(d));
-    const data = await loadChexpert(values.data, {
-      split: values.split,
-      tasks: config.tasks,
-      uncertainty: config.uncertainty,
-      views: config.views,
-      imageSize: config.imgSize,
-      channels: config.channels,
-      ...runPreprocess(config),
-      batchSize: config.batchSize,
-      shuffle: false,
-    });
     const tty = !values.json && process.stderr.isTTY;
-    const r: EvaluationResult = await evaluate(models, data, {
-      tasks: config.tasks,
-      bootstrap: replicates === 0 ? false : { n: replicates, seed },
-      onProgress: tty ? (done, total) => process.stderr.write(`\r  ${done}/${total ?? '?'} batches\x1b[K`) : undefined,
+    const { run, config, split, models: dirs, result: r } = await evaluateRun(values.run, values.data, {
+      split: values.split,
+      best: values.best,
+      bootstrap: replicates,
+      seed,
+      ...(tty ? { onProgress: (done: number, total: number | undefined) => process.stderr.write(`\r  ${done}/${total ?? '?'} batches\x1b[K`) } : {}),
     });
     if (tty) process.stderr.write('\r\x1b[K');
     if (values.json) {
       const out = {
         run,
-        split: data.split,
+        split,
         models: dirs,
         n: r.n,
         meanAuroc: r.meanAuroc,
@@ -108,7 +71,7 @@ export async function runEval(argv: string[]): Promise<number> {
     } else {
       const w = Math.max(...config.tasks.map((t) => t.length), 'mean AUROC'.length);
       const lines = [
-        `${config.arch} on ${data.split} (${r.n} images), ${dirs.length === 1 ? 'single model' : `ensemble of ${dirs.length} checkpoints`}`,
+        `${config.arch} on ${split} (${r.n} images), ${dirs.length === 1 ? 'single model' : `ensemble of ${dirs.length} checkpoints`}`,
         `${'task'.padEnd(w)}  AUROC   95% CI`,
         ...config.tasks.map((t) => {
           const c = r.ci?.perTask[t];
@@ -122,7 +85,5 @@ export async function runEval(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     return failWith('eval', USAGE, e);
-  } finally {
-    models.forEach((m) => m.dispose());
   }
 }

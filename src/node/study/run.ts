@@ -10,10 +10,10 @@ import { writeSynthDataset } from '../data/synth-node.js';
 import { countParams, createModel, getModelInfo, listModels } from '../../zoo/registry.js';
 import { truncate } from '../../truncate.js';
 import { downloadPretrained, installNodeWeightsResolver } from '../weights/fetch-node.js';
-import { runTrain, type RunPredictionsFile } from '../../cli/train.js';
+import { resolveRunConfig, trainRun, type RunPredictionsFile } from '../train/run.js';
 import { acquireRunLock, RunLockedError, type RunLock } from '../train/lock.js';
 import { writeFileAtomic } from '../utils/atomic.js';
-import { downloadProgress } from '../progress.js';
+import { downloadProgress, progressBarText } from '../progress.js';
 import {
   buildStudyGrid,
   getStudyPreset,
@@ -193,8 +193,7 @@ async function ensureSynth(out: string, synth: NonNullable<StudyPreset['synth']>
 }
 
 function bar(done: number, total: number, width = 20): string {
-  const filled = total > 0 ? Math.round((done / total) * width) : width;
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(done).padStart(String(total).length)}/${total}`;
+  return `${progressBarText(total > 0 ? done / total : 1, width, '.')} ${String(done).padStart(String(total).length)}/${total}`;
 }
 
 /**
@@ -343,36 +342,40 @@ export async function runStudy(options: StudyOptions = {}): Promise<StudyOutcome
       }
       await fs.mkdir(dir, { recursive: true });
       await writeFileAtomic(join(dir, 'study.json'), JSON.stringify(studyFile, null, 2) + '\n');
-      const argv = [
-        '--arch', r.arch,
-        '--data', dataDir,
-        '--out', dir,
-        '--img-size', String(settings.imgSize),
-        '--batch-size', String(settings.batchSize),
-        '--lr', String(settings.lr[r.init]),
-        '--weights', r.init === 'imagenet' ? 'imagenet' : 'none',
-        '--uncertainty', settings.uncertainty,
-        '--top-k', String(settings.topK),
-        '--seed', String(r.seed),
-        '--quiet',
-        ...(r.truncatedAt ? ['--truncate', r.truncatedAt] : []),
-        ...(settings.maxSteps !== null ? ['--max-steps', String(settings.maxSteps)] : []),
-        ...(settings.epochs !== null ? ['--epochs', String(settings.epochs)] : []),
-        ...(settings.validEvery !== null ? ['--valid-every', String(settings.validEvery)] : []),
-      ];
-      const messages: string[] = [];
       let lastDraw = 0;
-      const code = await runTrain(argv, {
-        write: () => {},
-        log: (t) => messages.push(t.trim()),
-        onStep: (i) => {
-          if (!tty) return;
-          const now = Date.now();
-          if (now - lastDraw < 200 && i.step !== i.totalSteps) return;
-          lastDraw = now;
-          barStream!.write(`\r${bar(finished, mine.length)} ${r.id} step ${i.step}${i.totalSteps ? `/${i.totalSteps}` : ''} loss ${i.smoothLoss.toFixed(3)}\x1b[K`);
-        },
-      });
+      let code: 0 | 130 | 1;
+      let failure = '';
+      try {
+        const config = resolveRunConfig({
+          arch: r.arch,
+          data: dataDir,
+          imageSize: settings.imgSize,
+          batchSize: settings.batchSize,
+          lr: settings.lr[r.init],
+          weights: r.init === 'imagenet' ? 'imagenet' : 'none',
+          uncertainty: settings.uncertainty,
+          topK: settings.topK,
+          seed: r.seed,
+          block: r.truncatedAt,
+          ...(settings.maxSteps !== null ? { maxSteps: settings.maxSteps } : {}),
+          ...(settings.epochs !== null ? { epochs: settings.epochs } : {}),
+          ...(settings.validEvery !== null ? { validEvery: settings.validEvery } : {}),
+        });
+        const trained = await trainRun(config, dir, {
+          quiet: true,
+          onStep: (i) => {
+            if (!tty) return;
+            const now = Date.now();
+            if (now - lastDraw < 200 && i.step !== i.totalSteps) return;
+            lastDraw = now;
+            barStream!.write(`\r${bar(finished, mine.length)} ${r.id} step ${i.step}${i.totalSteps ? `/${i.totalSteps}` : ''} loss ${i.smoothLoss.toFixed(3)}\x1b[K`);
+          },
+        });
+        code = trained.interrupted ? 130 : 0;
+      } catch (e) {
+        code = 1;
+        failure = `chexzoo train: ${(e as Error).message}`;
+      }
       if (code === 0) {
         const m = await readJson<{ valid?: { meanAuroc?: number; ci95?: { lower: number; upper: number } | null } | null; train?: { steps: number; seconds: number } }>(join(dir, 'metrics.json'));
         await writeFileAtomic(join(dir, 'study.json'), JSON.stringify({ ...studyFile, status: 'done' }, null, 2) + '\n');
@@ -387,10 +390,9 @@ export async function runStudy(options: StudyOptions = {}): Promise<StudyOutcome
         line(r, 'interrupted; checkpoint saved (run the same command again to resume)');
         interrupted = true;
       } else {
-        const why = messages.filter(Boolean).at(-1) ?? `chexzoo train exited with ${code}`;
-        await writeFileAtomic(join(dir, 'study.json'), JSON.stringify({ ...studyFile, status: 'failed', reason: why }, null, 2) + '\n');
-        outcome.push({ id: r.id, status: 'failed', detail: why });
-        line(r, `FAILED: ${why}`);
+        await writeFileAtomic(join(dir, 'study.json'), JSON.stringify({ ...studyFile, status: 'failed', reason: failure }, null, 2) + '\n');
+        outcome.push({ id: r.id, status: 'failed', detail: failure });
+        line(r, `FAILED: ${failure}`);
       }
     } finally {
       await lock.release();
