@@ -1,8 +1,9 @@
 // The published shape of the package: ESM + CJS bundles that load, a browser-safe root entry, the CLI.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { builtinModules, createRequire } from 'node:module';
+import { dirname, join, relative, resolve } from 'node:path';
+import ts from 'typescript';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build } from 'tsup';
@@ -28,7 +29,32 @@ afterAll(() => rmSync(out, { recursive: true, force: true }));
 
 const NODE_ONLY = /(?:from\s*|require\()\s*["'](?:node:)?(fs|fs\/promises|path|os|http|https|child_process|url|crypto|util|sharp)["']/;
 
+/** Source files under src/, relative to the project (posix separators). */
+function sourceFiles(dir = join(root, 'src')): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sourceFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [relative(root, join(dir, e.name)).split('\\').join('/')] : [],
+  );
+}
+/** Node-only code: src/node.ts, src/node/ and the CLI; everything else must load in a browser. */
+const NODE_SIDE = /^src\/(node\.ts$|node\/|cli\/)/;
+const BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
+
 describe('package', () => {
+  it('imports no Node built-in, no sharp and no Node-only module outside src/node/ and src/cli/ (static check)', () => {
+    const files = sourceFiles();
+    expect(files.filter((f) => NODE_SIDE.test(f)).length).toBeGreaterThan(10);
+    const bad: string[] = [];
+    for (const f of files.filter((x) => !NODE_SIDE.test(x))) {
+      // the TypeScript scanner sees import declarations, `export ... from`, import() and require(), not strings
+      const { importedFiles } = ts.preProcessFile(readFileSync(join(root, f), 'utf8'), true, true);
+      for (const { fileName: spec } of importedFiles) {
+        const target = spec.startsWith('.') ? relative(root, resolve(dirname(join(root, f)), spec)).split('\\').join('/').replace(/\.js$/, '.ts') : '';
+        if (BUILTINS.has(spec) || spec === 'sharp' || spec.startsWith('sharp/') || NODE_SIDE.test(target)) bad.push(`${f} imports ${spec}`);
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+
   it('keeps the root entry browser-safe (no Node built-ins, no sharp)', () => {
     for (const f of ['index.js', 'index.cjs']) {
       const code = readFileSync(join(out, f), 'utf8');
@@ -48,7 +74,7 @@ describe('package', () => {
     });
     const inputs = Object.keys(r.metafile.inputs);
     // TF.js itself maps its optional Node imports (crypto) to nothing in browsers; ours must need none
-    expect(inputs.filter((i) => /(^|\/)(sharp|node:)/.test(i) || /^src\/.*(fs-io|fetch-node|dataset|images|synth-node|cli)/.test(i))).toEqual([]);
+    expect(inputs.filter((i) => /(^|\/)(sharp|node:)/.test(i) || NODE_SIDE.test(i))).toEqual([]);
     expect(inputs.some((i) => i.startsWith('src/zoo/registry'))).toBe(true);
   });
 
