@@ -169,7 +169,7 @@ async function benchLoop(torch: Torch | undefined): Promise<LoopResult> {
       // the CLI as users run it, in its own process (startup, data loading, checkpoints, one validation)
       const t0 = performance.now();
       const p = spawnSync(process.execPath, ['--import', 'tsx', resolve('src/cli/main.ts'), 'train', '--arch', 'resnet18',
-        '--data', data, '--out', join(out, 'run'), '--batch-size', String(cfg.loopBatch), '--img-size', String(cfg.loopSize),
+        '--data', data, '--out', join(out, 'run'), '--batch-size', String(cfg.loopBatch), '--image-size', String(cfg.loopSize),
         '--max-steps', String(loopSteps), '--valid-every', String(loopSteps)], { encoding: 'utf8', maxBuffer: 1 << 26 });
       if (p.status !== 0) throw new Error(`chexzoo train failed: ${(p.stderr || '').trim().split('\n').slice(-3).join(' | ')}`);
       res.tfjsMs = performance.now() - t0;

@@ -1,7 +1,7 @@
 // Fine-tune pretrained weights on a CheXpert folder (real, or the synthetic phantoms), evaluate with bootstrap CIs,
 // save the model. With ImageNet weights this is the study's "pretrained" arm for one architecture.
 //
-//   npx tsx examples/finetune.ts --data DIR [--arch resnet18] [--weights imagenet|PATH] [--img-size 224]
+//   npx tsx examples/finetune.ts --data DIR [--arch resnet18] [--weights imagenet|PATH] [--image-size 224]
 //        [--epochs 3 | --max-steps N] [--out runs/finetune]
 //
 // --weights takes 'imagenet' (downloaded once into the cache, hash-checked; CHEXZOO_WEIGHTS_MIRROR / CHEXZOO_OFFLINE
@@ -16,7 +16,7 @@ const { values } = parseArgs({
     data: { type: 'string' },
     arch: { type: 'string', default: 'resnet18' },
     weights: { type: 'string', default: 'imagenet' },
-    'img-size': { type: 'string', default: '224' },
+    'image-size': { type: 'string', default: '224' },
     epochs: { type: 'string', default: '3' },
     'max-steps': { type: 'string' },
     'batch-size': { type: 'string', default: '16' },
@@ -24,7 +24,7 @@ const { values } = parseArgs({
   },
 });
 if (!values.data) throw new Error('--data DIR is required: a CheXpert-format folder (make one with `chexzoo synth --out DIR`).');
-const imageSize = Number(values['img-size']);
+const imageSize = Number(values['image-size']);
 const tasks = [...COMPETITION_TASKS];
 console.log('backend:', await ensureBackend());
 

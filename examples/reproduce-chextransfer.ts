@@ -1,7 +1,7 @@
 // The CheXtransfer study through the API: the same code path as `chexzoo study` and `npm run reproduce`.
 //
 //   npx tsx examples/reproduce-chextransfer.ts [--preset quick|paper] [--data DIR] [--out DIR] [--archs a,b]
-//        [--init imagenet,random] [--max-steps N] [--img-size S] [--seeds N]
+//        [--init imagenet,random] [--max-steps N] [--image-size S] [--seeds N]
 //
 // Without --data (quick preset) it makes a small synthetic CheXpert-format dataset in OUT/data. Writes
 // OUT/results.json, OUT/report.md and OUT/figures/*.svg; run it again after an interruption to resume.
@@ -17,7 +17,7 @@ const { values } = parseArgs({
     archs: { type: 'string' },
     init: { type: 'string' },
     'max-steps': { type: 'string' },
-    'img-size': { type: 'string' },
+    'image-size': { type: 'string' },
     seeds: { type: 'string' },
   },
 });
@@ -28,7 +28,7 @@ const options: StudyOptions = {
   ...(values.archs ? { archs: values.archs.split(',') } : {}),
   ...(values.init ? { inits: values.init.split(',') as StudyInit[] } : {}),
   ...(values['max-steps'] ? { maxSteps: Number(values['max-steps']) } : {}),
-  ...(values['img-size'] ? { imgSize: Number(values['img-size']) } : {}),
+  ...(values['image-size'] ? { imageSize: Number(values['image-size']) } : {}),
   ...(values.seeds ? { seeds: Number(values.seeds) } : {}),
 };
 

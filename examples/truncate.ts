@@ -1,7 +1,7 @@
 // Truncation as the study does it: list an architecture's stages, cut it before its final block(s) at the study's
 // truncation points, and see what that saves in parameters (the parameter-efficiency gain of finding 4).
 //
-//   npx tsx examples/truncate.ts [--arch densenet121] [--img-size 224]
+//   npx tsx examples/truncate.ts [--arch densenet121] [--image-size 224]
 //
 // To see what it costs in AUROC, train both: `chexzoo study --archs densenet121 --init random` (the report's
 // finding 4 pairs each full model with its truncated versions in a paired bootstrap test).
@@ -10,9 +10,9 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { TRUNCATION_POINTS, blocks, countParams, createModel, efficiencyGain, ensureBackend, featureExtractor, truncate } from '../src/node.js';
 
-const { values } = parseArgs({ options: { arch: { type: 'string', default: 'densenet121' }, 'img-size': { type: 'string', default: '224' } } });
+const { values } = parseArgs({ options: { arch: { type: 'string', default: 'densenet121' }, 'image-size': { type: 'string', default: '224' } } });
 const arch = values.arch!;
-const s = Number(values['img-size']);
+const s = Number(values['image-size']);
 await ensureBackend();
 
 const model = await createModel(arch, { numClasses: 5, inputShape: [s, s, 3] });

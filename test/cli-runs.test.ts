@@ -42,7 +42,7 @@ afterEach(() => {
 const errText = () => [...stderr.mock.calls, ...error.mock.calls].map((c) => String(c[0])).join('');
 const outText = () => [...stdout.mock.calls, ...log.mock.calls].map((c) => String(c[0])).join('');
 
-const tiny = (out: string, d = data) => ['--arch', 'resnet18', '--truncate', 'layer1', '--data', d, '--out', out, '--img-size', '32', '--batch-size', '8', '--quiet'];
+const tiny = (out: string, d = data) => ['--arch', 'resnet18', '--truncate', 'layer1', '--data', d, '--out', out, '--image-size', '32', '--batch-size', '8', '--quiet'];
 
 describe('numeric flags (issue 10.10)', () => {
   it.each([
@@ -57,6 +57,7 @@ describe('numeric flags (issue 10.10)', () => {
     '--top-k=-1',
     '--max-steps 0',
     '--img-size=-5',
+    '--image-size=-5',
     '--seed 1.5',
     '--seed=-1',
     '--patience 0',
@@ -85,10 +86,27 @@ describe('numeric flags (issue 10.10)', () => {
   });
 
   it('chexzoo truncate --block -1 works as documented (drops the last stage)', async () => {
-    expect(await runTruncate(['--arch', 'resnet18', '--block', '-1', '--img-size', '32', '--json'])).toBe(0);
+    expect(await runTruncate(['--arch', 'resnet18', '--block', '-1', '--image-size', '32', '--json'])).toBe(0);
     const r = JSON.parse(outText());
     expect(r.block).toBe('layer3');
     expect(r.params).toBeLessThan(r.fullParams);
+  });
+
+  it('--image-size names the input side; --img-size is its deprecated alias; messages say block (issue 13)', async () => {
+    expect(await runTruncate(['--arch', 'resnet18', '--block', '-1', '--image-size', '32', '--json'])).toBe(0);
+    const now = JSON.parse(outText());
+    expect(errText()).not.toContain('deprecated');
+    stdout.mockClear();
+    log.mockClear();
+    expect(await runTruncate(['--arch', 'resnet18', '--block', '-1', '--img-size', '32', '--json'])).toBe(0);
+    expect(JSON.parse(outText())).toEqual(now);
+    expect(errText()).toContain('--img-size is deprecated; use --image-size');
+    expect(await runTruncate(['--arch', 'resnet18', '--image-size', '32', '--img-size', '32'])).toBe(2);
+    expect(errText()).toContain('Give --image-size only');
+    stderr.mockClear();
+    expect(await runTruncate(['--arch', 'resnet18', '--block', 'nope'])).toBe(2);
+    expect(errText()).toMatch(/unknown block 'nope'\. resnet18's blocks: /);
+    expect(errText()).not.toMatch(/stage/i);
   });
 
   it('every subcommand exits 2 on a usage error and 1 on a failure', async () => {

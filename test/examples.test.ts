@@ -33,7 +33,7 @@ function example(name: string, args: string[]): Promise<{ code: number; out: str
 
 describe('examples', () => {
   it('truncate.ts lists stages and the study truncation points with their parameter gain', async () => {
-    const r = await example('truncate.ts', ['--arch', 'resnet18', '--img-size', '32']);
+    const r = await example('truncate.ts', ['--arch', 'resnet18', '--image-size', '32']);
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/resnet18: 11,179,077 parameters/);
     expect(r.out).toMatch(/cut after layer3 +2,784,069 parameters, 4\.02x fewer; output \[1,5\]/);
@@ -45,14 +45,14 @@ describe('examples', () => {
     const ckpt = join(tmp, 'r18.safetensors');
     await fs.writeFile(ckpt, encodeSafetensors(modelToStateDict(m)));
     m.dispose();
-    const r = await example('finetune.ts', ['--data', data, '--weights', ckpt, '--img-size', '32', '--max-steps', '2', '--batch-size', '8', '--out', 'ft']);
+    const r = await example('finetune.ts', ['--data', data, '--weights', ckpt, '--image-size', '32', '--max-steps', '2', '--batch-size', '8', '--out', 'ft']);
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/resnet18 fine-tuned from .*r18\.safetensors for 2 steps: mean AUROC 0\.\d+ \(95% CI/);
     expect(existsSync(join(tmp, 'ft', 'final', 'model.json'))).toBe(true);
   }, 180_000);
 
   it('reproduce-chextransfer.ts runs the study through the API', async () => {
-    const r = await example('reproduce-chextransfer.ts', ['--data', data, '--archs', 'resnet18', '--init', 'random', '--max-steps', '2', '--img-size', '32', '--out', 'study']);
+    const r = await example('reproduce-chextransfer.ts', ['--data', data, '--archs', 'resnet18', '--init', 'random', '--max-steps', '2', '--image-size', '32', '--out', 'study']);
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/2 runs, 0 skipped/);
     expect(r.out).toMatch(/4\. truncation mean gain: \d+\.\d+x \(paper 3\.25x\)/);

@@ -85,7 +85,7 @@ describe('study ImageNet arm', () => {
     archs: ['resnet18'],
     truncate: 'none' as const,
     maxSteps: 2,
-    imgSize: 32,
+    imageSize: 32,
     batchSize: 8,
     bootstrap: 100,
     log: () => {},

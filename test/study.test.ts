@@ -51,7 +51,7 @@ describe('study grid', () => {
     expect(archs.has('mobilenet_v3_small')).toBe(false);
     expect(grid.filter((r) => r.init === 'random').every((r) => r.truncatedAt === null)).toBe(true);
     expect(grid.length).toBe(16 * 2 + 16 * 2);
-    expect(STUDY_PRESETS.paper).toMatchObject({ imgSize: 320, batchSize: 16, epochs: 3, validEvery: 4800, topK: 10, uncertainty: 'ones' });
+    expect(STUDY_PRESETS.paper).toMatchObject({ imageSize: 320, batchSize: 16, epochs: 3, validEvery: 4800, topK: 10, uncertainty: 'ones' });
     // every truncation point is a stage of its architecture and not its last
     for (const [arch, cuts] of Object.entries(TRUNCATION_POINTS)) {
       const stages = getModelInfo(arch).stages;
@@ -279,7 +279,7 @@ function chexzoo(args: string[], env: Record<string, string> = {}): Promise<{ co
 
 describe('chexzoo study end to end (tiny grid)', () => {
   const data = join(tmp, 'data');
-  const tiny = ['--data', data, '--archs', 'resnet18', '--init', 'random', '--truncate', 'layer3', '--max-steps', '2', '--img-size', '32', '--batch-size', '8'];
+  const tiny = ['--data', data, '--archs', 'resnet18', '--init', 'random', '--truncate', 'layer3', '--max-steps', '2', '--image-size', '32', '--batch-size', '8'];
   beforeAll(async () => {
     await writeSynthDataset(data, { train: 48, valid: 40, size: 32, seed: 1 });
   });
@@ -290,7 +290,7 @@ describe('chexzoo study end to end (tiny grid)', () => {
     await expect(runStudy({ data, out, shard: '2/2', log: () => {} })).rejects.toThrow(/out of range for 2 shards/);
     await expect(runStudy({ data, out, archs: ['resnet18'], truncate: ['Mixed_6e'], log: () => {} })).rejects.toThrow(/Unknown stage 'Mixed_6e'/);
     await expect(runStudy({ preset: 'paper', out, log: () => {} })).rejects.toThrow(/needs --data/);
-    await expect(runStudy({ data, out, archs: ['inception_v3'], imgSize: 32, log: () => {} })).rejects.toThrow(/below inception_v3's minimum input of 75 px/);
+    await expect(runStudy({ data, out, archs: ['inception_v3'], imageSize: 32, log: () => {} })).rejects.toThrow(/below inception_v3's minimum input of 75 px/);
     expect(existsSync(out)).toBe(false);
     // a run folder of another grid (other settings) in --out
     const run = join(out, 'runs', 'resnet18.random.full.s0');

@@ -84,7 +84,7 @@ try {
   // 3. the shell lines (synth already ran; flags that keep them short are printed)
   const extra = {
     'chexzoo synth': null,
-    'chexzoo train': ['--max-steps', '2', '--img-size', '32', '--batch-size', '8', '--quiet'],
+    'chexzoo train': ['--max-steps', '2', '--image-size', '32', '--batch-size', '8', '--quiet'],
     // one architecture, two steps, random init (the quick grid itself takes minutes: npm run reproduce)
     'chexzoo study': ['--archs', 'resnet18', '--init', 'random', '--max-steps', '2', '--data', 'data/synth', '--out', 'runs/study'],
   };

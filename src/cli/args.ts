@@ -110,19 +110,33 @@ export function numberFlag(name: string, v: string | undefined, bounds: NumberBo
 }
 
 /**
- * A stage flag (`--block`, `--truncate`): a stage name of `arch` or -K (drop the last K stages), checked
- * against the architecture's stages without building it. Returns the stage name.
+ * A block flag (`--block`, `--truncate`): a block name of `arch` or -K (drop the last K blocks), checked
+ * against the architecture's blocks without building it. Returns the block name.
  */
-export function stageFlag(name: string, arch: string, v: string): string {
-  const stages = getModelInfo(arch).stages;
-  const list = `${arch}'s stages: ${stages.join(', ')} (or -K to drop the last K, from -1 to -${stages.length - 1}).`;
+export function blockFlag(name: string, arch: string, v: string): string {
+  const names = getModelInfo(arch).stages;
+  const list = `${arch}'s blocks: ${names.join(', ')} (or -K to drop the last K, from -1 to -${names.length - 1}).`;
   if (NEGATIVE_NUMBER.test(v) || /^\d/.test(v)) {
     const k = Number(v);
-    if (!Number.isInteger(k) || k > 0 || -k >= stages.length) throw new UsageError(`--${name} ${v} is out of range. ${list}`);
-    return stages[stages.length - 1 + k]!;
+    if (!Number.isInteger(k) || k > 0 || -k >= names.length) throw new UsageError(`--${name} ${v} is out of range. ${list}`);
+    return names[names.length - 1 + k]!;
   }
-  if (!stages.includes(v)) throw new UsageError(`--${name}: unknown stage '${v}'. ${list}`);
+  if (!names.includes(v)) throw new UsageError(`--${name}: unknown block '${v}'. ${list}`);
   return v;
+}
+
+/** The options of the input-side flag: `--image-size`, and `--img-size`, its deprecated alias. */
+export const IMAGE_SIZE_OPTIONS = { 'image-size': { type: 'string' }, 'img-size': { type: 'string' } } as const;
+
+/**
+ * The square input side in pixels from `--image-size` (or the deprecated `--img-size`, with a warning on stderr);
+ * undefined when absent. Both at once is a {@link UsageError}.
+ */
+export function imageSizeFlag(values: { 'image-size'?: string | undefined; 'img-size'?: string | undefined }, bounds: NumberBounds = {}): number | undefined {
+  const old = values['img-size'];
+  if (old !== undefined && values['image-size'] !== undefined) throw new UsageError('Give --image-size only (--img-size is its deprecated alias).');
+  if (old !== undefined) process.stderr.write('chexzoo: --img-size is deprecated; use --image-size.\n');
+  return old !== undefined ? intFlag('img-size', old, bounds) : intFlag('image-size', values['image-size'], bounds);
 }
 
 /** An architecture flag: one of the zoo's names. */

@@ -6,11 +6,11 @@ const USAGE = `Usage: chexzoo <command> [options]
 
 Commands:
   list                 the architectures, their parameters, input sizes and ImageNet top-1
-  info <arch>          one architecture: family, reference, stages
+  info <arch>          one architecture: family, reference, blocks
   synth                write a synthetic CheXpert-format dataset (chexzoo synth --help)
   train                train a model on a CheXpert-format dataset (chexzoo train --help)
   eval                 evaluate a trained run (chexzoo eval --help)
-  truncate             truncate an architecture at a stage and report/save it (chexzoo truncate --help)
+  truncate             truncate an architecture after a block and report/save it (chexzoo truncate --help)
   study                the CheXtransfer study in one command (chexzoo study --help)
   report               rebuild a study's results and report from run folders (chexzoo report --help)
   export               a trained run or saved model as .safetensors for PyTorch (chexzoo export --help)

@@ -1,6 +1,6 @@
 // `chexzoo report`: rebuilds results.json, report.md and figures from any study folders or run folders (shard merge).
 import { resolve } from 'node:path';
-import { parseCommand } from './args.js';
+import { failWith, parseCommand, UsageError } from './args.js';
 import { findRunFolders, writeStudyReport } from '../node/study/run.js';
 
 const USAGE = `Usage: chexzoo report DIR [DIR ...] [--out OUT] [--title T] [--json]
@@ -15,8 +15,6 @@ folders themselves. This is how the shards of a study merge. The runs must share
   --title T         report title
   --json            print results.json on stdout
 `;
-
-class UsageError extends Error {}
 
 /**
  * Runs `chexzoo report` with the arguments after the subcommand; resolves to the exit code.
@@ -51,11 +49,6 @@ export async function runReport(argv: string[]): Promise<number> {
     else process.stdout.write(`Reported ${results.runs.length} runs (${results.skipped.length} skipped): ${resolve(out)}/report.md\n`);
     return 0;
   } catch (e) {
-    if (e instanceof UsageError) {
-      process.stderr.write(`chexzoo report: ${e.message}\n\n${USAGE}`);
-      return 2;
-    }
-    process.stderr.write(`chexzoo report: ${(e as Error).message}\n`);
-    return 1;
+    return failWith('report', USAGE, e);
   }
 }

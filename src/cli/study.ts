@@ -1,10 +1,10 @@
 // `chexzoo study`: the CheXtransfer study in one command (src/study/run.ts does the work).
-import { parseCommand } from './args.js';
+import { failWith, IMAGE_SIZE_OPTIONS, imageSizeFlag, intFlag, parseCommand } from './args.js';
 import { runStudy, type StudyOptions } from '../node/study/run.js';
 import type { StudyInit } from '../study/grid.js';
 
 const USAGE = `Usage: chexzoo study [--preset quick|paper] [--data DIR] [--out DIR] [--archs a,b] [--init imagenet,random]
-       [--truncate STAGE,...|none] [--epochs E] [--max-steps N] [--img-size S] [--batch-size B]
+       [--truncate BLOCK,...|none] [--epochs E] [--max-steps N] [--image-size S] [--batch-size B]
        [--seeds N] [--seed S] [--shard I/N | --shards N]
 
 Runs the CheXtransfer study grid: each architecture from ImageNet weights and from random init, full and truncated
@@ -17,11 +17,11 @@ OUT/results.json, OUT/report.md and OUT/figures/*.svg (the four findings, next t
   --out DIR         output folder (default runs/study)
   --archs a,b       architectures (default: the preset's)
   --init L          imagenet,random (default both)
-  --truncate L      stages to cut after (each applied to the architectures that have it), or none
+  --truncate L      blocks to cut after (each applied to the architectures that have it), or none
                     (default: the preset's per-family truncation points; see docs/study.md)
   --epochs E        epochs per run (default: the preset's)
   --max-steps N     optimizer steps per run (default: the preset's)
-  --img-size S      input side in pixels (default: the preset's)
+  --image-size S    input side in pixels (default: the preset's; --img-size: deprecated alias)
   --batch-size B    batch size (default 16)
   --seeds N         repeat every configuration with N seeds (default 1); the report shows the spread
   --seed S          first seed (default 0)
@@ -32,15 +32,6 @@ OUT/results.json, OUT/report.md and OUT/figures/*.svg (the four findings, next t
 ImageNet weights come from the cache or a download (hash-checked); with CHEXZOO_OFFLINE=1 or no network and no
 cached copy, those runs are skipped with the reason. CHEXZOO_WEIGHTS_MIRROR points at a mirror (URL or folder).
 `;
-
-class UsageError extends Error {}
-
-function int(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new UsageError(`--${name} must be an integer, got "${v}".`);
-  return n;
-}
 
 const list = (v: string | undefined) => (v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean));
 
@@ -60,7 +51,7 @@ export async function runStudyCli(argv: string[]): Promise<number> {
       truncate: { type: 'string' },
       epochs: { type: 'string' },
       'max-steps': { type: 'string' },
-      'img-size': { type: 'string' },
+      ...IMAGE_SIZE_OPTIONS,
       'batch-size': { type: 'string' },
       seeds: { type: 'string' },
       seed: { type: 'string' },
@@ -82,9 +73,11 @@ export async function runStudyCli(argv: string[]): Promise<number> {
       ...(values.init !== undefined ? { inits: list(values.init) as StudyInit[] } : {}),
       ...(truncate !== undefined ? { truncate } : {}),
     };
-    const nums = { epochs: 'epochs', 'max-steps': 'maxSteps', 'img-size': 'imgSize', 'batch-size': 'batchSize', seeds: 'seeds', seed: 'seed', shards: 'shards' } as const;
+    const imageSize = imageSizeFlag(values);
+    if (imageSize !== undefined) opts.imageSize = imageSize;
+    const nums = { epochs: 'epochs', 'max-steps': 'maxSteps', 'batch-size': 'batchSize', seeds: 'seeds', seed: 'seed', shards: 'shards' } as const;
     for (const [flag, key] of Object.entries(nums)) {
-      const v = int(flag, values[flag as keyof typeof nums]);
+      const v = intFlag(flag, values[flag as keyof typeof nums]);
       if (v !== undefined) (opts as Record<string, unknown>)[key] = v;
     }
     if (values.shard !== undefined) opts.shard = values.shard;
@@ -100,11 +93,6 @@ export async function runStudyCli(argv: string[]): Promise<number> {
     }
     return interrupted ? 130 : failed.length > 0 ? 1 : 0;
   } catch (e) {
-    if (e instanceof UsageError) {
-      process.stderr.write(`chexzoo study: ${e.message}\n\n${USAGE}`);
-      return 2;
-    }
-    process.stderr.write(`chexzoo study: ${(e as Error).message}\n`);
-    return 1;
+    return failWith('study', USAGE, e);
   }
 }

@@ -1,7 +1,7 @@
 // `chexzoo train`: parses the flags and calls trainRun (src/node/train/run.ts), which trains a zoo architecture on a
 // CheXpert-format dataset, resumable, writing RUN/metrics.json, RUN/model (best checkpoint) and RUN/checkpoints (top-k + last).
 import { join } from 'node:path';
-import { archFlag, failWith, intFlag, numberFlag, parseCommand, stageFlag, UsageError } from './args.js';
+import { archFlag, blockFlag, failWith, IMAGE_SIZE_OPTIONS, imageSizeFlag, intFlag, numberFlag, parseCommand, UsageError } from './args.js';
 import type { ViewName } from '../data/chexpert.js';
 import type { StepInfo } from '../train/loop.js';
 import { resolveRunConfig, trainRun, TRAIN_DEFAULTS, type RunConfig } from '../node/train/run.js';
@@ -20,7 +20,7 @@ Exit codes: 0 done, 1 failure, 2 usage error, 130 interrupted (resumable).
   --out RUN             run folder
   --epochs E            epochs (default ${TRAIN_DEFAULTS.epochs} unless --max-steps is given)
   --max-steps N         stop after N optimizer steps
-  --img-size S          square input side in pixels (default ${TRAIN_DEFAULTS.imageSize})
+  --image-size S        square input side in pixels (default ${TRAIN_DEFAULTS.imageSize}; --img-size: deprecated alias)
   --batch-size B        default ${TRAIN_DEFAULTS.batchSize}
   --micro-batch N       images per forward/backward pass; gradients of a batch's micro-batches are summed into
                         one step (default auto: the whole batch when it fits the memory, wasm: 4 GiB, else the
@@ -29,7 +29,7 @@ Exit codes: 0 done, 1 failure, 2 usage error, 130 interrupted (resumable).
   --lr X                Adam learning rate (default ${TRAIN_DEFAULTS.lrPretrained} with pretrained weights, ${TRAIN_DEFAULTS.lrScratch} from scratch)
   --lr-schedule S       constant (default) or cosine
   --weights W           imagenet | none (default: from scratch) | PATH (.pth, .safetensors, model.json)
-  --truncate BLOCK      cut the network after stage BLOCK (chexzoo info A lists stages; -K drops the last K)
+  --truncate BLOCK      cut the network after block BLOCK (chexzoo truncate --arch A lists them; -K drops the last K)
                         and add a new head
   --uncertainty U       ones (default) | zeros | ignore: what uncertain labels become
   --tasks T1,T2         observations to predict (default the 5 competition tasks)
@@ -77,7 +77,7 @@ export async function runTrain(argv: string[], hooks: RunTrainHooks = {}): Promi
       out: { type: 'string', short: 'o' },
       epochs: { type: 'string' },
       'max-steps': { type: 'string' },
-      'img-size': { type: 'string' },
+      ...IMAGE_SIZE_OPTIONS,
       'batch-size': { type: 'string' },
       'micro-batch': { type: 'string' },
       lr: { type: 'string' },
@@ -114,7 +114,7 @@ export async function runTrain(argv: string[], hooks: RunTrainHooks = {}): Promi
       resolveRunConfig({
         arch,
         data: values.data!,
-        imageSize: intFlag('img-size', values['img-size'], { min: 1 }),
+        imageSize: imageSizeFlag(values, { min: 1 }),
         batchSize: intFlag('batch-size', values['batch-size'], { min: 1 }),
         maxSteps: intFlag('max-steps', values['max-steps'], { min: 1 }),
         epochs: intFlag('epochs', values.epochs, { min: 1 }),
@@ -128,7 +128,7 @@ export async function runTrain(argv: string[], hooks: RunTrainHooks = {}): Promi
         topK: intFlag('top-k', values['top-k'], { min: 1 }),
         patience: intFlag('patience', values.patience, { min: 1 }),
         validEvery: intFlag('valid-every', values['valid-every'], { min: 1 }),
-        block: values.truncate === undefined ? null : stageFlag('truncate', arch, values.truncate),
+        block: values.truncate === undefined ? null : blockFlag('truncate', arch, values.truncate),
         augment: values.augment,
         posWeight: values['pos-weight'],
       }),

@@ -1,17 +1,17 @@
-// `chexzoo truncate`: cut an architecture at a stage, report what it keeps, optionally save it.
+// `chexzoo truncate`: cut an architecture after a block, report what it keeps, optionally save it.
 import type * as tf from '@tensorflow/tfjs';
-import { archFlag, failWith, intFlag, parseCommand, stageFlag } from './args.js';
+import { archFlag, blockFlag, failWith, IMAGE_SIZE_OPTIONS, imageSizeFlag, intFlag, parseCommand } from './args.js';
 import { blocks, truncate } from '../truncate.js';
 import { countParams, createModel, getModelInfo } from '../zoo/registry.js';
 import { downloadProgress } from '../node/progress.js';
 
-const USAGE = `Usage: chexzoo truncate --arch A [--block STAGE|-K] [--num-classes N] [--img-size S]
+const USAGE = `Usage: chexzoo truncate --arch A [--block BLOCK|-K] [--num-classes N] [--image-size S]
                         [--weights imagenet|none|PATH] [--out DIR] [--json]
 
-Without --block: lists the stages of A with channels, reduction and parameters up to each.
-With --block: truncates A there (a stage name, or -K to drop the last K stages), adds a fresh
-N-class head (default 5; 0 = the stage's feature map), prints the parameter reduction and, with
---out, saves the model (model.json + weights.bin) to DIR.
+Without --block: lists the blocks of A with channels, reduction and parameters up to each.
+With --block: truncates A after that block (a block name, or -K to drop the last K blocks), adds a fresh
+N-class head (default 5; 0 = the block's feature map), prints the parameter reduction and, with
+--out, saves the model (model.json + weights.bin) to DIR. --img-size is a deprecated alias of --image-size.
 `;
 
 /**
@@ -25,7 +25,7 @@ export async function runTruncate(argv: string[]): Promise<number> {
       arch: { type: 'string' },
       block: { type: 'string' },
       'num-classes': { type: 'string', default: '5' },
-      'img-size': { type: 'string' },
+      ...IMAGE_SIZE_OPTIONS,
       weights: { type: 'string', default: 'none' },
       out: { type: 'string' },
       json: { type: 'boolean', default: false },
@@ -40,8 +40,8 @@ export async function runTruncate(argv: string[]): Promise<number> {
     const arch = archFlag('arch', values.arch);
     const numClasses = intFlag('num-classes', values['num-classes'], { min: 0 })!;
     const info = getModelInfo(arch);
-    const size = intFlag('img-size', values['img-size'], { min: info.minInputSize }) ?? info.defaultInputSize;
-    const block = values.block === undefined ? undefined : stageFlag('block', arch, values.block);
+    const size = imageSizeFlag(values, { min: info.minInputSize }) ?? info.defaultInputSize;
+    const block = values.block === undefined ? undefined : blockFlag('block', arch, values.block);
     const weights = values.weights === 'none' ? undefined : values.weights;
     // paths and the ImageNet download cache are resolved by the Node entry's weights resolver
     if (weights) await import('../node.js');
@@ -60,7 +60,7 @@ export async function runTruncate(argv: string[]): Promise<number> {
   }
 }
 
-/** Prints the stages of `model`, or truncates it at `block` and reports (with --out, saves) the result. */
+/** Prints the blocks of `model`, or truncates it after `block` and reports (with --out, saves) the result. */
 async function report(
   model: tf.LayersModel,
   arch: string,
@@ -69,13 +69,13 @@ async function report(
   size: number,
   values: { json: boolean; out?: string | undefined },
 ): Promise<number> {
-  const stages = blocks(model);
+  const list = blocks(model);
   if (block === undefined) {
-    if (values.json) console.log(JSON.stringify(stages, null, 2));
+    if (values.json) console.log(JSON.stringify(list, null, 2));
     else {
-      const w = Math.max(...stages.map((s) => s.name.length));
-      console.log(`${'stage'.padEnd(w)}  channels  reduction  params`);
-      for (const s of stages) {
+      const w = Math.max(...list.map((s) => s.name.length));
+      console.log(`${'block'.padEnd(w)}  channels  reduction  params`);
+      for (const s of list) {
         console.log(
           `${s.name.padEnd(w)}  ${String(s.channels).padStart(8)}  ${String(s.reduction).padStart(9)}  ${s.params.toLocaleString('en-US')}`,
         );

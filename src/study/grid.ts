@@ -14,7 +14,8 @@ export interface StudyPreset {
   truncations: number;
   /** Which inits get truncated runs. */
   truncateInits: StudyInit[];
-  imgSize: number;
+  /** Square input side in pixels. */
+  imageSize: number;
   batchSize: number;
   /** Epochs; null when `maxSteps` bounds training. */
   epochs: number | null;
@@ -69,7 +70,7 @@ export const STUDY_PRESETS: Record<'quick' | 'paper', StudyPreset> = {
     inits: ['random', 'imagenet'],
     truncations: 1,
     truncateInits: ['random', 'imagenet'],
-    imgSize: 32,
+    imageSize: 32,
     batchSize: 16,
     epochs: null,
     maxSteps: 60,
@@ -85,7 +86,7 @@ export const STUDY_PRESETS: Record<'quick' | 'paper', StudyPreset> = {
     inits: ['imagenet', 'random'],
     truncations: 2,
     truncateInits: ['imagenet'],
-    imgSize: 320,
+    imageSize: 320,
     batchSize: 16,
     epochs: 3,
     maxSteps: null,

@@ -43,7 +43,8 @@ export interface StudyOptions extends StudyGridOptions {
   out?: string;
   epochs?: number;
   maxSteps?: number;
-  imgSize?: number;
+  /** Square input side in pixels (default: the preset's). */
+  imageSize?: number;
   batchSize?: number;
   /** `I/N`: run shard I (0-based) of N. */
   shard?: string;
@@ -127,7 +128,7 @@ export function checkChexpertFolder(dir: string): { root: string; train: number;
 
 /** Resolved training settings of a study (preset + overrides). */
 export function studySettings(preset: StudyPreset, o: StudyOptions): {
-  imgSize: number;
+  imageSize: number;
   batchSize: number;
   epochs: number | null;
   maxSteps: number | null;
@@ -136,7 +137,7 @@ export function studySettings(preset: StudyPreset, o: StudyOptions): {
   lr: Record<StudyInit, number>;
   uncertainty: string;
 } {
-  positive('img-size', o.imgSize);
+  positive('image-size', o.imageSize);
   positive('batch-size', o.batchSize);
   positive('epochs', o.epochs);
   positive('max-steps', o.maxSteps);
@@ -144,7 +145,7 @@ export function studySettings(preset: StudyPreset, o: StudyOptions): {
   const epochs = o.epochs ?? (o.maxSteps !== undefined ? null : preset.epochs);
   const validEvery = preset.validEvery === null ? null : maxSteps !== null ? Math.min(preset.validEvery, Math.max(1, Math.ceil(maxSteps / 2))) : preset.validEvery;
   return {
-    imgSize: o.imgSize ?? preset.imgSize,
+    imageSize: o.imageSize ?? preset.imageSize,
     batchSize: o.batchSize ?? preset.batchSize,
     epochs,
     maxSteps,
@@ -214,7 +215,7 @@ export async function runStudy(options: StudyOptions = {}): Promise<StudyOutcome
   const settings = studySettings(preset, options);
   for (const arch of new Set(grid.map((r) => r.arch))) {
     const min = getModelInfo(arch).minInputSize;
-    if (settings.imgSize < min) throw new Error(`--img-size ${settings.imgSize} is below ${arch}'s minimum input of ${min} px; raise it or leave ${arch} out of --archs.`);
+    if (settings.imageSize < min) throw new Error(`--image-size ${settings.imageSize} is below ${arch}'s minimum input of ${min} px; raise it or leave ${arch} out of --archs.`);
   }
   const out = resolve(options.out ?? join('runs', 'study'));
   let dataDir: string;
@@ -229,7 +230,7 @@ export async function runStudy(options: StudyOptions = {}): Promise<StudyOutcome
     kind = 'synthetic';
   }
   const trainSettings = {
-    imgSize: settings.imgSize,
+    imgSize: settings.imageSize, // study.json's key (an on-disk format)
     batchSize: settings.batchSize,
     epochs: settings.epochs,
     maxSteps: settings.maxSteps,
@@ -262,9 +263,9 @@ export async function runStudy(options: StudyOptions = {}): Promise<StudyOutcome
   await fs.mkdir(join(out, RUNS), { recursive: true });
   if (options.data === undefined) await ensureSynth(out, preset.synth!, log);
   const counts = checkChexpertFolder(dataDir);
-  const data: StudyResults['data'] = { dir: dataDir, kind, train: counts.train, valid: counts.valid, tasks: [...COMPETITION_TASKS], imgSize: settings.imgSize };
+  const data: StudyResults['data'] = { dir: dataDir, kind, train: counts.train, valid: counts.valid, tasks: [...COMPETITION_TASKS], imgSize: settings.imageSize };
   const backend = await ensureBackend();
-  log(`Study '${presetName}': ${grid.length} runs (${[...new Set(grid.map((r) => r.arch))].join(', ')}; init ${[...new Set(grid.map((r) => r.init))].join(', ')}), ${settings.imgSize} px, ${settings.maxSteps !== null ? `${settings.maxSteps} steps` : `${settings.epochs} epochs`}, backend ${backend}; out ${out}`);
+  log(`Study '${presetName}': ${grid.length} runs (${[...new Set(grid.map((r) => r.arch))].join(', ')}; init ${[...new Set(grid.map((r) => r.init))].join(', ')}), ${settings.imageSize} px, ${settings.maxSteps !== null ? `${settings.maxSteps} steps` : `${settings.epochs} epochs`}, backend ${backend}; out ${out}`);
 
   // ImageNet weights: from the cache or a download (progress bar, hash-checked); otherwise the runs are skipped
   const weightsWhy = new Map<string, string>();
@@ -349,7 +350,7 @@ export async function runStudy(options: StudyOptions = {}): Promise<StudyOutcome
         const config = resolveRunConfig({
           arch: r.arch,
           data: dataDir,
-          imageSize: settings.imgSize,
+          imageSize: settings.imageSize,
           batchSize: settings.batchSize,
           lr: settings.lr[r.init],
           weights: r.init === 'imagenet' ? 'imagenet' : 'none',

@@ -142,7 +142,7 @@ const VIEWS: readonly ViewName[] = ['all', 'frontal', 'lateral', 'AP', 'PA'];
 export function resolveRunConfig(o: TrainRunOptions): RunConfig {
   const info = getModelInfo(o.arch);
   const imgSize = o.imageSize ?? TRAIN_DEFAULTS.imageSize;
-  if (imgSize < info.minInputSize) throw new Error(`--img-size ${imgSize} is below ${o.arch}'s minimum input of ${info.minInputSize} px.`);
+  if (imgSize < info.minInputSize) throw new Error(`--image-size (imageSize) ${imgSize} is below ${o.arch}'s minimum input of ${info.minInputSize} px.`);
   const weights = runWeights(o.arch, o.weights ?? 'none');
   const lrSchedule = o.lrSchedule ?? 'constant';
   if (lrSchedule !== 'constant' && lrSchedule !== 'cosine') throw new Error(`--lr-schedule must be constant or cosine, got "${String(lrSchedule)}".`);
