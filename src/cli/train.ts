@@ -1,6 +1,6 @@
 // `chexzoo train`: parses the flags and calls trainRun (src/node/train/run.ts), which trains a zoo architecture on a
 // CheXpert-format dataset, resumable, writing RUN/metrics.json, RUN/model (best checkpoint) and RUN/checkpoints (top-k + last).
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { archFlag, blockFlag, failWith, IMAGE_SIZE_OPTIONS, imageSizeFlag, intFlag, numberFlag, parseCommand, UsageError } from './args.js';
 import type { ViewName } from '../data/chexpert.js';
 import type { StepInfo } from '../train/loop.js';
@@ -134,7 +134,7 @@ export async function runTrain(argv: string[], hooks: RunTrainHooks = {}): Promi
       }),
     );
     const checkpointEvery = intFlag('checkpoint-every', values['checkpoint-every'], { min: 1 });
-    const out = values.out!;
+    const out = resolve(values.out!);
     const { interrupted, result, seconds } = await trainRun(config, out, {
       microBatch,
       ...(checkpointEvery !== undefined ? { checkpointEvery } : {}),
