@@ -2,6 +2,7 @@ import { describe, expect, it, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { ensureBackend, registerFastKernels } from '../src/backend/index.js';
 import { isFastKernel } from '../src/backend/kernels.js';
+import { batchNormTraining } from '../src/backend/kernels/batchnorm.js';
 import { expectAllCloseScaled } from './helpers/close.js';
 
 // Reference: direct loops over the definition of a (depthwise) convolution, written independently of
@@ -243,6 +244,48 @@ describe('fast gradient kernels', () => {
     const want = tf.grads(plain)([x, gamma, beta]);
     for (let i = 0; i < 3; i++) expectClose(await got[i]!.data(), (await want[i]!.data()) as Float32Array, `bn grad ${i}`);
     tf.dispose([x, gamma, beta, dy, ...got, ...want]);
+  });
+
+  it('batchNormTraining: output, statistics and gradients (x, gamma, beta) equal autodiff of the elementwise formula', async () => {
+    const eps = 1e-3;
+    for (const shape of [[4, 5, 3, 6], [7, 6]] as number[][]) {
+      const size = shape.reduce((a, b) => a * b, 1), ch = shape[shape.length - 1]!;
+      const x = tf.tensor(rand(size, 21), shape);
+      const gamma = tf.tensor1d(rand(ch, 22));
+      const beta = tf.tensor1d(rand(ch, 23));
+      const dy = tf.tensor(rand(size, 24), shape);
+      const axes = shape.slice(0, -1).map((_, i) => i);
+      const before = tf.memory().numTensors;
+      const ours = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+        const { y, mean, variance } = batchNormTraining(a, g, b, eps);
+        tf.dispose([mean, variance]);
+        return tf.sum(tf.mul(y, dy));
+      };
+      const plain = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+        const mean = tf.mean(a, axes);
+        const variance = tf.mean(tf.square(tf.sub(a, mean)), axes);
+        return tf.sum(tf.mul(tf.add(tf.mul(tf.div(tf.sub(a, mean), tf.sqrt(tf.add(variance, eps))), g), b), dy));
+      };
+      const got = tf.grads(ours)([x, gamma, beta]);
+      const want = tf.grads(plain)([x, gamma, beta]);
+      for (let i = 0; i < 3; i++) expectClose(await got[i]!.data(), (await want[i]!.data()) as Float32Array, `bn train grad ${i} ${shape}`);
+      tf.dispose([...got, ...want]);
+      expect(tf.memory().numTensors).toBe(before);
+      // forward: y and the batch statistics; without gamma / beta too
+      const r = batchNormTraining(x, undefined, undefined, eps);
+      const mean = tf.mean(x, axes), variance = tf.mean(tf.square(tf.sub(x, mean)), axes);
+      const yRef = tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps)));
+      expectClose(await r.y.data(), (await yRef.data()) as Float32Array, 'bn train y');
+      expectClose(await r.mean.data(), (await mean.data()) as Float32Array, 'bn train mean');
+      expectClose(await r.variance.data(), (await variance.data()) as Float32Array, 'bn train variance');
+      const [gx] = tf.grads((a: tf.Tensor) => tf.sum(tf.mul(batchNormTraining(a, undefined, undefined, eps).y, dy)))([x]);
+      const [gxRef] = tf.grads((a: tf.Tensor) => {
+        const m = tf.mean(a, axes);
+        return tf.sum(tf.mul(tf.div(tf.sub(a, m), tf.sqrt(tf.add(tf.mean(tf.square(tf.sub(a, m)), axes), eps))), dy));
+      })([x]);
+      expectClose(await gx!.data(), (await gxRef!.data()) as Float32Array, 'bn train grad x, no gamma/beta');
+      tf.dispose([x, gamma, beta, dy, r.y, r.mean, r.variance, mean, variance, yRef, gx!, gxRef!]);
+    }
   });
 
   it('model.fit and trainOnBatch of a small conv net train on wasm without leaking tensors', async () => {

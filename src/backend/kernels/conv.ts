@@ -200,10 +200,15 @@ export function depthwiseBackpropInput(args: KernelArgs, backendName: string): I
   return scoped(args, backendName, (s) => transposedConv(s, dy, filter, info, true));
 }
 
+/** Floats of x windows a depthwise filter gradient gathers at once (16 MB); more taps are done in chunks. */
+const TAP_CHUNK_FLOATS = 1 << 22;
+
 /**
- * dL/dW of a depthwise convolution as a direct loop in JS over contiguous channel vectors. Depthwise
- * filters are tiny and the work is a few multiply-adds per activation; composing it from wasm kernels
- * (strided slices per tap) costs 30x more in copies than this loop does in arithmetic.
+ * dL/dW of a depthwise convolution on the backend's threaded kernels: dW[i, j, c] = sum over pixels of
+ * window(i, j) of x times dy. The windows of the kernel taps are gathered into one [taps, pixels, c] tensor
+ * (block copies of channel vectors; whole rows at stride 1), multiplied by dy (broadcast over the taps) and
+ * summed per tap and channel by one average pooling (XNNPACK, on the thread pool). Taps go in chunks of at
+ * most {@link TAP_CHUNK_FLOATS} gathered floats, so large inputs need no more than that in temporaries.
  */
 export function depthwiseBackpropFilter(args: KernelArgs, backendName: string): Info {
   const { x, dy } = args.inputs as { x: Info; dy: Info };
@@ -219,28 +224,87 @@ export function depthwiseBackpropFilter(args: KernelArgs, backendName: string): 
     const [, ho, wo] = dy.shape as [number, number, number, number];
     const { strideHeight: sh, strideWidth: sw } = info;
     const { top: pt, left: pl } = info.padInfo;
-    const acc = new Float64Array(kh * kw * c);
-    const xv = s.view(x), dv = s.view(dy);
-    for (let b = 0; b < n; b++) {
-      for (let oh = 0; oh < ho; oh++) {
-        for (let ow = 0; ow < wo; ow++) {
-          const d0 = ((b * ho + oh) * wo + ow) * c;
-          for (let i = 0; i < kh; i++) {
-            const ih = oh * sh + i - pt;
-            if (ih < 0 || ih >= h) continue;
-            for (let j = 0; j < kw; j++) {
-              const iw = ow * sw + j - pl;
-              if (iw < 0 || iw >= w) continue;
-              const x0 = ((b * h + ih) * w + iw) * c;
-              const a0 = (i * kw + j) * c;
-              for (let k = 0; k < c; k++) acc[a0 + k]! += xv[x0 + k]! * dv[d0 + k]!;
+    const T = kh * kw, rows = n * ho * wo;
+    const out = s.alloc(filterShape);
+    const dy3 = s.reshape(dy, [1, rows, c]);
+    const count = s.alloc([]);
+    s.view(count)[0] = rows;
+    // Strided: split x once into its sh x sw phases x[:, a::sh, b::sw, :]; every tap window is then a
+    // stride-1 window of one phase, gathered by whole rows.
+    const phases = stridePhases(s, x, sh, sw);
+    const per = Math.max(1, Math.min(T, Math.floor(TAP_CHUNK_FLOATS / (rows * c))));
+    for (let first = 0; first < T; first += per) {
+      const cnt = Math.min(per, T - first);
+      const taps = s.alloc([cnt, rows, c]);
+      const xv = s.view(phases.data), tv = s.view(taps);
+      for (let t = first; t < first + cnt; t++) {
+        const i = Math.floor(t / kw), j = t % kw;
+        // tap (i, j) reads input row oh * sh + i - pt = sh * (oh + di) + a: row oh + di of phase row a
+        const a = (((i - pt) % sh) + sh) % sh, di = (i - pt - a) / sh;
+        const b = (((j - pl) % sw) + sw) % sw, dj = (j - pl - b) / sw;
+        const { offset, hp, wp } = phases.at(a, b);
+        const ow0 = Math.max(0, -dj), ow1 = Math.min(wo, wp - dj);
+        const t0 = (t - first) * rows * c;
+        for (let img = 0; img < n; img++) {
+          for (let oh = 0; oh < ho; oh++) {
+            const d = t0 + (img * ho + oh) * wo * c;
+            const ph = oh + di;
+            if (ph < 0 || ph >= hp || ow1 <= ow0) {
+              tv.fill(0, d, d + wo * c);
+              continue;
             }
+            if (ow0 > 0) tv.fill(0, d, d + ow0 * c);
+            if (ow1 < wo) tv.fill(0, d + ow1 * c, d + wo * c);
+            const from = offset + ((img * hp + ph) * wp + ow0 + dj) * c;
+            tv.set(xv.subarray(from, from + (ow1 - ow0) * c), d + ow0 * c);
+          }
+        }
+      }
+      const prod = s.run('Multiply', { a: taps, b: dy3 });
+      s.free(taps);
+      const mean = s.run('AvgPool', { x: s.reshape(prod, [cnt, rows, 1, c]) }, { filterSize: [rows, 1], strides: [1, 1], pad: 'valid' });
+      const sum = s.run('Multiply', { a: mean, b: count });
+      s.view(out).set(s.view(sum), first * c);
+      s.free(prod, mean, sum);
+    }
+    return out;
+  });
+}
+
+/**
+ * The sh x sw stride phases of an NHWC tensor, x[:, a::sh, b::sw, :], stored one after the other in one
+ * tensor (x itself at stride 1). `at(a, b)` gives a phase's float offset and its height and width.
+ */
+function stridePhases(s: KernelScope, x: Info, sh: number, sw: number) {
+  const [n, h, w, c] = x.shape as [number, number, number, number];
+  const dims = (a: number, b: number) => ({ hp: Math.ceil((h - a) / sh), wp: Math.ceil((w - b) / sw) });
+  const offsets: number[] = [];
+  let total = 0;
+  for (let a = 0; a < sh; a++) {
+    for (let b = 0; b < sw; b++) {
+      offsets.push(total);
+      const { hp, wp } = dims(a, b);
+      total += n * Math.max(0, hp) * Math.max(0, wp) * c;
+    }
+  }
+  const at = (a: number, b: number) => ({ offset: offsets[a * sw + b]!, ...dims(a, b) });
+  if (sh === 1 && sw === 1) return { data: x, at };
+  const data = s.alloc([total]);
+  const src = s.view(x), dst = s.view(data);
+  for (let a = 0; a < sh; a++) {
+    for (let b = 0; b < sw; b++) {
+      const { offset, hp, wp } = at(a, b);
+      let o = offset;
+      for (let img = 0; img < n; img++) {
+        for (let r = 0; r < hp; r++) {
+          const row = (img * h + a + r * sh) * w;
+          for (let q = 0; q < wp; q++, o += c) {
+            const from = (row + b + q * sw) * c;
+            for (let k = 0; k < c; k++) dst[o + k] = src[from + k]!;
           }
         }
       }
     }
-    const out = s.alloc(filterShape);
-    s.view(out).set(acc);
-    return out;
-  });
+  }
+  return { data, at };
 }

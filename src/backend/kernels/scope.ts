@@ -43,6 +43,16 @@ export class KernelScope {
     return keep;
   }
 
+  /** Frees intermediates early (kernels that work in chunks). */
+  free(...ts: Info[]): void {
+    for (const t of ts) {
+      const i = this.temps.indexOf(t);
+      if (i < 0) continue;
+      this.temps.splice(i, 1);
+      this.backend.disposeData(t.dataId);
+    }
+  }
+
   /** Frees all intermediates (error path). */
   abort(): void {
     for (const t of this.temps) this.backend.disposeData(t.dataId);
