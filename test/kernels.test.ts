@@ -288,6 +288,24 @@ describe('fast gradient kernels', () => {
     }
   });
 
+  it("Minimum gradient with a scalar first operand (tfjs-layers' relu6) masks ties and values above as the stock one", async () => {
+    const vals = [-1, 0, 3, 6, 7, 5.9999, 6.0001, 2.5];
+    const x = tf.tensor2d(vals, [2, 4]);
+    const dy = tf.tensor2d(rand(8, 31), [2, 4]);
+    const relu6 = tf.layers.activation({ activation: 'relu6' });
+    const [gx] = tf.grads((a: tf.Tensor) => tf.sum(tf.mul(relu6.apply(a) as tf.Tensor, dy)))([x]);
+    const d = await dy.data();
+    const want = Float32Array.from(vals, (v, i) => (v > 0 && v < 6 ? d[i]! : 0));
+    expectClose(await gx!.data(), want, 'relu6 grad');
+    // both operands tensors, and a scalar second operand: the stock formulas
+    const y = tf.tensor2d(vals.map((v) => 6 - v), [2, 4]);
+    const [ga, gb] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.minimum(a, b), dy)))([x, y]);
+    const yv = await y.data();
+    expectClose(await ga!.data(), Float32Array.from(vals, (v, i) => (v <= yv[i]! ? d[i]! : 0)), 'minimum grad a');
+    expectClose(await gb!.data(), Float32Array.from(vals, (v, i) => (v > yv[i]! ? d[i]! : 0)), 'minimum grad b');
+    tf.dispose([x, dy, gx!, y, ga!, gb!]);
+  });
+
   it('model.fit and trainOnBatch of a small conv net train on wasm without leaking tensors', async () => {
     const L = tf.layers;
     const inp = tf.input({ shape: [16, 16, 3] });

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { registerBatchNormGradient } from './kernels/batchnorm.js';
 import { conv2dBackpropFilter, conv2dBackpropInput, depthwiseBackpropFilter, depthwiseBackpropInput } from './kernels/conv.js';
 import { fastSlice, fastSplitV, fastTranspose, sharedIdentity } from './kernels/layout.js';
-import { channelReduction, fastBatchMatMul, fastMaxPoolGrad, scalarMinimum } from './kernels/math.js';
+import { channelReduction, fastBatchMatMul, fastMaxPoolGrad, registerMinimumGradient, scalarMinimum } from './kernels/math.js';
 import { stock, type Impl, type KernelArgs } from './kernels/scope.js';
 
 // Fast gradient kernels for the wasm (and cpu) backends: which kernel replaces which, and their registration.
@@ -84,6 +84,8 @@ export function registerFastKernels(backendName: string = tf.getBackend()): stri
   }
   registerBatchNormGradient();
   names.push('FusedBatchNorm gradient');
+  registerMinimumGradient();
+  names.push('Minimum gradient');
   registered.set(backendName, names);
   return names;
 }

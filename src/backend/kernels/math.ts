@@ -111,3 +111,29 @@ export function fastMaxPoolGrad(args: KernelArgs, backendName: string): Info {
     return out;
   });
 }
+
+let minimumGradRegistered = false;
+
+/**
+ * Minimum's gradient with a cheaper mask when the first operand is a scalar: tfjs-layers' relu6 is
+ * `minimum(6, relu(x))`, whose stock gradient for x is `dy * cast(greater(6, x))`, a broadcast comparison the wasm
+ * backend runs element by element, and a cast. `greater(a, x)` is `step(a - x)` exactly (a tie gives 0 in both),
+ * and a scalar subtraction and step run as fast wasm kernels. Every other case keeps the stock formulas.
+ */
+export function registerMinimumGradient(): void {
+  if (minimumGradRegistered) return;
+  minimumGradRegistered = true;
+  tf.registerGradient({
+    kernelName: 'Minimum',
+    inputsToSave: ['a', 'b'],
+    gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+      const g = dy as tf.Tensor;
+      const [a, b] = saved as [tf.Tensor, tf.Tensor];
+      const scalarA = a.size === 1 && a.dtype === 'float32' && b.dtype === 'float32' && a.rank <= b.rank;
+      return {
+        a: () => tf.mul(g, tf.cast(tf.lessEqual(a, b), 'float32')),
+        b: () => (scalarA ? tf.mul(g, tf.step(tf.sub(a, b))) : tf.mul(g, tf.cast(tf.greater(a, b), 'float32'))),
+      };
+    },
+  } as unknown as tf.GradConfig);
+}
