@@ -182,6 +182,8 @@ describe('fast gradient kernels', () => {
     cases.push(['slice 2d rows', () => tf.slice(a, [17, 0], [100, 70])]);
     cases.push(['maxPool grad valid', () => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(t as tf.Tensor4D, 3, 2, 'valid'), 1.5)))(x4)]);
     cases.push(['maxPool grad same', () => tf.grad((t: tf.Tensor) => tf.sum(tf.maxPool(t as tf.Tensor4D, 2, 2, 'same')))(x4)]);
+    // integer values: many ties inside a window, the first maximum takes the gradient
+    cases.push(['maxPool grad ties', () => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(t as tf.Tensor4D, 3, 2, 'same'), 1.5)))(tf.round(tf.mul(x4, 3)))]);
     cases.push(['minimum scalar (layers relu6)', () => tf.minimum(x4, 0.3)]);
     cases.push(['minimum scalar first', () => tf.minimum(tf.scalar(-0.2), x4)]);
     cases.push(['minimum tensors', () => tf.minimum(x4, tf.reverse(x4, 1))]);
@@ -208,6 +210,7 @@ describe('fast gradient kernels', () => {
         'slice 2d rows': () => tf.slice(ca!, [17, 0], [100, 70]),
         'maxPool grad valid': () => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(t as tf.Tensor4D, 3, 2, 'valid'), 1.5)))(cx4!),
         'maxPool grad same': () => tf.grad((t: tf.Tensor) => tf.sum(tf.maxPool(t as tf.Tensor4D, 2, 2, 'same')))(cx4!),
+        'maxPool grad ties': () => tf.tidy(() => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(t as tf.Tensor4D, 3, 2, 'same'), 1.5)))(tf.round(tf.mul(cx4!, 3)))),
         'minimum scalar (layers relu6)': () => tf.minimum(cx4!, 0.3), 'minimum scalar first': () => tf.tidy(() => tf.minimum(tf.scalar(-0.2), cx4!)),
         'minimum tensors': () => tf.tidy(() => tf.minimum(cx4!, tf.reverse(cx4!, 1))),
       };

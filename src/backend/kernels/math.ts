@@ -88,23 +88,31 @@ export function fastMaxPoolGrad(args: KernelArgs, backendName: string): Info {
     const out = s.alloc(input.shape);
     const xv = s.view(input), dv = s.view(dy), ov = s.view(out);
     ov.fill(0);
+    // Window positions outermost, channels innermost: every read is a contiguous channel vector.
+    const best = new Float32Array(c), at = new Int32Array(c);
     for (let b = 0; b < n; b++) {
       for (let oh = 0; oh < ho; oh++) {
         const h0 = Math.max(0, oh * sh - pt), h1 = Math.min(h, oh * sh - pt + fh);
         for (let ow = 0; ow < wo; ow++) {
           const w0 = Math.max(0, ow * sw - pl), w1 = Math.min(w, ow * sw - pl + fw);
-          const d0 = ((b * ho + oh) * wo + ow) * c;
-          for (let ch = 0; ch < c; ch++) {
-            let best = -Infinity, at = -1;
-            for (let ih = h0; ih < h1; ih++) {
-              for (let iw = w0; iw < w1; iw++) {
-                const i = ((b * h + ih) * w + iw) * c + ch;
-                const v = xv[i]!;
-                if (v > best || at < 0) { best = v; at = i; }
+          if (h1 <= h0 || w1 <= w0) continue;
+          let first = true;
+          for (let ih = h0; ih < h1; ih++) {
+            for (let iw = w0; iw < w1; iw++) {
+              const i0 = ((b * h + ih) * w + iw) * c;
+              if (first) {
+                for (let ch = 0; ch < c; ch++) { best[ch] = xv[i0 + ch]!; at[ch] = i0 + ch; }
+                first = false;
+                continue;
+              }
+              for (let ch = 0; ch < c; ch++) {
+                const v = xv[i0 + ch]!;
+                if (v > best[ch]!) { best[ch] = v; at[ch] = i0 + ch; }
               }
             }
-            if (at >= 0) ov[at]! += dv[d0 + ch]!;
           }
+          const d0 = ((b * ho + oh) * wo + ow) * c;
+          for (let ch = 0; ch < c; ch++) ov[at[ch]!]! += dv[d0 + ch]!;
         }
       }
     }
