@@ -6,11 +6,13 @@
 //     block's grid, upsampled exactly as gradCam upsamples): the most a map of that resolution can put inside.
 // `aligned` re-upsamples the same low-resolution map with each cell centred where its receptive field is centred
 // (pixel stride * n for torchvision's symmetrically padded stride-2 convs) instead of gradCam's half-pixel grid.
+// Also per image: whether the heatmap's peak is inside (`peakInRegion`), the mass share of its faint part
+// (< 0.3 of the peak, `faintMass`) and the in-region share of its strong part (>= 0.5, `strongInRegion`).
 // Writes docs/gradcam-phantoms.json (the table in docs/gradcam.md) and docs/gradcam-phantoms.png (the figure).
 //
 //   npx tsx tools/gradcam_phantoms.ts [--steps 150] [--save dir] [--model dir] [--explain 40] [--valid 400]
 //
-// --save writes the trained model (saveModel), --model measures a saved one instead of training. Deterministic
+// --save writes the trained model (saveModel, plus training.json), --model measures a saved one instead of training. Deterministic
 // for a given step count (seeded init, data order and phantoms); the run time depends on the machine's load.
 //
 //   npx tsx tools/gradcam_phantoms.ts --checks    (about a minute; writes docs/gradcam-phantom-checks.json)
@@ -20,7 +22,8 @@
 // random draw), share of |difference| inside the region; `clean` counts only records where removing the finding
 // shifts no later random draw (nothing drawn after it); (2) global shortcuts: the AUROC of each image's mean and
 // standard deviation of intensity for each label; (3) label correlations between the tasks.
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import {
@@ -159,6 +162,7 @@ let model: tf.LayersModel;
 let trainSeconds: number | undefined;
 if (LOAD) {
   model = await loadModel(LOAD);
+  trainSeconds = (JSON.parse(readFileSync(join(LOAD, 'training.json'), 'utf8')) as { seconds: number }).seconds;
 } else {
   // resnet18 truncated at layer2 (BatchNorm, residual adds) on 1-channel phantoms, 5 logits; U-Ones labels
   const recs = frontal('train', TRAIN);
@@ -185,7 +189,10 @@ if (LOAD) {
   trainSeconds = (Date.now() - ts) / 1000;
   console.log(`trained ${res.steps} steps in ${trainSeconds.toFixed(0)} s`);
   tf.dispose([x, y, mask]);
-  if (SAVE) await saveModel(model, SAVE);
+  if (SAVE) {
+    await saveModel(model, SAVE);
+    writeFileSync(join(SAVE, 'training.json'), JSON.stringify({ steps: STEPS, seconds: Math.round(trainSeconds) }) + '\n');
+  }
 }
 
 // held-out phantoms: AUROC, then Grad-CAM of positives
@@ -256,6 +263,9 @@ for (const [ti, task] of COMPETITION_TASKS.entries()) {
     const aligned: number[] = [];
     const ceiling: number[] = [];
     const area: number[] = [];
+    const peakIn: number[] = [];
+    const lowMass: number[] = [];
+    const strongIn: number[] = [];
     for (const r of pos) {
       const region = renderSynthRegions(r, SIZE)[task as Task];
       const x = images([r]);
@@ -267,9 +277,23 @@ for (const [ti, task] of COMPETITION_TASKS.entries()) {
       aligned.push(share(upsampleAligned(cam.cam, cam.camWidth, stride), region));
       ceiling.push(share(idealHeatmap(region, stride), region));
       area.push(region.reduce((s, v) => s + v, 0) / region.length);
+      // where the peak is, how much mass the faint part (< 0.3 of the peak) holds, and the strong part's (>= 0.5) share inside
+      const h = cam.heatmap;
+      let arg = 0;
+      let mass = 0;
+      let faint = 0;
+      const strong = h.map((v) => (v >= 0.5 ? v : 0));
+      for (let p = 0; p < h.length; p++) {
+        if (h[p]! > h[arg]!) arg = p;
+        mass += h[p]!;
+        if (h[p]! < 0.3) faint += h[p]!;
+      }
+      peakIn.push(region[arg]!);
+      lowMass.push(faint / mass);
+      strongIn.push(share(strong, region));
       if (block === BLOCK && !figure.some((g) => g.task === task) && probs[validRecs.indexOf(r)]![ti]! > 0.5) figure.push({ task, rec: r, heat: cam.heatmap, region });
     }
-    per[block] = { inRegion: mean(inR), medianInRegion: median(inR), mostlyInside: mean(inR.map((v) => (v > 0.5 ? 1 : 0))), aligned: mean(aligned), ceiling: mean(ceiling), area: mean(area), n: inR.length };
+    per[block] = { inRegion: mean(inR), medianInRegion: median(inR), mostlyInside: mean(inR.map((v) => (v > 0.5 ? 1 : 0))), aligned: mean(aligned), ceiling: mean(ceiling), area: mean(area), peakInRegion: mean(peakIn), faintMass: mean(lowMass), strongInRegion: mean(strongIn), n: inR.length };
   }
   tasks[task] = { auroc: +auc.toFixed(3), positives: labels.filter((v) => v === 1).length, ...per };
   console.log(task, JSON.stringify(tasks[task]), `(${secs()} s)`);
