@@ -71,7 +71,7 @@ function compare(model: tf.LayersModel, ref: Fixture['archs'][string]) {
 
 describe('random initialisation equals the reference (tools/init_stats.py)', () => {
   it.each(Object.keys(fixture.archs))('%s: every tensor within sampling error', async (arch) => {
-    const size = Math.max(getModelInfo(arch).minInputSize, 32);
+    const size = Math.max(getModelInfo(arch).minImageSize, 32);
     const model = await createModel(arch, { inputShape: [size, size, 3], seed: 11 });
     await tick();
     try {

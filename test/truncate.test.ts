@@ -45,7 +45,7 @@ const identical = (a: Float32Array, b: Float32Array): boolean => a.length === b.
 describe.each(listModels())('%s', (arch) => {
   const fixture = loadZooFixture(arch);
   const c = fixture.cases.find((k) => k.size[0] === H && k.size[1] === W)!;
-  const stages = getModelInfo(arch).stages;
+  const stages = getModelInfo(arch).blocks;
   let model: tf.LayersModel;
 
   beforeAll(async () => {
@@ -123,7 +123,7 @@ describe('resnet18: every stage, save/load, training', () => {
 
   it('truncation at every stage (name and -k) gives the reference features', async () => {
     const c = loadZooFixture(arch).cases.find((k) => k.size[0] === H && k.size[1] === W)!;
-    const stages = getModelInfo(arch).stages;
+    const stages = getModelInfo(arch).blocks;
     const x = formulaInput(H, W);
     for (let i = 0; i < stages.length; i++) {
       const ref = i % 2 === 0 ? stages[i]! : i - (stages.length - 1);
@@ -241,7 +241,7 @@ describe('resnet18: every stage, save/load, training', () => {
 describe('resetClassifier keeps the family head layout', () => {
   it.each(['mobilenet_v3_small', 'efficientnet_b0'].filter((a) => listModels().includes(a)))('%s', async (arch) => {
     const info = getModelInfo(arch);
-    const size = Math.max(info.minInputSize, 96);
+    const size = Math.max(info.minImageSize, 96);
     const m = await createModel(arch, { inputShape: [size, size, 3] });
     const ref = await createModel(arch, { inputShape: [size, size, 3], numClasses: 5 });
     const r = resetClassifier(m, 5);

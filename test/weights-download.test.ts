@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createProgressBar } from '../src/cli/progress.js';
-import { applyWeights } from '../src/weights/apply.js';
 import { WeightsHashError } from '../src/weights/fetch.js';
 import { cachePath, downloadWeights, installNodeWeightsResolver, nodeWeightsResolver } from '../src/weights/fetch-node.js';
 import { loadWeights } from '../src/weights/load.js';
@@ -138,9 +137,9 @@ describe('download cache', () => {
     expect(readFileSync(`${path}.sha256`, 'utf8').startsWith(sha)).toBe(true);
   });
 
-  it('applyWeights with a URL spec and a progress callback', async () => {
+  it('loadWeights with a URL and a progress callback', async () => {
     let calls = 0;
-    const report = await applyWeights(tinyModel(), 'tiny', `${base}/tiny.pth`, { onProgress: () => calls++, load: quiet });
+    const report = await loadWeights(tinyModel(), `${base}/tiny.pth`, { onProgress: () => calls++, ...quiet });
     expect(report.format).toBe('pth');
     expect(calls).toBeGreaterThan(0);
   });
@@ -282,7 +281,7 @@ describe('offline mode', () => {
   it("'imagenet' resolves through the manifest and, offline, says where to put the file", async () => {
     process.env.CHEXZOO_OFFLINE = '1';
     const info = getWeightsInfo('resnet18');
-    const err = await applyWeights(tinyModel(), 'resnet18', 'imagenet', { load: quiet }).catch((e: Error) => e);
+    const err = await loadWeights(tinyModel(), 'imagenet', { ...quiet, arch: 'resnet18' }).catch((e: Error) => e);
     expect(err).toBeInstanceOf(Error);
     expect((err as Error).message).toContain(info.url);
     expect((err as Error).message).toContain(cachePath(info.url, { fileName: info.fileName }));

@@ -27,7 +27,7 @@ const summary: string[] = [];
 for (const arch of listModels()) {
   const info = getModelInfo(arch);
   // parameter counts do not depend on the input size; the smallest valid size builds fastest
-  const size = Math.max(info.minInputSize, 64);
+  const size = Math.max(info.minImageSize, 64);
   const model = await createModel(arch, { numClasses: NUM_CLASSES, inputShape: [size, size, 3] });
   const full = countTrainableParams(model);
   const rows: Row[] = [];

@@ -287,7 +287,7 @@ export async function runTrain(argv: string[], hooks: RunTrainHooks = {}): Promi
     const arch = archFlag('arch', values.arch);
     const info = getModelInfo(arch);
     const imgSize = intFlag('img-size', values['img-size'], { min: 1 }) ?? TRAIN_DEFAULTS.imgSize;
-    if (imgSize < info.minInputSize) throw new UsageError(`--img-size ${imgSize} is below ${arch}'s minimum input of ${info.minInputSize} px.`);
+    if (imgSize < info.minImageSize) throw new UsageError(`--img-size ${imgSize} is below ${arch}'s minimum input of ${info.minImageSize} px.`);
     const batchSize = intFlag('batch-size', values['batch-size'], { min: 1 }) ?? TRAIN_DEFAULTS.batchSize;
     const microBatch = values['micro-batch'] === undefined || values['micro-batch'] === 'auto' ? 'auto' : intFlag('micro-batch', values['micro-batch'], { min: 1 })!;
     const maxSteps = intFlag('max-steps', values['max-steps'], { min: 1 });

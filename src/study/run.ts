@@ -214,7 +214,7 @@ export async function runStudy(options: StudyOptions = {}): Promise<StudyOutcome
   const shard = resolveShard({ ...(options.shard !== undefined ? { shard: options.shard } : {}), ...(options.shards !== undefined ? { shards: options.shards } : {}), env: options.env ?? process.env });
   const settings = studySettings(preset, options);
   for (const arch of new Set(grid.map((r) => r.arch))) {
-    const min = getModelInfo(arch).minInputSize;
+    const min = getModelInfo(arch).minImageSize;
     if (settings.imgSize < min) throw new Error(`--img-size ${settings.imgSize} is below ${arch}'s minimum input of ${min} px; raise it or leave ${arch} out of --archs.`);
   }
   const out = resolve(options.out ?? join('runs', 'study'));
@@ -416,7 +416,7 @@ export function studyParams(arch: string, stage: string | null, numClasses: numb
   let p = paramCache.get(key);
   if (!p) {
     p = (async () => {
-      const s = Math.max(getModelInfo(arch).minInputSize, 32);
+      const s = Math.max(getModelInfo(arch).minImageSize, 32);
       const base = await createModel(arch, { numClasses, inputShape: [s, s, 3] });
       if (!stage) {
         try {
