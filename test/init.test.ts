@@ -138,7 +138,7 @@ describe('seeded initialisation', () => {
     const before = tf.memory().numTensors;
     const t1 = truncate(m, 'features.10', { numClasses: 5, seed: 2 });
     const t2 = truncate(m, 'features.10', { numClasses: 5, seed: 2 });
-    const r = resetClassifier(m, 4, { seed: 9 });
+    const r = resetClassifier(m, { numClasses: 4, seed: 9 });
     try {
       const fc = (x: tf.LayersModel) => x.getLayer('classifier.1').getWeights();
       const [k1, b1] = fc(t1);

@@ -9,7 +9,7 @@ import { createModel, getModelInfo } from '../zoo/registry.js';
 import { findChexpertCsv, loadChexpert } from '../data/dataset.js';
 import { COMPETITION_TASKS, normalizeUncertainty, resolveTasks, type ViewName } from '../data/chexpert.js';
 import { truncate } from '../truncate.js';
-import { downloadPretrained, downloadWeights, installNodeWeightsResolver } from '../weights/fetch-node.js';
+import { downloadWeights, installNodeWeightsResolver } from '../weights/fetch-node.js';
 import { hasWeights } from '../weights/manifest.js';
 import type { ProgressCallback } from '../weights/fetch.js';
 import { train, type StepInfo, type TrainResult } from '../train/loop.js';
@@ -152,7 +152,7 @@ function weightsFlag(arch: string, v: string): string {
 
 /** Makes sure the weights can be had before any data is read: downloads them into the cache (or finds them there, offline). */
 async function fetchWeights(arch: string, weights: string, onProgress: ProgressCallback): Promise<void> {
-  if (weights === 'imagenet') await downloadPretrained(arch, { onProgress });
+  if (weights === 'imagenet') await downloadWeights(arch, { onProgress });
   else if (/^https?:\/\//i.test(weights)) {
     if (!/model\.json(?:[?#].*)?$/.test(weights)) await downloadWeights(weights, { onProgress });
   } else if (!(await pathExists(weights))) {

@@ -9,7 +9,7 @@ import { parseChexpertCsv, COMPETITION_TASKS } from '../data/chexpert.js';
 import { writeSynthDataset } from '../data/synth-node.js';
 import { countParams, createModel, getModelInfo, listModels } from '../zoo/registry.js';
 import { truncate } from '../truncate.js';
-import { downloadPretrained, installNodeWeightsResolver } from '../weights/fetch-node.js';
+import { downloadWeights, installNodeWeightsResolver } from '../weights/fetch-node.js';
 import { runTrain, type RunPredictionsFile } from '../cli/train.js';
 import { acquireRunLock, RunLockedError, type RunLock } from '../train/lock.js';
 import { writeFileAtomic } from '../utils/atomic.js';
@@ -276,7 +276,7 @@ export async function runStudy(options: StudyOptions = {}): Promise<StudyOutcome
     if (!pending) continue;
     const progress = options.barStream === null ? undefined : downloadProgress(`${arch} ImageNet weights`, options.barStream ? { stream: options.barStream } : {});
     try {
-      await downloadPretrained(arch, progress ? { onProgress: progress } : {});
+      await downloadWeights(arch, progress ? { onProgress: progress } : {});
     } catch (e) {
       // the first sentence says why (offline and not cached, unreachable, hash mismatch)
       const msg = (e as Error).message.split('\n')[0]!.replace(/^(.*?)\.\s+[A-Z].*$/, '$1');

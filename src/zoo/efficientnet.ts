@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { add, convBnAct, head, squeezeExcitation, StochasticDepth, type ST } from './layers.js';
-import { spec, type BuildConfig, type FamilyDefaults, type ModelSpec } from './spec.js';
+import { numberedBlocks, spec, type BuildConfig, type FamilyDefaults, type ModelSpec } from './spec.js';
 
 // EfficientNet B0-B3 (Tan & Le, 2019) as torchvision 0.14 builds it: MBConv blocks with SiLU and a
 // SqueezeExcitation whose squeeze width comes from the block's *input* channels. BatchNorm is torch's
@@ -107,7 +107,7 @@ const EFFICIENTNET: FamilyDefaults = {
   family: 'efficientnet',
   reference: 'torchvision 0.14',
   minImageSize: 1,
-  blocks: Array.from({ length: B0_CONFIG.length + 2 }, (_, i) => `features.${i}`),
+  blocks: numberedBlocks('features', B0_CONFIG.length + 2),
 };
 
 const b = (name: string, width: number, depth: number, dropout: number, params: number): ModelSpec =>

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { act, avgPool, batchNorm, concat, conv2d, head, maxPool, type Pair, type ST } from './layers.js';
 import { dropKeys } from '../weights/filters.js';
-import { spec, type BuildConfig, type ModelSpec } from './spec.js';
+import { numberedBlocks, spec, type BuildConfig, type ModelSpec } from './spec.js';
 
 // Inception v3 as torchvision 0.14 builds it (aux_logits=False, transform_input=False) and Inception v4 as timm's
 // `inception_v4`. Both use conv (no bias) + BatchNorm eps 1e-3 + ReLU units and valid (unpadded) stride-2
@@ -264,7 +264,7 @@ export function buildInceptionV4(config: BuildConfig): tf.LayersModel {
   return tf.model({ inputs: input, outputs: out, name: config.name });
 }
 
-const V4_BLOCKS = Array.from({ length: 22 }, (_, i) => `features.${i}`);
+const V4_BLOCKS = numberedBlocks('features', 22);
 
 // minImageSize 75 for both: below it the last stride-2 reduction (Mixed_7a / features.18) has no output pixel.
 const INCEPTION = { family: 'inception', minImageSize: 75 } as const;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { act, add, batchNorm, conv2d, head, type ST } from './layers.js';
-import { spec, type BuildConfig, type FamilyDefaults, type ModelSpec } from './spec.js';
+import { numberedBlocks, spec, type BuildConfig, type FamilyDefaults, type ModelSpec } from './spec.js';
 
 // MNASNet B1 (Tan et al., 2018) as torchvision 0.14 builds it (`MNASNet(alpha)`, module version 2).
 // Every layer is a direct child of the `layers` Sequential, so each index `layers.i` is a block.
@@ -89,7 +89,7 @@ const MNASNET: FamilyDefaults = {
   reference: 'torchvision 0.14',
   // Every conv pads k // 2, so even a 1x1 input keeps a 1x1 map through all strides (torchvision: min_size 1).
   minImageSize: 1,
-  blocks: Array.from({ length: 17 }, (_, i) => `layers.${i}`),
+  blocks: numberedBlocks('layers', 17),
 };
 
 export const mnasnetModels: ModelSpec[] = [spec(MNASNET, { name: 'mnasnet1_0', params: 4_383_312, build: (c) => buildMnasNet(1.0, c) })];

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { makeDivisible } from './efficientnet.js';
 import { act, add, batchNorm, conv2d, convBnAct, Dropout, head, squeezeExcitation, type Act, type ST } from './layers.js';
-import { spec, type BuildConfig, type FamilyDefaults, type ModelSpec } from './spec.js';
+import { numberedBlocks, spec, type BuildConfig, type FamilyDefaults, type ModelSpec } from './spec.js';
 
 // MobileNetV2 (Sandler et al., 2018) and MobileNetV3 (Howard et al., 2019) as torchvision 0.14 builds them
 // at width 1.0 (every channel count below is already a multiple of 8).
@@ -143,13 +143,11 @@ export function buildMobileNetV3(rows: V3Row[], lastChannel: number, config: Bui
 
 // ---------------------------------------------------------------------------------------------------------------
 
+// blocks: features.0 .. features.<n-1>: the stem, one per inverted residual, the last conv
 const MOBILENET: FamilyDefaults = { family: 'mobilenet', reference: 'torchvision 0.14', minImageSize: 1 };
 
-/** `features.0` .. `features.<n-1>`: the stem, one block per inverted residual, the last conv. */
-const features = (n: number): string[] => Array.from({ length: n }, (_, i) => `features.${i}`);
-
 export const mobilenetModels: ModelSpec[] = [
-  spec(MOBILENET, { name: 'mobilenet_v2', params: 3_504_872, blocks: features(V2_TABLE.reduce((n, r) => n + r[2], 0) + 2), build: buildMobileNetV2 }),
-  spec(MOBILENET, { name: 'mobilenet_v3_large', params: 5_483_032, blocks: features(V3_LARGE.length + 2), build: (c) => buildMobileNetV3(V3_LARGE, 1280, c) }),
-  spec(MOBILENET, { name: 'mobilenet_v3_small', params: 2_542_856, blocks: features(V3_SMALL.length + 2), build: (c) => buildMobileNetV3(V3_SMALL, 1024, c) }),
+  spec(MOBILENET, { name: 'mobilenet_v2', params: 3_504_872, blocks: numberedBlocks('features', V2_TABLE.reduce((n, r) => n + r[2], 0) + 2), build: buildMobileNetV2 }),
+  spec(MOBILENET, { name: 'mobilenet_v3_large', params: 5_483_032, blocks: numberedBlocks('features', V3_LARGE.length + 2), build: (c) => buildMobileNetV3(V3_LARGE, 1280, c) }),
+  spec(MOBILENET, { name: 'mobilenet_v3_small', params: 2_542_856, blocks: numberedBlocks('features', V3_SMALL.length + 2), build: (c) => buildMobileNetV3(V3_SMALL, 1024, c) }),
 ];

@@ -56,3 +56,12 @@ export function spec(
   }
   return s as ModelSpec;
 }
+
+/**
+ * Blocks that are the numbered children of one Sequential (`features.0`, `features.1`, ...), as in
+ * EfficientNet, the MobileNets, MNASNet (`layers.i`) and timm's Inception-V4.
+ * @example numberedBlocks('layers', 3) // ['layers.0', 'layers.1', 'layers.2']
+ */
+export function numberedBlocks(container: string, n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `${container}.${i}`);
+}
