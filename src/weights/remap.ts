@@ -26,11 +26,6 @@ export interface TorchSlot {
   toTorch(data: Float32Array): Float32Array;
 }
 
-/** Keys a PyTorch state dict may carry that have no TF.js counterpart and are safe to ignore. */
-export function isIgnorableTorchKey(key: string): boolean {
-  return key.endsWith('.num_batches_tracked');
-}
-
 function suffixOf(v: tf.LayerVariable): string {
   const name = v.originalName ?? v.name;
   return name.slice(name.lastIndexOf('/') + 1);
