@@ -69,12 +69,12 @@ function mbConv(
   return add([y, x], `${p}.add`);
 }
 
-/** Generic EfficientNet-B builder: the B0 table scaled by `width` (channels) and `depth` (blocks per stage). */
+/** Generic EfficientNet-B builder: the B0 table scaled by `width` (channels) and `depth` (repeats per row). */
 export function buildEfficientNet(width: number, depth: number, dropout: number, config: BuildConfig): tf.LayersModel {
   const ch = (c: number): number => makeDivisible(c * width, 8);
   const input = tf.input({ shape: config.inputShape, name: 'input' });
   let x = convBnAct(input, 'features.0', { filters: ch(B0_CONFIG[0]!.inCh), kernel: 3, stride: 2, eps: EPS, act: 'silu' });
-  // torchvision: sd_prob = stochastic_depth_prob * stage_block_id / total_stage_blocks, over all blocks
+  // torchvision: sd_prob = stochastic_depth_prob * stage_block_id / total_stage_blocks (its variable names), over all units
   const sdProb = config.stochasticDepthProb ?? 0.2;
   const totalBlocks = B0_CONFIG.reduce((n, s) => n + Math.ceil(s.layers * depth), 0);
   let blockId = 0;
