@@ -12,6 +12,7 @@ import { WeightsHashError } from '../src/weights/fetch.js';
 import { cachePath, downloadWeights, installNodeWeightsResolver, nodeWeightsResolver } from '../src/weights/fetch-node.js';
 import { loadWeights } from '../src/weights/load.js';
 import { getWeightsInfo } from '../src/weights/manifest.js';
+import { createModel } from '../src/zoo/registry.js';
 import { setWeightsResolver } from '../src/weights/resolver.js';
 import { fixture, maxAbsDiff, quiet, ref, run, tinyModel } from './weights-helpers.js';
 
@@ -286,6 +287,21 @@ describe('offline mode', () => {
     expect((err as Error).message).toContain(info.url);
     expect((err as Error).message).toContain(cachePath(info.url, { fileName: info.fileName }));
     expect(cachePath(info.url, { fileName: info.fileName })).toBe(join(cache, 'https', 'download.pytorch.org', 'models', info.fileName));
+    expect(requests).toEqual([]);
+  });
+
+  it("downloadWeights takes a registered architecture (its manifest URL and hashes) as well as a URL", async () => {
+    process.env.CHEXZOO_OFFLINE = '1';
+    const info = getWeightsInfo('densenet121');
+    const err = await downloadWeights('densenet121').catch((e: Error) => e);
+    expect((err as Error).message).toContain(info.url);
+    expect((err as Error).message).toContain(cachePath(info.url, { fileName: info.fileName }));
+    await expect(downloadWeights('densenet12')).rejects.toThrow(/not a URL, and no architecture of that name.*densenet121/);
+    // a zoo model finds its own registered weights: 'imagenet' needs no arch
+    const model = await createModel('resnet18', { imageSize: 32, numClasses: 0, seed: 1 });
+    await expect(loadWeights(model, 'imagenet', quiet)).rejects.toThrow(getWeightsInfo('resnet18').url);
+    model.dispose();
+    await expect(loadWeights(tinyModel(), 'imagenet', quiet)).rejects.toThrow(/needs a zoo model .* or \{ arch: 'resnet18' \}/);
     expect(requests).toEqual([]);
   });
 });
