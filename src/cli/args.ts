@@ -114,7 +114,7 @@ export function numberFlag(name: string, v: string | undefined, bounds: NumberBo
  * against the architecture's blocks without building it. Returns the block name.
  */
 export function blockFlag(name: string, arch: string, v: string): string {
-  const names = getModelInfo(arch).stages;
+  const names = getModelInfo(arch).blocks;
   const list = `${arch}'s blocks: ${names.join(', ')} (or -K to drop the last K, from -1 to -${names.length - 1}).`;
   if (NEGATIVE_NUMBER.test(v) || /^\d/.test(v)) {
     const k = Number(v);

@@ -18,7 +18,7 @@ import type { TrainState } from '../../train/state.js';
 import { formatBytes, planStep } from '../../train/memory.js';
 import { findChexpertCsv, loadChexpert } from '../data/dataset.js';
 import { kernelFor, type ResizeKernel } from '../data/images.js';
-import { downloadPretrained, downloadWeights, installNodeWeightsResolver } from '../weights/fetch-node.js';
+import { downloadWeights, installNodeWeightsResolver } from '../weights/fetch-node.js';
 import { loadModel } from '../weights/fs-io.js';
 import { pathExists, replaceDirAtomic, TMP_SIBLING, writeFileAtomic } from '../utils/atomic.js';
 import { FileCheckpointStore } from './checkpoints.js';
@@ -142,14 +142,14 @@ const VIEWS: readonly ViewName[] = ['all', 'frontal', 'lateral', 'AP', 'PA'];
 export function resolveRunConfig(o: TrainRunOptions): RunConfig {
   const info = getModelInfo(o.arch);
   const imgSize = o.imageSize ?? TRAIN_DEFAULTS.imageSize;
-  if (imgSize < info.minInputSize) throw new Error(`--image-size (imageSize) ${imgSize} is below ${o.arch}'s minimum input of ${info.minInputSize} px.`);
+  if (imgSize < info.minImageSize) throw new Error(`--image-size (imageSize) ${imgSize} is below ${o.arch}'s minimum input of ${info.minImageSize} px.`);
   const weights = runWeights(o.arch, o.weights ?? 'none');
   const lrSchedule = o.lrSchedule ?? 'constant';
   if (lrSchedule !== 'constant' && lrSchedule !== 'cosine') throw new Error(`--lr-schedule must be constant or cosine, got "${String(lrSchedule)}".`);
   const views = o.views ?? 'all';
   if (!VIEWS.includes(views)) throw new Error(`--views must be all, frontal, lateral, AP or PA; got "${views}".`);
   const block = o.block ?? null;
-  if (block !== null && !info.stages.includes(block)) throw new Error(`--truncate: unknown block '${block}'. ${o.arch}'s blocks: ${info.stages.join(', ')}.`);
+  if (block !== null && !info.blocks.includes(block)) throw new Error(`--truncate: unknown block '${block}'. ${o.arch}'s blocks: ${info.blocks.join(', ')}.`);
   const pre = getPreprocessConfig(o.arch);
   const maxSteps = o.maxSteps;
   return {
@@ -250,7 +250,7 @@ const roundMap = (m: Record<string, number>) => Object.fromEntries(Object.entrie
 
 /** Makes sure the weights can be had before any data is read: downloads them into the cache (or finds them there, offline). */
 async function fetchWeights(arch: string, weights: string, onProgress: ProgressCallback): Promise<void> {
-  if (weights === 'imagenet') await downloadPretrained(arch, { onProgress });
+  if (weights === 'imagenet') await downloadWeights(arch, { onProgress });
   else if (/^https?:\/\//i.test(weights)) {
     if (!/model\.json(?:[?#].*)?$/.test(weights)) await downloadWeights(weights, { onProgress });
   } else if (!(await pathExists(weights))) {
