@@ -119,7 +119,7 @@ export interface TrainRunOptions {
   /** Adam learning rate (default: lrPretrained with weights, lrScratch without). */
   lr?: number;
   lrSchedule?: 'constant' | 'cosine';
-  /** Cut the network after this block (`blocks(model)` / `getModelInfo(arch).stages` lists them) and add a new head. */
+  /** Cut the network after this block (`blocks(model)` / `getModelInfo(arch).blocks` lists them) and add a new head. */
   block?: string | null;
   uncertainty?: string;
   tasks?: readonly string[];
