@@ -22,16 +22,12 @@ import {
   inferenceBatchLimit,
   predict,
 } from '../src/index.js';
+import { leakCheck, rng } from './helpers/index.js';
 
 const GiB = 1024 ** 3;
 
-function rand(seed: number) {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-}
-
 function data(n: number, size: number, tasks: number, seed: number) {
-  const r = rand(seed);
+  const r = rng(seed);
   const x = tf.tensor4d(Float32Array.from({ length: n * size * size * 3 }, () => r() * 2 - 1), [n, size, size, 3]);
   const y = tf.tensor2d(Float32Array.from({ length: n * tasks }, () => (r() > 0.5 ? 1 : 0)), [n, tasks]);
   const mask = tf.tensor2d(Float32Array.from({ length: n * tasks }, () => (r() > 0.3 ? 1 : 0)), [n, tasks]);
@@ -100,11 +96,11 @@ describe('gradient checkpointing', () => {
     const { x, y, mask } = data(4, 8, 3, 1);
     const lossFn = (l: tf.Tensor) => maskedSigmoidCrossEntropy(y, l, mask);
     const ref = plainReference(m, x, lossFn);
-    const n0 = tf.memory().numTensors;
+    const leaks = leakCheck();
     const plan = planCheckpoints(m, vars(m), { maxSegments: 3 });
     expect(plan.segments).toHaveLength(3);
     const ck = checkpointedGrads(plan, x, lossFn);
-    expect(tf.memory().numTensors - n0).toBe(Object.keys(ck.grads).length + 1); // only the results
+    leaks.check(Object.keys(ck.grads).length + 1); // only the results
     expect(ck.value.dataSync()[0]).toBeCloseTo(ref.value.dataSync()[0]!, 6);
     const names = vars(m).map((v) => v.name);
     expect(Object.keys(ck.grads).sort()).toEqual([...names].sort());
@@ -155,9 +151,9 @@ describe('chunked inference', () => {
     const { x, y } = data(8, 32, 3, 5);
     const source = () => arrayBatchSource({ x, y }, { batchSize: 8 });
     const whole = await predict(m, source(), { maxBatch: 8 });
-    const before = tf.memory().numTensors;
+    const leaks = leakCheck();
     const chunked = await predict(m, source(), { maxBatch: 3 });
-    expect(tf.memory().numTensors).toBe(before);
+    leaks.check();
     expect(chunked.n).toBe(8);
     let worst = 0;
     for (let i = 0; i < whole.probs.length; i++) worst = Math.max(worst, Math.abs(whole.probs[i]! - chunked.probs[i]!));
@@ -285,11 +281,11 @@ describe('memory planning and clear errors', () => {
   it('a failed wasm allocation is a MemoryError and the backend stays usable (no emscripten abort)', () => {
     if (tf.getBackend() !== 'wasm') return;
     guardWasmAllocations();
-    const n0 = tf.memory().numTensors;
+    const leaks = leakCheck();
     // 4.4e9 bytes would wrap around wasm32's 32-bit size_t into a small, "successful" allocation
     expect(() => tf.fill([1.1e9], 1)).toThrow(MemoryError);
     expect(() => tf.fill([1.1e9], 1)).toThrow(/could not allocate 4\.10 GiB/);
-    expect(tf.memory().numTensors).toBe(n0);
+    leaks.check();
     expect(tf.add(tf.scalar(1), tf.scalar(2)).dataSync()[0]).toBe(3);
   });
 
