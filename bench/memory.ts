@@ -5,7 +5,7 @@
 // into <out>/memory.json (rows of architectures not run are kept, each with its date, commit and load) and
 // <out>/memory.md is rendered from all rows.
 // Usage: npm run bench -- --memory [--archs a,b] [--size 320] [--batch 16] [--steps 2] [--micro-batch N]
-//        [--checkpointing on|off|auto] [--no-torch] [--out bench/results]
+//        [--checkpointing on|off|auto] [--no-torch] [--out bench/results] [--render]
 import * as tf from '@tensorflow/tfjs';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -81,7 +81,8 @@ function child(cmd: string, args: string[]): Record<string, unknown> {
 const fmt = (v: unknown, d = 0) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(d) : '—');
 
 export async function memoryBench(): Promise<void> {
-  const archs = arg('archs', listModels().join(',')).split(',').filter(Boolean);
+  // --render: no runs, only memory.md from the rows in memory.json
+  const archs = process.argv.includes('--render') ? [] : arg('archs', listModels().join(',')).split(',').filter(Boolean);
   const outDir = arg('out', 'bench/results');
   const pass = ['size', 'batch', 'steps', 'micro-batch', 'checkpointing'].flatMap((k) => (process.argv.includes(`--${k}`) ? [`--${k}`, arg(k, '')] : []));
   type Result = Row & { torchRssMb?: number; torchStepSeconds?: number; torchError?: string; ratio?: number };
