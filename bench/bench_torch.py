@@ -14,6 +14,10 @@ Commands (each answered by one line):
            uncertain = 1 (as `chexzoo train` by default), images decoded with PIL, resized, ImageNet-normalised,
            `steps` steps of `batch`, then one pass over valid.csv. Wall ms of the whole loop.
   {"cmd": "rss"}                                    -> peak RSS of this process in MB
+
+`python3 bench/bench_torch.py --loop '{"threads", "data", "steps", "batch", "size", "workers"}'` runs one training
+loop in a fresh process (as `chexzoo train` runs in its own) and prints its JSON answer; run.ts times the whole
+process from outside, start-up included.
 """
 import csv
 import json
@@ -159,4 +163,11 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == "--loop":
+        m = json.loads(sys.argv[2])
+        set_threads(m.get("threads"))
+        out = loop(m)
+        out["threads"] = torch.get_num_threads()
+        print(json.dumps(out), flush=True)
+    else:
+        main()

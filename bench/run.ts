@@ -11,7 +11,7 @@
 // --force (the results then say they come from a loaded machine).
 // `npm run bench -- --memory` runs the memory benchmark instead (bench/memory.ts).
 // Usage: npm run bench -- [--archs resnet18,densenet121] [--runs 5] [--warmup 2] [--loop-steps 100]
-//        [--no-loop] [--no-torch] [--force] [--out bench/results]
+//        [--no-loop | --loop-only] [--no-torch] [--force] [--out bench/results]
 import * as tf from '@tensorflow/tfjs';
 import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -39,7 +39,8 @@ const outDir = arg('out', 'bench/results');
 const withTorch = !flag('no-torch');
 const force = flag('force');
 const loopSteps = Number(arg('loop-steps', '100'));
-const withLoop = !flag('no-loop') && loopSteps > 0;
+const loopOnly = flag('loop-only');
+const withLoop = (loopOnly || !flag('no-loop')) && loopSteps > 0;
 const cores = availableParallelism();
 const BUSY = 0.5 * cores;
 const cfg = { inferSize: 224, inferBatch: 1, trainSize: 128, trainBatch: 8, classes: 5, loopBatch: 16, loopSize: 128 };
@@ -159,29 +160,48 @@ async function loopData(): Promise<string> {
   return readFileSync(join(dir, '.complete'), 'utf8');
 }
 
-interface LoopResult { tfjsMs?: number; torchMs?: number; torchAllMs?: number; steps: number; error?: string }
-async function benchLoop(torch: Torch | undefined): Promise<LoopResult> {
+interface LoopResult {
+  steps: number;
+  /** Whole-process wall ms: `chexzoo train`, the PyTorch loop at its default threads and at every core. */
+  tfjsMs?: number; torchMs?: number; torchAllMs?: number;
+  /** The PyTorch loop's own wall ms (model build to the end of validation, start-up excluded). */
+  torchLoopMs?: number; torchAllLoopMs?: number;
+  error?: string;
+}
+
+/** Wall ms of a child process run to its end; throws with its last stderr lines when it fails. */
+function timedProcess(what: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): { ms: number; stdout: string } {
+  const t0 = performance.now();
+  const p = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 26, env });
+  const ms = performance.now() - t0;
+  if (p.status !== 0) throw new Error(`${what} failed (exit ${p.status}): ${(p.stderr || String(p.error ?? '')).trim().split('\n').slice(-3).join(' | ')}`);
+  return { ms, stdout: p.stdout };
+}
+
+/**
+ * The whole training loop, each side in its own process timed from outside (start-up, data loading, validation
+ * included): `chexzoo train` from the sources as users run it, then bench_torch.py --loop on the same files at
+ * PyTorch's default thread count and at every core.
+ */
+async function benchLoop(): Promise<LoopResult> {
   const res: LoopResult = { steps: loopSteps };
   try {
     const data = await loopData();
     const out = mkdtempSync(join(tmpdir(), 'chexzoo-bench-run-'));
     try {
-      // the CLI as users run it, in its own process (startup, data loading, checkpoints, one validation)
-      const t0 = performance.now();
-      const p = spawnSync(process.execPath, ['--import', 'tsx', resolve('src/cli/main.ts'), 'train', '--arch', 'resnet18',
-        '--data', data, '--out', join(out, 'run'), '--batch-size', String(cfg.loopBatch), '--img-size', String(cfg.loopSize),
-        '--max-steps', String(loopSteps), '--valid-every', String(loopSteps)], { encoding: 'utf8', maxBuffer: 1 << 26 });
-      if (p.status !== 0) throw new Error(`chexzoo train failed: ${(p.stderr || '').trim().split('\n').slice(-3).join(' | ')}`);
-      res.tfjsMs = performance.now() - t0;
+      res.tfjsMs = timedProcess('chexzoo train', process.execPath, ['--import', 'tsx', resolve('src/cli/main.ts'), 'train',
+        '--arch', 'resnet18', '--data', data, '--out', join(out, 'run'), '--batch-size', String(cfg.loopBatch),
+        '--img-size', String(cfg.loopSize), '--max-steps', String(loopSteps), '--valid-every', String(loopSteps), '--quiet']).ms;
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
-    if (torch) {
+    if (withTorch) {
       for (const side of ['torch', 'torchAll'] as const) {
-        const a = await torch.ask<{ wall: number; steps: number }>({ cmd: 'loop', threads: side === 'torchAll' ? cores : 0, data,
-          steps: loopSteps, batch: cfg.loopBatch, size: cfg.loopSize, workers: cores });
-        if (a.error) throw new Error(`PyTorch loop: ${a.error}`);
-        res[side === 'torch' ? 'torchMs' : 'torchAllMs'] = a.wall;
+        const msg = { threads: side === 'torchAll' ? cores : 0, data, steps: loopSteps, batch: cfg.loopBatch, size: cfg.loopSize, workers: cores };
+        const r = timedProcess('PyTorch loop', PY, ['bench/bench_torch.py', '--loop', JSON.stringify(msg)]);
+        const inner = JSON.parse(r.stdout.trim().split('\n').pop()!) as { wall: number; steps: number };
+        if (inner.steps !== loopSteps) throw new Error(`PyTorch loop ran ${inner.steps} steps, not ${loopSteps}`);
+        if (side === 'torch') { res.torchMs = r.ms; res.torchLoopMs = inner.wall; } else { res.torchAllMs = r.ms; res.torchAllLoopMs = inner.wall; }
       }
     }
   } catch (e) {
@@ -212,13 +232,13 @@ async function main() {
   let loop: LoopResult | undefined;
   let torchRss: number | undefined;
   try {
-    for (const arch of archs) {
+    for (const arch of loopOnly ? [] : archs) {
       console.error(`${arch} ...`);
       rows.push(await benchArch(arch, torch));
     }
     if (withLoop) {
       console.error(`training loop (resnet18, ${loopSteps} steps) ...`);
-      loop = await benchLoop(torch);
+      loop = await benchLoop();
     }
     torchRss = torch ? (await torch.ask({ cmd: 'rss' })).peakRssMb : undefined;
   } finally {
@@ -278,8 +298,8 @@ async function main() {
     '',
     loop
       ? `Training loop (\`chexzoo train\` resnet18, batch ${cfg.loopBatch}, ${cfg.loopSize} px, ${loop.steps} steps from JPEG files, one validation; PyTorch: ` +
-        `the same files through PIL and a DataLoader with ${cores} workers): TF.js ${fmt((loop.tfjsMs ?? NaN) / 1000, 1)} s, PyTorch ${fmt((loop.torchMs ?? NaN) / 1000, 1)} s ` +
-        `(all cores ${fmt((loop.torchAllMs ?? NaN) / 1000, 1)} s): ratio ${fmt(summary.loopRatio, 2)} (all cores ${fmt(summary.loopRatioAllCores, 2)}; target <= 4).${loop.error ? ` Error: ${loop.error}` : ''}`
+        `the same files through PIL and a DataLoader with ${cores} workers; each side a whole process timed from outside, start-up included): TF.js ${fmt((loop.tfjsMs ?? NaN) / 1000, 1)} s, PyTorch ${fmt((loop.torchMs ?? NaN) / 1000, 1)} s ` +
+        `(all cores ${fmt((loop.torchAllMs ?? NaN) / 1000, 1)} s; its loops alone ${fmt((loop.torchLoopMs ?? NaN) / 1000, 1)} s / ${fmt((loop.torchAllLoopMs ?? NaN) / 1000, 1)} s): ratio ${fmt(summary.loopRatio, 2)} (all cores ${fmt(summary.loopRatioAllCores, 2)}; target <= 4).${loop.error ? ` Error: ${loop.error}` : ''}`
       : 'Training loop: not run (--no-loop).',
     '',
     `Peak RSS: TF.js process ${fmt(meta.tfjsPeakRssMb)} MB (cumulative over the run), PyTorch worker ${fmt(meta.torchPeakRssMb)} MB.`,

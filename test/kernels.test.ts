@@ -2,6 +2,7 @@ import { describe, expect, it, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { ensureBackend, registerFastKernels } from '../src/backend/index.js';
 import { isFastKernel } from '../src/backend/kernels.js';
+import { batchNormTraining } from '../src/backend/kernels/batchnorm.js';
 import { expectAllCloseScaled } from './helpers/close.js';
 
 // Reference: direct loops over the definition of a (depthwise) convolution, written independently of
@@ -181,6 +182,8 @@ describe('fast gradient kernels', () => {
     cases.push(['slice 2d rows', () => tf.slice(a, [17, 0], [100, 70])]);
     cases.push(['maxPool grad valid', () => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(t as tf.Tensor4D, 3, 2, 'valid'), 1.5)))(x4)]);
     cases.push(['maxPool grad same', () => tf.grad((t: tf.Tensor) => tf.sum(tf.maxPool(t as tf.Tensor4D, 2, 2, 'same')))(x4)]);
+    // integer values: many ties inside a window, the first maximum takes the gradient
+    cases.push(['maxPool grad ties', () => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(t as tf.Tensor4D, 3, 2, 'same'), 1.5)))(tf.round(tf.mul(x4, 3)))]);
     cases.push(['minimum scalar (layers relu6)', () => tf.minimum(x4, 0.3)]);
     cases.push(['minimum scalar first', () => tf.minimum(tf.scalar(-0.2), x4)]);
     cases.push(['minimum tensors', () => tf.minimum(x4, tf.reverse(x4, 1))]);
@@ -207,6 +210,7 @@ describe('fast gradient kernels', () => {
         'slice 2d rows': () => tf.slice(ca!, [17, 0], [100, 70]),
         'maxPool grad valid': () => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(t as tf.Tensor4D, 3, 2, 'valid'), 1.5)))(cx4!),
         'maxPool grad same': () => tf.grad((t: tf.Tensor) => tf.sum(tf.maxPool(t as tf.Tensor4D, 2, 2, 'same')))(cx4!),
+        'maxPool grad ties': () => tf.tidy(() => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(t as tf.Tensor4D, 3, 2, 'same'), 1.5)))(tf.round(tf.mul(cx4!, 3)))),
         'minimum scalar (layers relu6)': () => tf.minimum(cx4!, 0.3), 'minimum scalar first': () => tf.tidy(() => tf.minimum(tf.scalar(-0.2), cx4!)),
         'minimum tensors': () => tf.tidy(() => tf.minimum(cx4!, tf.reverse(cx4!, 1))),
       };
@@ -243,6 +247,66 @@ describe('fast gradient kernels', () => {
     const want = tf.grads(plain)([x, gamma, beta]);
     for (let i = 0; i < 3; i++) expectClose(await got[i]!.data(), (await want[i]!.data()) as Float32Array, `bn grad ${i}`);
     tf.dispose([x, gamma, beta, dy, ...got, ...want]);
+  });
+
+  it('batchNormTraining: output, statistics and gradients (x, gamma, beta) equal autodiff of the elementwise formula', async () => {
+    const eps = 1e-3;
+    for (const shape of [[4, 5, 3, 6], [7, 6]] as number[][]) {
+      const size = shape.reduce((a, b) => a * b, 1), ch = shape[shape.length - 1]!;
+      const x = tf.tensor(rand(size, 21), shape);
+      const gamma = tf.tensor1d(rand(ch, 22));
+      const beta = tf.tensor1d(rand(ch, 23));
+      const dy = tf.tensor(rand(size, 24), shape);
+      const axes = shape.slice(0, -1).map((_, i) => i);
+      const before = tf.memory().numTensors;
+      const ours = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+        const { y, mean, variance } = batchNormTraining(a, g, b, eps);
+        tf.dispose([mean, variance]);
+        return tf.sum(tf.mul(y, dy));
+      };
+      const plain = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+        const mean = tf.mean(a, axes);
+        const variance = tf.mean(tf.square(tf.sub(a, mean)), axes);
+        return tf.sum(tf.mul(tf.add(tf.mul(tf.div(tf.sub(a, mean), tf.sqrt(tf.add(variance, eps))), g), b), dy));
+      };
+      const got = tf.grads(ours)([x, gamma, beta]);
+      const want = tf.grads(plain)([x, gamma, beta]);
+      for (let i = 0; i < 3; i++) expectClose(await got[i]!.data(), (await want[i]!.data()) as Float32Array, `bn train grad ${i} ${shape}`);
+      tf.dispose([...got, ...want]);
+      expect(tf.memory().numTensors).toBe(before);
+      // forward: y and the batch statistics; without gamma / beta too
+      const r = batchNormTraining(x, undefined, undefined, eps);
+      const mean = tf.mean(x, axes), variance = tf.mean(tf.square(tf.sub(x, mean)), axes);
+      const yRef = tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps)));
+      expectClose(await r.y.data(), (await yRef.data()) as Float32Array, 'bn train y');
+      expectClose(await r.mean.data(), (await mean.data()) as Float32Array, 'bn train mean');
+      expectClose(await r.variance.data(), (await variance.data()) as Float32Array, 'bn train variance');
+      const [gx] = tf.grads((a: tf.Tensor) => tf.sum(tf.mul(batchNormTraining(a, undefined, undefined, eps).y, dy)))([x]);
+      const [gxRef] = tf.grads((a: tf.Tensor) => {
+        const m = tf.mean(a, axes);
+        return tf.sum(tf.mul(tf.div(tf.sub(a, m), tf.sqrt(tf.add(tf.mean(tf.square(tf.sub(a, m)), axes), eps))), dy));
+      })([x]);
+      expectClose(await gx!.data(), (await gxRef!.data()) as Float32Array, 'bn train grad x, no gamma/beta');
+      tf.dispose([x, gamma, beta, dy, r.y, r.mean, r.variance, mean, variance, yRef, gx!, gxRef!]);
+    }
+  });
+
+  it("Minimum gradient with a scalar first operand (tfjs-layers' relu6) masks ties and values above as the stock one", async () => {
+    const vals = [-1, 0, 3, 6, 7, 5.9999, 6.0001, 2.5];
+    const x = tf.tensor2d(vals, [2, 4]);
+    const dy = tf.tensor2d(rand(8, 31), [2, 4]);
+    const relu6 = tf.layers.activation({ activation: 'relu6' });
+    const [gx] = tf.grads((a: tf.Tensor) => tf.sum(tf.mul(relu6.apply(a) as tf.Tensor, dy)))([x]);
+    const d = await dy.data();
+    const want = Float32Array.from(vals, (v, i) => (v > 0 && v < 6 ? d[i]! : 0));
+    expectClose(await gx!.data(), want, 'relu6 grad');
+    // both operands tensors, and a scalar second operand: the stock formulas
+    const y = tf.tensor2d(vals.map((v) => 6 - v), [2, 4]);
+    const [ga, gb] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.minimum(a, b), dy)))([x, y]);
+    const yv = await y.data();
+    expectClose(await ga!.data(), Float32Array.from(vals, (v, i) => (v <= yv[i]! ? d[i]! : 0)), 'minimum grad a');
+    expectClose(await gb!.data(), Float32Array.from(vals, (v, i) => (v > yv[i]! ? d[i]! : 0)), 'minimum grad b');
+    tf.dispose([x, dy, gx!, y, ga!, gb!]);
   });
 
   it('model.fit and trainOnBatch of a small conv net train on wasm without leaking tensors', async () => {

@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { createModel, getModelInfo, listModels } from '../src/zoo/registry.js';
-import { stageOutputLayer } from '../src/zoo/stages.js';
+import { blockOutputLayer } from '../src/zoo/blocks.js';
 import { fillFromFormula, formulaInput } from './helpers/formula.js';
 import { TOL, expectStage, hasZooFixture, loadZooFixture, relErr, tick } from './helpers/parity.js';
 
@@ -24,10 +24,10 @@ describe.each(listModels())('%s matches its reference', (arch) => {
       // every reference key maps to exactly one TF.js variable of the same shape
       expect(Object.fromEntries(keys)).toEqual(fixture.keys);
 
-      const stages = getModelInfo(arch).stages;
+      const stages = getModelInfo(arch).blocks;
       expect(Object.keys(c.stages)).toEqual(stages);
       const outputs = stages.map((s) => {
-        const layer = stageOutputLayer(model, s);
+        const layer = blockOutputLayer(model, s);
         if (!layer) throw new Error(`no layer for stage ${s}`);
         return layer.output as tf.SymbolicTensor;
       });

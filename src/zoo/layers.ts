@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { batchNormTraining } from '../backend/kernels/batchnorm.js';
 
 /**
  * Building blocks shared by every architecture family. They reproduce PyTorch semantics (symmetric padding,
@@ -84,17 +85,20 @@ export class BatchNorm extends BatchNormalizationBase {
     const self = this as unknown as BatchNormInternals;
     const x = Array.isArray(inputs) ? inputs[0]! : inputs;
     return tf.tidy(() => {
-      const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
-      const { mean, variance } = tf.moments(x, axes);
-      const y = tf.batchNorm(x, mean, variance, self.beta?.read(), self.gamma?.read(), self.epsilon);
-      const n = x.size / x.shape[x.rank - 1]!;
-      const unbiased = n > 1 ? tf.mul(variance, n / (n - 1)) : variance;
-      const decay = 1 - self.momentum;
-      for (const [v, batch] of [[self.movingMean, mean], [self.movingVariance, unbiased]] as const) {
-        tf.tidy(() => {
-          const old = v.read();
-          v.write(tf.sub(old, tf.mul(tf.sub(old, batch), decay)));
-        });
+      // one op with a closed-form gradient (src/backend/kernels/batchnorm.ts) instead of autodiff of moments + batchNorm
+      const { y, mean, variance } = batchNormTraining(x, self.gamma?.read(), self.beta?.read(), self.epsilon);
+      try {
+        const n = x.size / x.shape[x.rank - 1]!;
+        const unbiased = n > 1 ? tf.mul(variance, n / (n - 1)) : variance;
+        const decay = 1 - self.momentum;
+        for (const [v, batch] of [[self.movingMean, mean], [self.movingVariance, unbiased]] as const) {
+          tf.tidy(() => {
+            const old = v.read();
+            v.write(tf.sub(old, tf.mul(tf.sub(old, batch), decay)));
+          });
+        }
+      } finally {
+        tf.dispose([mean, variance]);
       }
       return y;
     });
