@@ -11,7 +11,7 @@ export {
 } from './zoo/registry.js';
 export type { CreateModelOptions, ModelInfo, Family } from './zoo/registry.js';
 export * from './zoo/models.js';
-export { stageOutputLayer } from './zoo/stages.js';
+export { blockOutputLayer, stageOutputLayer } from './zoo/blocks.js';
 export { BatchNorm, Dropout, HardSigmoid, HardSwish, Pad2D, StochasticDepth, withTrainingRandomness } from './zoo/layers.js';
 
 // backend
@@ -31,18 +31,18 @@ export * from './data/index.js';
 // weights (PyTorch/safetensors/TF.js readers, manifest of ImageNet weights, preprocessing)
 export {
   loadWeights,
-  loadStateDict,
   parseCheckpoint,
-  remapDenseNetKeys,
-  artifactsToStateDict,
   WeightsMismatchError,
+  // deprecated aliases (documented before issue 13): loadWeights / parseCheckpoint do their jobs
+  loadStateDict,
+  applyWeights,
+  parseTorchCheckpoint,
 } from './weights/load.js';
 export type { LoadWeightsOptions, LoadWeightsReport, WeightsSource } from './weights/load.js';
-export { parseTorchCheckpoint } from './weights/pth.js';
 export type { ParsedCheckpoint } from './weights/pth.js';
 export { parseSafetensors, encodeSafetensors } from './weights/safetensors.js';
-export { applyWeights, setWeightsResolver, getWeightsResolver } from './weights/apply.js';
-export type { ApplyWeightsOptions, WeightsSpec, WeightsRequest, WeightsResolver, ResolvedWeights } from './weights/apply.js';
+export { setWeightsResolver, getWeightsResolver } from './weights/resolver.js';
+export type { WeightsRequest, WeightsResolver, ResolvedWeights } from './weights/resolver.js';
 export { getWeightsInfo, listWeights, hasWeights, getPreprocessConfig } from './weights/manifest.js';
 export type { WeightsInfo, PreprocessSpec, PreprocessConfig, Interpolation } from './weights/manifest.js';
 export { preprocess } from './weights/preprocess.js';
@@ -60,9 +60,9 @@ export type { ExportMetadata } from './weights/export.js';
 // training (losses, loop with checkpoint stores, evaluation / ensembles)
 export * from './train/index.js';
 
-// truncation (stage listing, truncate with a new head, feature extraction, classifier reset, freezing)
+// truncation (block listing, truncate with a new head, feature extraction, classifier reset, freezing)
 export { blocks, truncate, featureExtractor, resetClassifier, freeze, unfreeze } from './truncate.js';
-export type { StageInfo, StageRef, TruncateOptions } from './truncate.js';
+export type { BlockInfo, BlockRef, HeadOptions, TruncateOptions, ResetClassifierOptions, StageInfo, StageRef } from './truncate.js';
 
 // Grad-CAM (class-activation maps of any stage, Node and browsers)
 export { gradCam } from './gradcam.js';

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { getSpec, listModels, type ModelSpec } from './zoo/registry.js';
-import { stageOutputLayer } from './zoo/stages.js';
+import { listModels, specOfModel } from './zoo/catalog.js';
+import type { ModelSpec } from './zoo/spec.js';
+import { blockOutputLayer } from './zoo/blocks.js';
 import { Dropout } from './zoo/layers.js';
 import { initializeWeights, randomSeed } from './zoo/init.js';
 
@@ -13,7 +14,7 @@ import { initializeWeights, randomSeed } from './zoo/init.js';
  *   disposing one model never affects the other (shared layers would make `freeze` act on both).
  *   Copies start by sharing the tensors' data (TF.js tensors are immutable), so the copy is cheap until
  *   one of the models is trained.
- * - Derived models keep the architecture in their name: `<arch>/<stage>` for a truncated model,
+ * - Derived models keep the architecture in their name: `<arch>/<block>` for a truncated model,
  *   `<arch>/features` for a feature extractor; resetClassifier keeps the source's name. The name is part
  *   of the saved topology, so `blocks()` and `truncate()` keep working after save/load.
  * - A new classifier takes the family's module path (`fc`, `classifier`, `classifier.1`, `classifier.3`,
@@ -21,35 +22,46 @@ import { initializeWeights, randomSeed } from './zoo/init.js';
  * - freeze / unfreeze act in place on the model they are given.
  */
 
-/** A stage of a zoo model as `blocks()` lists it. */
-export interface StageInfo {
-  /** Reference module path of the stage (`layer3`, `features.denseblock3`, `features.6`, `Mixed_6e`). */
+/** A block of a zoo model as `blocks()` lists it. */
+export interface BlockInfo {
+  /** Reference module path of the block (`layer3`, `features.denseblock3`, `features.6`, `Mixed_6e`). */
   name: string;
-  /** Channels of the stage's output feature map. */
+  /** Channels of the block's output feature map. */
   channels: number;
-  /** Stride of the stage's output relative to the input (2, 4, 8, 16, 32). */
+  /** Stride of the block's output relative to the input (2, 4, 8, 16, 32). */
   reduction: number;
-  /** Parameters up to and including this stage, counted as torchvision does (BatchNorm statistics excluded). */
+  /** Parameters up to and including this block, counted as torchvision does (BatchNorm statistics excluded). */
   params: number;
 }
 
-/** A stage: its name, or a negative integer (-k drops the last k stages; 0 keeps them all). */
-export type StageRef = string | number;
+/** A block: its name, or a negative integer (-k drops the last k blocks; 0 keeps them all). */
+export type BlockRef = string | number;
 
-export interface TruncateOptions {
+/** @deprecated Use `BlockInfo`. */
+export type StageInfo = BlockInfo;
+/** @deprecated Use `BlockRef`. */
+export type StageRef = BlockRef;
+
+/** The new classifier of `truncate` and `resetClassifier` (both take these options). */
+export interface HeadOptions {
   /**
-   * 0: the model returns the stage's feature map (NHWC), exactly the reference module's output.
-   * > 0: global pooling and a fresh linear classifier producing logits.
+   * 0: no classifier (truncate: the block's NHWC feature map, exactly the reference module's output;
+   * resetClassifier: the pooled features). > 0: global pooling and a fresh linear classifier producing logits.
    * Default: the number of classes of the source model's classifier, or 0 when it has none.
    */
   numClasses?: number;
-  /** Global pooling before the new classifier (default 'avg'). */
+  /** Global pooling before the new classifier when the features are a map (default 'avg'). */
   pooling?: 'avg' | 'max';
   /** Dropout rate before the new classifier (default 0: none). */
   dropout?: number;
   /** Seed of the new classifier's initialisation (the architecture's reference init for its Linear). Default: random. */
   seed?: number;
 }
+
+/** Options of `truncate` (the same as resetClassifier's). */
+export type TruncateOptions = HeadOptions;
+/** Options of `resetClassifier` (the same as truncate's). */
+export type ResetClassifierOptions = HeadOptions;
 
 const POOL_CLASSES = new Set(['GlobalAveragePooling2D', 'GlobalMaxPooling2D']);
 const STRIDED_CLASSES = new Set(['Conv2D', 'DepthwiseConv2D', 'SeparableConv2D', 'MaxPooling2D', 'AveragePooling2D']);
@@ -60,47 +72,54 @@ const isStat = (w: tf.LayerVariable): boolean => /moving_(mean|variance)$/.test(
 
 /** The zoo architecture a model was built from (its name, or the part before '/' for derived models). */
 function archOf(model: tf.LayersModel): ModelSpec {
-  const arch = (model.name ?? '').split('/')[0]!;
-  if (!listModels().includes(arch)) {
+  const spec = specOfModel(model);
+  if (!spec) {
     throw new Error(
       `Model '${model.name}' is not a zoo model: truncation needs a model made by createModel() (named after its ` +
         `architecture, e.g. 'resnet50') or derived from one ('resnet50/layer3'). Known architectures: ${listModels().join(', ')}.`,
     );
   }
-  return getSpec(arch);
+  return spec;
 }
 
-/** Stage names of the architecture that are present in this (possibly truncated) model, in forward order. */
-function stagesOf(model: tf.LayersModel): { spec: ModelSpec; stages: string[] } {
+/** Block names of the architecture that are present in this (possibly truncated) model, in forward order. */
+function blocksOf(model: tf.LayersModel): { spec: ModelSpec; blocks: string[] } {
   const spec = archOf(model);
-  const stages = spec.stages.filter((s) => stageOutputLayer(model, s) !== undefined);
-  if (stages.length === 0) {
-    throw new Error(`Model '${model.name}' has none of the stages of ${spec.name} (${spec.stages.join(', ')}).`);
+  const blocks = spec.blocks.filter((b) => blockOutputLayer(model, b) !== undefined);
+  if (blocks.length === 0) {
+    throw new Error(`Model '${model.name}' has none of the blocks of ${spec.name} (${spec.blocks.join(', ')}).`);
   }
-  return { spec, stages };
+  return { spec, blocks };
 }
 
-export function resolveStage(model: tf.LayersModel, ref: StageRef): { spec: ModelSpec; stage: string; layer: tf.layers.Layer } {
-  const { spec, stages } = stagesOf(model);
-  let stage: string;
+/** The block `ref` names in `model` (a name, or -k for the k-th last), with its output layer; a clear error otherwise. */
+export function resolveBlock(model: tf.LayersModel, ref: BlockRef): { spec: ModelSpec; block: string; layer: tf.layers.Layer } {
+  const { spec, blocks } = blocksOf(model);
+  let block: string;
   if (typeof ref === 'number') {
-    if (!Number.isInteger(ref) || ref > 0 || -ref >= stages.length) {
+    if (!Number.isInteger(ref) || ref > 0 || -ref >= blocks.length) {
       throw new Error(
-        `Stage index ${ref} is out of range for '${model.name}': use a stage name or an integer from ` +
-          `-${stages.length - 1} (keep only ${stages[0]}) to 0 (keep all ${stages.length} stages). Stages: ${stages.join(', ')}.`,
+        `Block index ${ref} is out of range for '${model.name}': use a block name or an integer from ` +
+          `-${blocks.length - 1} (keep only ${blocks[0]}) to 0 (keep all ${blocks.length} blocks). Blocks: ${blocks.join(', ')}.`,
       );
     }
-    stage = stages[stages.length - 1 + ref]!;
-  } else if (typeof ref === 'string' && stages.includes(ref)) {
-    stage = ref;
+    block = blocks[blocks.length - 1 + ref]!;
+  } else if (typeof ref === 'string' && blocks.includes(ref)) {
+    block = ref;
   } else {
-    const hint = typeof ref === 'string' && spec.stages.includes(ref) ? ` ('${ref}' comes after this model's last stage)` : '';
+    const hint = typeof ref === 'string' && spec.blocks.includes(ref) ? ` ('${ref}' comes after this model's last block)` : '';
     throw new Error(
-      `Unknown stage ${JSON.stringify(ref)} for '${model.name}'${hint}. Valid stages: ${stages.join(', ')} ` +
-        `(or a negative integer: -k drops the last k stages).`,
+      `Unknown block ${JSON.stringify(ref)} for '${model.name}'${hint}. Valid blocks: ${blocks.join(', ')} ` +
+        `(or a negative integer: -k drops the last k blocks).`,
     );
   }
-  return { spec, stage, layer: stageOutputLayer(model, stage)! };
+  return { spec, block, layer: blockOutputLayer(model, block)! };
+}
+
+/** @deprecated Use `resolveBlock` (its result names the block `block`). */
+export function resolveStage(model: tf.LayersModel, ref: BlockRef): { spec: ModelSpec; stage: string; layer: tf.layers.Layer } {
+  const { block, ...rest } = resolveBlock(model, ref);
+  return { ...rest, stage: block };
 }
 
 /** The layers a layer's output depends on, itself included. */
@@ -242,15 +261,14 @@ function setTrainable(model: tf.LayersModel, layers: Iterable<tf.layers.Layer>, 
 // Public API
 
 /**
- * The ordered stages of a zoo model (or of a model derived from one): name, output channels, reduction
- * (stride relative to the input) and parameters up to and including the stage.
+ * The ordered blocks of a zoo model (or of a model derived from one): name, output channels, reduction
+ * (stride relative to the input) and parameters up to and including the block.
  * @example blocks(await createModel('resnet50')).map((b) => b.name); // ['layer1', 'layer2', 'layer3', 'layer4']
  */
-export function blocks(model: tf.LayersModel): StageInfo[] {
-  const { stages } = stagesOf(model);
+export function blocks(model: tf.LayersModel): BlockInfo[] {
   const stride = strides(model);
-  return stages.map((name) => {
-    const layer = stageOutputLayer(model, name)!;
+  return blocksOf(model).blocks.map((name) => {
+    const layer = blockOutputLayer(model, name)!;
     const shape = (layer.output as tf.SymbolicTensor).shape;
     return {
       name,
@@ -262,34 +280,34 @@ export function blocks(model: tf.LayersModel): StageInfo[] {
 }
 
 /**
- * A new model made of `model` up to and including stage `block` (a stage name, or -k to drop the last k
- * stages), with its weights. `numClasses: 0` returns the stage's NHWC feature map; `numClasses > 0` adds
+ * A new model made of `model` up to and including block `block` (a block name, or -k to drop the last k
+ * blocks), with its weights. `numClasses: 0` returns the block's NHWC feature map; `numClasses > 0` adds
  * global pooling and a fresh linear classifier. The source model is not modified.
  * @example const m = truncate(await createModel('densenet121'), 'features.denseblock3', { numClasses: 5 });
  */
-export function truncate(model: tf.LayersModel, block: StageRef, options: TruncateOptions = {}): tf.LayersModel {
-  const { spec, stage, layer } = resolveStage(model, block);
+export function truncate(model: tf.LayersModel, block: BlockRef, options: TruncateOptions = {}): tf.LayersModel {
+  const { spec, block: kept, layer } = resolveBlock(model, block);
   const numClasses = options.numClasses ?? classifierUnits(model);
   checkClasses(numClasses);
-  const name = `${spec.name}/${stage}`;
+  const name = `${spec.name}/${kept}`;
   const features = copySubgraph(model, [layer.output as tf.SymbolicTensor], name);
   if (numClasses === 0) return features;
   return addHead(features, features.outputs[0]!, spec, numClasses, name, options);
 }
 
 /**
- * One model returning the feature maps of several stages (in the order given), like timm's `features_only`.
+ * One model returning the feature maps of several blocks (in the order given), like timm's `features_only`.
  * A new model; the source is not modified.
  * @example const [c3, c4] = featureExtractor(model, ['layer3', 'layer4']).predict(x) as tf.Tensor[];
  */
-export function featureExtractor(model: tf.LayersModel, blockNames: StageRef[]): tf.LayersModel {
+export function featureExtractor(model: tf.LayersModel, blockNames: BlockRef[]): tf.LayersModel {
   if (!Array.isArray(blockNames) || blockNames.length === 0) {
-    throw new Error(`featureExtractor needs a non-empty list of stages; valid stages: ${stagesOf(model).stages.join(', ')}.`);
+    throw new Error(`featureExtractor needs a non-empty list of blocks; valid blocks: ${blocksOf(model).blocks.join(', ')}.`);
   }
-  const resolved = blockNames.map((b) => resolveStage(model, b));
-  const names = resolved.map((r) => r.stage);
+  const resolved = blockNames.map((b) => resolveBlock(model, b));
+  const names = resolved.map((r) => r.block);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
-  if (dup) throw new Error(`Stage '${dup}' is listed twice; list each stage once.`);
+  if (dup) throw new Error(`Block '${dup}' is listed twice; list each block once.`);
   return copySubgraph(
     model,
     resolved.map((r) => r.layer.output as tf.SymbolicTensor),
@@ -298,14 +316,24 @@ export function featureExtractor(model: tf.LayersModel, blockNames: StageRef[]):
 }
 
 /**
- * A copy of the model with a fresh classifier of `numClasses` outputs: the last Linear is replaced
- * (everything before it, e.g. MobileNetV3's hidden classifier layer, keeps its weights), or pooling and a
- * Linear are added to a model without one. `numClasses: 0` returns the pooled features, as
- * `createModel(arch, { numClasses: 0 })` does. The new Linear is initialised as the reference's, from `seed`.
- * @example const m = resetClassifier(imagenetModel, 5);
+ * A copy of the model with a fresh classifier of `numClasses` outputs (default: as many as the model's): the
+ * last Linear is replaced (everything before it, e.g. MobileNetV3's hidden classifier layer, keeps its
+ * weights), or pooling and a Linear are added to a model without one. `numClasses: 0` returns the pooled
+ * features, as `createModel(arch, { numClasses: 0 })` does. The new Linear is initialised as the reference's,
+ * from `seed`. Takes the options truncate takes.
+ * @example const m = resetClassifier(imagenetModel, { numClasses: 5 });
  */
-export function resetClassifier(model: tf.LayersModel, numClasses: number, options: { seed?: number } = {}): tf.LayersModel {
+export function resetClassifier(model: tf.LayersModel, options?: ResetClassifierOptions): tf.LayersModel;
+/** @deprecated Pass `{ numClasses }`: `resetClassifier(model, { numClasses: 5, seed })`, as truncate takes it. */
+export function resetClassifier(model: tf.LayersModel, numClasses: number, options?: { seed?: number }): tf.LayersModel;
+export function resetClassifier(
+  model: tf.LayersModel,
+  first: ResetClassifierOptions | number = {},
+  legacy: { seed?: number } = {},
+): tf.LayersModel {
+  const options: ResetClassifierOptions = typeof first === 'number' ? { ...legacy, numClasses: first } : first;
   const spec = archOf(model);
+  const numClasses = options.numClasses ?? classifierUnits(model);
   checkClasses(numClasses);
   const out = outputLayer(model);
   if (!out) throw new Error(`resetClassifier needs a single-output model; '${model.name}' has ${model.outputs.length} outputs.`);
@@ -324,18 +352,18 @@ export function resetClassifier(model: tf.LayersModel, numClasses: number, optio
     x = out.input as tf.SymbolicTensor;
   }
   const copy = copySubgraph(model, [x], model.name);
-  return addHead(copy, copy.outputs[0]!, spec, numClasses, model.name, { fcName, ...(options.seed !== undefined ? { seed: options.seed } : {}) });
+  return addHead(copy, copy.outputs[0]!, spec, numClasses, model.name, { ...options, ...(fcName !== undefined ? { fcName } : {}) });
 }
 
 /**
- * Freezes every layer up to and including stage `upTo` (default: the last stage, i.e. the whole backbone),
+ * Freezes every layer up to and including block `upTo` (default: the last block, i.e. the whole backbone),
  * in place. Frozen weights are not updated by `fit`, and frozen BatchNorm layers normalise with their moving
  * statistics and do not update them. Works on compiled models too. Returns the model.
  * @example freeze(model, { upTo: 'layer3' }); model.compile({ optimizer: 'adam', loss: 'meanSquaredError' });
  */
-export function freeze(model: tf.LayersModel, options: { upTo?: StageRef } = {}): tf.LayersModel {
-  const { stages } = stagesOf(model);
-  const { layer } = resolveStage(model, options.upTo ?? stages[stages.length - 1]!);
+export function freeze(model: tf.LayersModel, options: { upTo?: BlockRef } = {}): tf.LayersModel {
+  const { blocks: present } = blocksOf(model);
+  const { layer } = resolveBlock(model, options.upTo ?? present[present.length - 1]!);
   setTrainable(model, ancestors(layer), false);
   return model;
 }

@@ -54,7 +54,7 @@ describe('export to PyTorch (.safetensors)', () => {
   it('exportStateDict names every BatchNorm statistic and converts layouts (OIHW, [out, in])', async () => {
     const model = await createModel('resnet18', { numClasses: 5, inputShape: [32, 32, 3] });
     const { stateDict, metadata } = exportStateDict(model);
-    expect(metadata).toMatchObject({ arch: 'resnet18', stage: '', num_classes: '5' });
+    expect(metadata).toMatchObject({ arch: 'resnet18', block: '', num_classes: '5' });
     expect(stateDict.get('conv1.weight')!.shape).toEqual([64, 3, 7, 7]);
     expect(stateDict.get('fc.weight')!.shape).toEqual([5, 512]);
     expect(stateDict.has('layer4.1.bn2.running_var')).toBe(true);

@@ -103,7 +103,7 @@ describe('gradCam', () => {
     const x = tf.zeros([2, 32, 32, 3]) as tf.Tensor4D;
     await expect(gradCam(model, x)).rejects.toThrow(/one image at a time/);
     await expect(gradCam(model, tf.zeros([1, 32, 32, 3]) as tf.Tensor4D, { classIndex: 5 })).rejects.toThrow(/classIndex must be an integer in \[0, 4\]/);
-    await expect(gradCam(model, tf.zeros([1, 32, 32, 3]) as tf.Tensor4D, { block: 'layer9' })).rejects.toThrow(/Unknown stage "layer9".*Valid stages: layer1/);
+    await expect(gradCam(model, tf.zeros([1, 32, 32, 3]) as tf.Tensor4D, { block: 'layer9' })).rejects.toThrow(/Unknown block "layer9".*Valid blocks: layer1/);
     const features = truncate(model, 'layer2', { numClasses: 0 });
     await expect(gradCam(features, tf.zeros([1, 32, 32, 3]) as tf.Tensor4D)).rejects.toThrow(/ends in class logits/);
     tf.dispose(x);

@@ -70,7 +70,7 @@ function compare(model: tf.LayersModel, ref: Fixture['archs'][string]) {
 
 describe('random initialisation equals the reference (tools/init_stats.py)', () => {
   it.each(Object.keys(fixture.archs))('%s: every tensor within sampling error', async (arch) => {
-    const size = Math.max(getModelInfo(arch).minInputSize, 32);
+    const size = Math.max(getModelInfo(arch).minImageSize, 32);
     const model = await createModel(arch, { inputShape: [size, size, 3], seed: 11 });
     await tick();
     try {
@@ -137,7 +137,7 @@ describe('seeded initialisation', () => {
     const leaks = leakCheck();
     const t1 = truncate(m, 'features.10', { numClasses: 5, seed: 2 });
     const t2 = truncate(m, 'features.10', { numClasses: 5, seed: 2 });
-    const r = resetClassifier(m, 4, { seed: 9 });
+    const r = resetClassifier(m, { numClasses: 4, seed: 9 });
     try {
       const fc = (x: tf.LayersModel) => x.getLayer('classifier.1').getWeights();
       const [k1, b1] = fc(t1);

@@ -54,7 +54,7 @@ describe('study grid', () => {
     expect(STUDY_PRESETS.paper).toMatchObject({ imgSize: 320, batchSize: 16, epochs: 3, validEvery: 4800, topK: 10, uncertainty: 'ones' });
     // every truncation point is a stage of its architecture and not its last
     for (const [arch, cuts] of Object.entries(TRUNCATION_POINTS)) {
-      const stages = getModelInfo(arch).stages;
+      const stages = getModelInfo(arch).blocks;
       for (const c of cuts) expect(stages.slice(0, -1)).toContain(c);
     }
   });

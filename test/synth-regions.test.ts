@@ -24,8 +24,8 @@ describe('renderSynthRegions', () => {
     }
   });
 
-  it('marks where the sign is drawn: the render differs there when the finding is removed', () => {
-    const check = (r: SynthRecord, task: 'Cardiomegaly' | 'Consolidation' | 'Pleural Effusion', without: SynthRecord['truth']) => {
+  it('marks where the sign is drawn: the render differs there when the finding is removed (or shrunk)', () => {
+    const check = (r: SynthRecord, task: 'Atelectasis' | 'Cardiomegaly' | 'Consolidation' | 'Edema' | 'Pleural Effusion', without: SynthRecord['truth']) => {
       const m = renderSynthRegions(r, 96)[task];
       const a = renderSynthImage(r, 96).data;
       const b = renderSynthImage({ ...r, truth: without }, 96).data;
@@ -45,6 +45,15 @@ describe('renderSynthRegions', () => {
     check(c, 'Consolidation', { ...c.truth, consolidation: 0 });
     const e = recs.find((r) => r.truth.effusion[0] > 0.4)!;
     check(e, 'Pleural Effusion', { ...e.truth, effusion: [0, 0] });
+    const ed = recs.find((r) => r.truth.edema > 0.4)!;
+    check(ed, 'Edema', { ...ed.truth, edema: 0 });
+    // (bands and the lifted hemidiaphragm; only support devices are drawn after them)
+    const a = recs.find((r) => r.truth.atelectasis > 0.4 && !r.truth.supportDevices)!;
+    check(a, 'Atelectasis', { ...a.truth, atelectasis: 0 });
+    // a heart drawn without cardiomegaly takes a random size (one more random draw), so compare two enlarged
+    // hearts: the larger one's region holds the change
+    const h = recs.find((r) => r.truth.cardiomegaly > 0)!;
+    check({ ...h, truth: { ...h.truth, cardiomegaly: 1 } }, 'Cardiomegaly', { ...h.truth, cardiomegaly: 0.25 });
   });
 
   it('rejects a bad size', () => {

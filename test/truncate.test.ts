@@ -46,7 +46,7 @@ const identical = (a: Float32Array, b: Float32Array): boolean => a.length === b.
 describe.each(listModels())('%s', (arch) => {
   const fixture = loadZooFixture(arch);
   const c = fixture.cases.find((k) => k.size[0] === H && k.size[1] === W)!;
-  const stages = getModelInfo(arch).stages;
+  const stages = getModelInfo(arch).blocks;
   let model: tf.LayersModel;
 
   beforeAll(async () => {
@@ -124,7 +124,7 @@ describe('resnet18: every stage, save/load, training', () => {
 
   it('truncation at every stage (name and -k) gives the reference features', async () => {
     const c = loadZooFixture(arch).cases.find((k) => k.size[0] === H && k.size[1] === W)!;
-    const stages = getModelInfo(arch).stages;
+    const stages = getModelInfo(arch).blocks;
     const x = formulaInput(H, W);
     for (let i = 0; i < stages.length; i++) {
       const ref = i % 2 === 0 ? stages[i]! : i - (stages.length - 1);
@@ -157,13 +157,13 @@ describe('resnet18: every stage, save/load, training', () => {
     y.dispose();
   });
 
-  it('unknown stages and bad options are clear errors', async () => {
-    expect(() => truncate(model, 'layer5')).toThrow(/Unknown stage "layer5".*Valid stages: layer1, layer2, layer3, layer4/);
+  it('unknown blocks and bad options are clear errors', async () => {
+    expect(() => truncate(model, 'layer5')).toThrow(/Unknown block "layer5".*Valid blocks: layer1, layer2, layer3, layer4/);
     expect(() => truncate(model, -4)).toThrow(/out of range.*-3/);
     expect(() => truncate(model, 1)).toThrow(/out of range/);
     expect(() => truncate(model, 'layer2', { numClasses: -1 })).toThrow(/numClasses/);
     const tr = truncate(model, 'layer2', { numClasses: 0 });
-    expect(() => truncate(tr, 'layer3')).toThrow(/after this model's last stage.*Valid stages: layer1, layer2/);
+    expect(() => truncate(tr, 'layer3')).toThrow(/after this model's last block.*Valid blocks: layer1, layer2/);
     expect(() => featureExtractor(model, ['layer1', 'layer1'])).toThrow(/listed twice/);
     tr.dispose();
     const input = tf.input({ shape: [8, 8, 3] });
@@ -221,19 +221,19 @@ describe('resnet18: every stage, save/load, training', () => {
   });
 
   it('resetClassifier', () => {
-    const r = resetClassifier(model, 7);
+    const r = resetClassifier(model, { numClasses: 7 });
     expect(r.name).toBe(arch);
     expect(r.outputs[0]!.shape).toEqual([null, 7]);
     expect(r.layers.map((l) => l.name)).toEqual(model.layers.map((l) => l.name));
     const conv = (m: tf.LayersModel) => m.getLayer('layer4.1.conv2').getWeights()[0]!.dataSync() as Float32Array;
     expect(identical(conv(r), conv(model))).toBe(true);
-    const p = resetClassifier(model, 0);
+    const p = resetClassifier(model, { numClasses: 0 });
     expect(p.outputs[0]!.shape).toEqual([null, 512]);
     expect(p.layers[p.layers.length - 1]!.name).toBe('avgpool');
-    const back = resetClassifier(p, 3);
+    const back = resetClassifier(p, { numClasses: 3 });
     expect(back.layers.slice(-1)[0]!.name).toBe('fc');
     expect(countParams(back)).toBe(countParams(p) + 512 * 3 + 3);
-    const fmap = resetClassifier(truncate(model, 'layer2', { numClasses: 0 }), 4);
+    const fmap = resetClassifier(truncate(model, 'layer2', { numClasses: 0 }), { numClasses: 4 });
     expect(fmap.outputs[0]!.shape).toEqual([null, 4]);
     [r, p, back, fmap].forEach((m) => m.dispose());
   });
@@ -242,13 +242,13 @@ describe('resnet18: every stage, save/load, training', () => {
 describe('resetClassifier keeps the family head layout', () => {
   it.each(['mobilenet_v3_small', 'efficientnet_b0'].filter((a) => listModels().includes(a)))('%s', async (arch) => {
     const info = getModelInfo(arch);
-    const size = Math.max(info.minInputSize, 96);
+    const size = Math.max(info.minImageSize, 96);
     const m = await createModel(arch, { inputShape: [size, size, 3] });
     const ref = await createModel(arch, { inputShape: [size, size, 3], numClasses: 5 });
-    const r = resetClassifier(m, 5);
+    const r = resetClassifier(m, { numClasses: 5 });
     expect(r.layers.map((l) => l.name)).toEqual(ref.layers.map((l) => l.name));
     expect(countParams(r)).toBe(countParams(ref));
-    const pooled = resetClassifier(m, 0);
+    const pooled = resetClassifier(m, { numClasses: 0 });
     const refPooled = await createModel(arch, { inputShape: [size, size, 3], numClasses: 0 });
     expect(pooled.outputs[0]!.shape).toEqual(refPooled.outputs[0]!.shape);
     expect(countParams(pooled)).toBe(countParams(refPooled));

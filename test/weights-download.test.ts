@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createProgressBar } from '../src/cli/progress.js';
-import { applyWeights } from '../src/weights/apply.js';
 import { WeightsHashError } from '../src/weights/fetch.js';
 import { cachePath, downloadWeights, installNodeWeightsResolver, nodeWeightsResolver } from '../src/weights/fetch-node.js';
 import { loadWeights } from '../src/weights/load.js';
 import { getWeightsInfo } from '../src/weights/manifest.js';
+import { createModel } from '../src/zoo/registry.js';
 import { setWeightsResolver } from '../src/weights/resolver.js';
 import { maxAbsDiff } from './helpers/index.js';
 import { fixture, quiet, ref, run, tinyModel } from './weights-helpers.js';
@@ -139,9 +139,9 @@ describe('download cache', () => {
     expect(readFileSync(`${path}.sha256`, 'utf8').startsWith(sha)).toBe(true);
   });
 
-  it('applyWeights with a URL spec and a progress callback', async () => {
+  it('loadWeights with a URL and a progress callback', async () => {
     let calls = 0;
-    const report = await applyWeights(tinyModel(), 'tiny', `${base}/tiny.pth`, { onProgress: () => calls++, load: quiet });
+    const report = await loadWeights(tinyModel(), `${base}/tiny.pth`, { onProgress: () => calls++, ...quiet });
     expect(report.format).toBe('pth');
     expect(calls).toBeGreaterThan(0);
   });
@@ -283,11 +283,26 @@ describe('offline mode', () => {
   it("'imagenet' resolves through the manifest and, offline, says where to put the file", async () => {
     process.env.CHEXZOO_OFFLINE = '1';
     const info = getWeightsInfo('resnet18');
-    const err = await applyWeights(tinyModel(), 'resnet18', 'imagenet', { load: quiet }).catch((e: Error) => e);
+    const err = await loadWeights(tinyModel(), 'imagenet', { ...quiet, arch: 'resnet18' }).catch((e: Error) => e);
     expect(err).toBeInstanceOf(Error);
     expect((err as Error).message).toContain(info.url);
     expect((err as Error).message).toContain(cachePath(info.url, { fileName: info.fileName }));
     expect(cachePath(info.url, { fileName: info.fileName })).toBe(join(cache, 'https', 'download.pytorch.org', 'models', info.fileName));
+    expect(requests).toEqual([]);
+  });
+
+  it("downloadWeights takes a registered architecture (its manifest URL and hashes) as well as a URL", async () => {
+    process.env.CHEXZOO_OFFLINE = '1';
+    const info = getWeightsInfo('densenet121');
+    const err = await downloadWeights('densenet121').catch((e: Error) => e);
+    expect((err as Error).message).toContain(info.url);
+    expect((err as Error).message).toContain(cachePath(info.url, { fileName: info.fileName }));
+    await expect(downloadWeights('densenet12')).rejects.toThrow(/not a URL, and no architecture of that name.*densenet121/);
+    // a zoo model finds its own registered weights: 'imagenet' needs no arch
+    const model = await createModel('resnet18', { imageSize: 32, numClasses: 0, seed: 1 });
+    await expect(loadWeights(model, 'imagenet', quiet)).rejects.toThrow(getWeightsInfo('resnet18').url);
+    model.dispose();
+    await expect(loadWeights(tinyModel(), 'imagenet', quiet)).rejects.toThrow(/needs a zoo model .* or \{ arch: 'resnet18' \}/);
     expect(requests).toEqual([]);
   });
 });

@@ -13,7 +13,7 @@ describe.skipIf(!dir)('torchvision state dicts load into the zoo and give torch 
   for (const arch of listModels()) {
     const pth = dir ? join(dir, `${arch}.pth`) : '';
     it.skipIf(!dir || !existsSync(pth))(arch, async () => {
-      const s = getModelInfo(arch).defaultInputSize;
+      const s = getModelInfo(arch).imageSize;
       const model = await createModel(arch, { inputShape: [s, s, 3] });
       const notes: string[] = [];
       const t0 = Date.now();
@@ -38,22 +38,21 @@ describe.skipIf(!dir)('torchvision state dicts load into the zoo and give torch 
 
 describe.skipIf(!dir || !existsSync(join(dir ?? '', 'resnet18.pth')))('zoo options with real checkpoints', () => {
   it('inChannels 1 sums the stem over RGB; another numClasses skips the head; numClasses 0 ignores it', async () => {
-    const { applyWeights } = await import('../src/weights/apply.js');
     const bytes = new Uint8Array(readFileSync(join(dir!, 'resnet18.pth')));
     const s = 224;
     const rgb = await createModel('resnet18', { inputShape: [s, s, 3] });
     await loadWeights(rgb, bytes, { log: () => {} });
     const gray = await createModel('resnet18', { inputShape: [s, s, 1], numClasses: 14 });
     const notes: string[] = [];
-    await applyWeights(gray, 'resnet18', bytes, { numClasses: 14, inChannels: 1, load: { log: (m) => notes.push(m) } });
+    await loadWeights(gray, bytes, { log: (m) => notes.push(m) });
     expect(notes.join('\n')).toMatch(/Summed 'conv1.weight'/);
     expect(notes.join('\n')).toMatch(/Skipped the classifier 'fc': the checkpoint has 1000 classes, the model 14/);
     const feats = await createModel('resnet18', { inputShape: [s, s, 1], numClasses: 0 });
-    const r = await applyWeights(feats, 'resnet18', bytes, { numClasses: 0, load: { log: () => {} } });
+    const r = await loadWeights(feats, bytes, { log: () => {} });
     expect(r.skipped.map((k) => k.key).sort()).toEqual(['fc.bias', 'fc.weight']);
     // pooled features of the gray model on x equal the RGB model's on x replicated (same weights up to the head)
     const rgbFeat = await createModel('resnet18', { inputShape: [s, s, 3], numClasses: 0 });
-    await applyWeights(rgbFeat, 'resnet18', bytes, { numClasses: 0, load: { log: () => {} } });
+    await loadWeights(rgbFeat, bytes, { log: () => {} });
     const [a, b] = tf.tidy(() => {
       const x = tf.randomUniform([1, s, s, 1], 0, 1, 'float32', 5);
       return [(feats.predict(x) as tf.Tensor).dataSync(), (rgbFeat.predict(tf.tile(x, [1, 1, 1, 3])) as tf.Tensor).dataSync()];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseTorchCheckpoint } from '../src/weights/pth.js';
+import { parseTorchSave } from '../src/weights/pth.js';
 import { unpickle } from '../src/weights/pickle.js';
 import { parseSafetensors } from '../src/weights/safetensors.js';
 import { ZipReader } from '../src/weights/zip.js';
@@ -46,15 +46,15 @@ describe('parsers fail cleanly on malformed input', () => {
   const pkl = zip.entries.get('tiny/data.pkl')!;
 
   it('torch.save zip (whole file, CRC on)', () => {
-    fuzz('zip', pth, (b) => parseTorchCheckpoint(b), 1500);
+    fuzz('zip', pth, (b) => parseTorchSave(b), 1500);
   });
 
   it('torch.save zip with the CRC check off, mutating the pickle and the storages', () => {
-    fuzz('zip-nocrc', pth, (b) => parseTorchCheckpoint(b, { verifyCrc: false }), 1500, [pkl.dataOffset, pth.length - 200]);
+    fuzz('zip-nocrc', pth, (b) => parseTorchSave(b, { verifyCrc: false }), 1500, [pkl.dataOffset, pth.length - 200]);
   });
 
   it('legacy torch.save (no CRC: every flip reaches the pickle reader)', () => {
-    fuzz('legacy', fixture('tiny_legacy.pth'), (b) => parseTorchCheckpoint(b), 1500);
+    fuzz('legacy', fixture('tiny_legacy.pth'), (b) => parseTorchSave(b), 1500);
   });
 
   it('raw pickle opcodes', () => {
@@ -165,7 +165,7 @@ describe('hostile checkpoints are refused before allocating', () => {
   it('a well-formed hand-made legacy file parses (the assembler is right)', () => {
     const data = new Uint8Array(new Float32Array([1, 2, 3, 4, 5, 6]).buffer);
     const bytes = legacyFile(oneTensor('FloatStorage', 6, [2, 3], [3, 1]), [['0', 6n, data]]);
-    const { dict, format } = parseTorchCheckpoint(bytes);
+    const { dict, format } = parseTorchSave(bytes);
     expect(format).toBe('pth-legacy');
     expect(dict.get('w')!.shape).toEqual([2, 3]);
     expect(Array.from(dict.get('w')!.data)).toEqual([1, 2, 3, 4, 5, 6]);
@@ -176,17 +176,17 @@ describe('hostile checkpoints are refused before allocating', () => {
     // every bounds check passed and 4 GiB were allocated
     const bytes = legacyFile(oneTensor(name, 2 ** 30, [2 ** 30], [1]), [['0', 2n ** 30n, new Uint8Array(0)]]);
     expect(bytes.length).toBeLessThan(200);
-    expect(() => parseTorchCheckpoint(bytes)).toThrow(new RegExp(`Refusing global 'torch\\.${name}'`));
+    expect(() => parseTorchSave(bytes)).toThrow(new RegExp(`Refusing global 'torch\\.${name}'`));
     expect(() => unpickle(new Pkl().global('torch', name).stop())).toThrow(/Refusing global/);
   });
 
   it('a storage count larger than the bytes present is refused, whatever its dtype', () => {
     const bytes = legacyFile(oneTensor('FloatStorage', 2 ** 30, [2 ** 30], [1]), [['0', 2n ** 30n, new Uint8Array(16)]]);
-    expect(() => parseTorchCheckpoint(bytes)).toThrow(/declares 1073741824 float32 elements .* but 16 bytes remain/);
+    expect(() => parseTorchSave(bytes)).toThrow(/declares 1073741824 float32 elements .* but 16 bytes remain/);
     const huge = legacyFile(oneTensor('FloatStorage', 1, [1], [1]), [['0', 2n ** 62n, new Uint8Array(16)]]);
-    expect(() => parseTorchCheckpoint(huge)).toThrow(/Truncated or corrupt legacy checkpoint/);
+    expect(() => parseTorchSave(huge)).toThrow(/Truncated or corrupt legacy checkpoint/);
     const negative = legacyFile(oneTensor('FloatStorage', 1, [1], [1]), [['0', -1n, new Uint8Array(16)]]);
-    expect(() => parseTorchCheckpoint(negative)).toThrow(/Truncated or corrupt legacy checkpoint/);
+    expect(() => parseTorchSave(negative)).toThrow(/Truncated or corrupt legacy checkpoint/);
   });
 
   it('non-integer and unsafe counts from the pickle are refused', () => {
@@ -205,12 +205,12 @@ describe('hostile checkpoints are refused before allocating', () => {
       return p;
     };
     const bytes = legacyFile(big, [['0', 1n, new Uint8Array(4)]]);
-    expect(() => parseTorchCheckpoint(bytes)).toThrow(/Expected an integer for storage offset/);
+    expect(() => parseTorchSave(bytes)).toThrow(/Expected an integer for storage offset/);
   });
 
   it('a rank above 8 is refused, like safetensors', () => {
     const bytes = legacyFile(oneTensor('FloatStorage', 1, new Array(9).fill(1), new Array(9).fill(1)), [['0', 1n, new Uint8Array(4)]]);
-    expect(() => parseTorchCheckpoint(bytes)).toThrow(/rank 9; at most 8 dimensions/);
+    expect(() => parseTorchSave(bytes)).toThrow(/rank 9; at most 8 dimensions/);
   });
 
   it('a ~1 MB legacy file of huge-rank tensors fails fast instead of running out of memory', () => {
@@ -231,7 +231,7 @@ describe('hostile checkpoints are refused before allocating', () => {
     expect(bytes.length).toBeGreaterThan(900_000);
     expect(bytes.length).toBeLessThan(1_100_000);
     const t0 = Date.now();
-    expect(() => parseTorchCheckpoint(bytes)).toThrow(/rank 250000; at most 8 dimensions/);
+    expect(() => parseTorchSave(bytes)).toThrow(/rank 250000; at most 8 dimensions/);
     expect(Date.now() - t0).toBeLessThan(3000);
   });
 
@@ -263,7 +263,7 @@ describe('hostile checkpoints are refused before allocating', () => {
     const bytes = legacyFile(() => q.op(0x75), [['0', BigInt(n), new Uint8Array(4 * n)]]);
     // before the fix: 2000 copies of 256 KB (512 MB) from a 320 KB file
     expect(bytes.length).toBeLessThan(400_000);
-    expect(() => parseTorchCheckpoint(bytes)).toThrow(/more than a \d+-byte file can store/);
+    expect(() => parseTorchSave(bytes)).toThrow(/more than a \d+-byte file can store/);
     // the same storage named by two keys (tied weights) is fine
     const tied = new Pkl();
     tied.global('collections', 'OrderedDict').op(0x29).reduce();
@@ -273,7 +273,7 @@ describe('hostile checkpoints are refused before allocating', () => {
     tied.int(1).op(0x85).put(4).op(0x30);
     tied.mark();
     for (let i = 0; i < 2; i++) tied.str(String(i)).get(2).mark().get(1).int(1).get(3).get(4).tuple().reduce();
-    const ok = parseTorchCheckpoint(legacyFile(() => tied.op(0x75), [['0', BigInt(n), new Uint8Array(4 * n)]]));
+    const ok = parseTorchSave(legacyFile(() => tied.op(0x75), [['0', BigInt(n), new Uint8Array(4 * n)]]));
     expect(ok.dict.get('1')!.shape).toEqual([n - 1]);
   });
 });

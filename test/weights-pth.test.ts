@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { loadStateDict, loadWeights, remapDenseNetKeys, WeightsMismatchError } from '../src/weights/load.js';
+import { loadStateDict, loadWeights, WeightsMismatchError } from '../src/weights/load.js';
+import { renameOldDenseNetKey } from '../src/zoo/densenet.js';
 import { decodeElements } from '../src/weights/dtype.js';
-import { gatherStrided, parseTorchCheckpoint } from '../src/weights/pth.js';
+import { readStridedTensor, parseTorchSave } from '../src/weights/pth.js';
 import { modelToStateDict, type StateDict } from '../src/weights/remap.js';
 import { encodeSafetensors, parseSafetensors } from '../src/weights/safetensors.js';
 import { expectNoLeak, maxAbsDiff } from './helpers/index.js';
@@ -34,8 +35,8 @@ describe('torch.save and safetensors checkpoints give the reference logits', () 
   }
 
   it('float16 checkpoints decode to the float32 weights rounded to half precision', () => {
-    const f32 = parseTorchCheckpoint(fixture('tiny.pth')).dict;
-    for (const f16 of [parseTorchCheckpoint(fixture('tiny_f16.pth')).dict, parseSafetensors(fixture('tiny_f16.safetensors')).dict]) {
+    const f32 = parseTorchSave(fixture('tiny.pth')).dict;
+    for (const f16 of [parseTorchSave(fixture('tiny_f16.pth')).dict, parseSafetensors(fixture('tiny_f16.safetensors')).dict]) {
       let differ = 0;
       for (const [k, t] of f32) {
         if (k.endsWith('num_batches_tracked')) continue;
@@ -53,7 +54,7 @@ describe('torch.save and safetensors checkpoints give the reference logits', () 
   });
 
   it('reads the state dict keys and shapes torch wrote', () => {
-    const { dict, format } = parseTorchCheckpoint(fixture('tiny.pth'));
+    const { dict, format } = parseTorchSave(fixture('tiny.pth'));
     expect(format).toBe('pth');
     expect([...dict.keys()]).toEqual(ref.keys);
     expect(dict.get('dw.weight')!.shape).toEqual([8, 1, 3, 3]);
@@ -61,16 +62,16 @@ describe('torch.save and safetensors checkpoints give the reference logits', () 
   });
 
   it('non-contiguous tensors equal their contiguous originals', () => {
-    const a = parseTorchCheckpoint(fixture('tiny.pth')).dict;
-    const b = parseTorchCheckpoint(fixture('tiny_noncontig.pth')).dict;
+    const a = parseTorchSave(fixture('tiny.pth')).dict;
+    const b = parseTorchSave(fixture('tiny_noncontig.pth')).dict;
     for (const k of ['conv1.weight', 'fc.weight', 'dw.bias']) expect(Array.from(b.get(k)!.data)).toEqual(Array.from(a.get(k)!.data));
   });
 
-  it('gatherStrided honours offset and strides, and refuses out-of-range views', () => {
+  it('readStridedTensor honours offset and strides, and refuses out-of-range views', () => {
     const storage = Float32Array.from({ length: 12 }, (_, i) => i);
-    expect(Array.from(gatherStrided(storage, 1, [2, 3], [1, 2], 'x'))).toEqual([1, 3, 5, 2, 4, 6]);
-    expect(() => gatherStrided(storage, 5, [2, 4], [4, 1], 'x')).toThrow(/reaches past its storage/);
-    expect(() => gatherStrided(storage, 0, [1000, 1000], [0, 0], 'x')).toThrow(/more elements than its storage/);
+    expect(Array.from(readStridedTensor(storage, 1, [2, 3], [1, 2], 'x'))).toEqual([1, 3, 5, 2, 4, 6]);
+    expect(() => readStridedTensor(storage, 5, [2, 4], [4, 1], 'x')).toThrow(/reaches past its storage/);
+    expect(() => readStridedTensor(storage, 0, [1000, 1000], [0, 0], 'x')).toThrow(/more elements than its storage/);
   });
 
   it('refuses pickles that reference other globals, never executing them', async () => {
@@ -84,7 +85,7 @@ describe('torch.save and safetensors checkpoints give the reference logits', () 
     await loadWeights(m, bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer, quiet);
     expect(maxAbsDiff(run(m, ref.input, ref.inputShape), ref.output)).toBeLessThan(1e-5);
     const m2 = tinyModel();
-    await loadWeights(m2, parseTorchCheckpoint(bytes).dict, quiet);
+    await loadWeights(m2, parseTorchSave(bytes).dict, quiet);
     expect(maxAbsDiff(run(m2, ref.input, ref.inputShape), ref.output)).toBeLessThan(1e-5);
   });
 });
@@ -105,7 +106,7 @@ describe('element decoding', () => {
 });
 
 describe('mapping rules', () => {
-  const dict = (): StateDict => parseTorchCheckpoint(fixture('tiny.pth')).dict;
+  const dict = (): StateDict => parseTorchSave(fixture('tiny.pth')).dict;
 
   it('a 1-channel stem sums the first conv over RGB (grayscale input = RGB replicated)', () => {
     const model = tinyModel({ inChannels: 1 });
@@ -162,25 +163,27 @@ describe('mapping rules', () => {
     expect(report.skipped.length).toBe(3);
   });
 
-  it('ignores AuxLogits.* with a note, strips module. and num_batches_tracked', () => {
+  it("inception_v3's filter ignores AuxLogits.* with a note; module. and num_batches_tracked are stripped", () => {
     const d = new Map([...dict()].map(([k, v]) => [`module.${k}`, v]));
     d.set('module.AuxLogits.fc.weight', { shape: [2, 2], data: new Float32Array(4) });
     const notes: string[] = [];
     const model = tinyModel();
-    loadStateDict(model, d, { log: (m) => notes.push(m) });
+    // AuxLogits are inception_v3's: for another architecture they are keys the model lacks
+    expect(() => loadStateDict(tinyModel(), d, quiet)).toThrow(/not in the model \(1\): AuxLogits\.fc\.weight/);
+    loadStateDict(model, d, { log: (m) => notes.push(m), arch: 'inception_v3' });
     expect(notes.join('\n')).toMatch(/module\./);
     expect(notes.join('\n')).toMatch(/Ignored 1 AuxLogits/);
     expect(maxAbsDiff(run(model, ref.input, ref.inputShape), ref.output)).toBeLessThan(1e-5);
   });
 
-  it('renames old torchvision DenseNet keys', () => {
+  it("DenseNet's filter renames old torchvision keys", () => {
     expect(
-      remapDenseNetKeys([
+      [
         'features.denseblock1.denselayer1.norm.1.weight',
         'features.denseblock4.denselayer16.conv.2.weight',
         'features.denseblock1.denselayer1.norm1.weight',
         'features.norm5.running_var',
-      ]),
+      ].map(renameOldDenseNetKey),
     ).toEqual([
       'features.denseblock1.denselayer1.norm1.weight',
       'features.denseblock4.denselayer16.conv2.weight',
@@ -195,7 +198,9 @@ describe('mapping rules', () => {
       ]),
     );
     const model = tinyModel({ names });
-    const report = loadStateDict(model, old, quiet);
+    // the rename is DenseNet's checkpoint filter: it runs for densenet models (named so, or { arch })
+    expect(() => loadStateDict(tinyModel({ names }), old, quiet)).toThrow(/missing from the checkpoint/);
+    const report = loadStateDict(model, old, { ...quiet, arch: 'densenet121' });
     expect(report.notes.join()).toMatch(/DenseNet/);
     expect(maxAbsDiff(run(model, ref.input, ref.inputShape), ref.output)).toBeLessThan(1e-5);
   });

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { makeDivisible } from '../src/zoo/efficientnet.js';
 import { squeezeExcitation, type ST } from '../src/zoo/layers.js';
 import { createModel, getModelInfo } from '../src/zoo/registry.js';
-import { stageOutputLayer } from '../src/zoo/stages.js';
+import { blockOutputLayer } from '../src/zoo/blocks.js';
 import { leakCheck } from './helpers/index.js';
 
 const ARCHS = [
@@ -76,11 +76,11 @@ describe('efficientnet / mobilenet', () => {
     const info = getModelInfo(name);
     // stem + 7 MBConv stages + last conv; V2: stem + 17 blocks + last conv; V3: stem + 15 / 11 blocks + last conv
     const n = name.startsWith('efficientnet') ? 9 : { mobilenet_v2: 19, mobilenet_v3_large: 17, mobilenet_v3_small: 13 }[name]!;
-    expect(info.stages).toEqual(Array.from({ length: n }, (_, i) => `features.${i}`));
-    const s = info.minInputSize;
+    expect(info.blocks).toEqual(Array.from({ length: n }, (_, i) => `features.${i}`));
+    const s = info.minImageSize;
     expect(s).toBe(1);
     const model = await createModel(name, { inputShape: [s, s + 1, 3], numClasses: 3 });
-    const layers = info.stages.map((st) => stageOutputLayer(model, st));
+    const layers = info.blocks.map((st) => blockOutputLayer(model, st));
     expect(layers.every((l) => l !== undefined)).toBe(true);
     // forward order: each stage's sink comes after the previous one
     const pos = layers.map((l) => model.layers.indexOf(l!));

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createModel, getModelInfo, getSpec, listModels, resolveOptions } from '../src/zoo/registry.js';
 import { torchSlots } from '../src/weights/remap.js';
-import { stageOutputLayer } from '../src/zoo/stages.js';
+import { blockOutputLayer } from '../src/zoo/blocks.js';
 import { fillFromFormula, formulaInput } from './helpers/formula.js';
 import { relErr, tick } from './helpers/index.js';
 import { TOL, expectStage, hasZooFixture, loadZooFixture } from './helpers/parity.js';
@@ -41,10 +41,10 @@ describe.each(listModels())('%s matches its reference', (arch) => {
       }
       await tick();
 
-      const stages = getModelInfo(arch).stages;
+      const stages = getModelInfo(arch).blocks;
       expect(Object.keys(c.stages)).toEqual(stages);
       const outputs = stages.map((s) => {
-        const layer = stageOutputLayer(model, s);
+        const layer = blockOutputLayer(model, s);
         if (!layer) throw new Error(`no layer for stage ${s}`);
         return layer.output as tf.SymbolicTensor;
       });

@@ -42,7 +42,7 @@ describe('zoo', () => {
   // One build per architecture keeps this fast: a 5-class model at a small input. Its count plus the
   // difference between a 1000- and a 5-class head must equal the reference count.
   it.each(Object.entries(REFERENCE_PARAMS))('%s has %i parameters like its reference and predicts', async (name, n) => {
-    const s = Math.max(getModelInfo(name).minInputSize, 64);
+    const s = Math.max(getModelInfo(name).minImageSize, 64);
     const model = await createModel(name, { numClasses: 5, inputShape: [s, s, 3] });
     expect(model.name).toBe(name);
     const fc = model.layers[model.layers.length - 1]!;
@@ -66,7 +66,7 @@ describe('zoo', () => {
   it.each(['resnet18', 'densenet121', 'mobilenet_v3_small', 'inception_v3'])(
     '%s: numClasses 0 gives pooled features',
     async (name) => {
-      const s = Math.max(getModelInfo(name).minInputSize, 64);
+      const s = Math.max(getModelInfo(name).minImageSize, 64);
       const feats = await createModel(name, { numClasses: 0, inputShape: [s, s, 3] });
       const logits = await createModel(name, { numClasses: 5, inputShape: [s, s, 3] });
       expect(feats.outputs[0]!.shape.length).toBe(2);

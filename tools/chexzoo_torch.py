@@ -4,7 +4,7 @@
     model = load_chexzoo("model.safetensors")   # torchvision (timm for inception_v4) modules, eval mode
 
 Full models are the reference torchvision module with `num_classes` outputs. Truncated models keep the
-reference modules up to the exported stage (same names, so `load_state_dict(strict=True)` checks every key),
+reference modules up to the exported block (same names, so `load_state_dict(strict=True)` checks every key),
 then global pooling and the new Linear under the name @chexzoo/models gives it. Needs torch and torchvision
 (and timm for inception_v4); reads safetensors itself, so the `safetensors` package is not needed.
 """
@@ -74,16 +74,16 @@ def reference(arch, num_classes):
 
 
 class Truncated(nn.Module):
-    """The reference modules up to `stage` (their names kept), global pooling, and an optional Linear."""
+    """The reference modules up to `block` (their names kept), global pooling, and an optional Linear."""
 
-    def __init__(self, arch, stage, num_classes, pooling):
+    def __init__(self, arch, block, num_classes, pooling):
         super().__init__()
         full = reference(arch, 1000)
-        container, _, child = stage.rpartition(".")
+        container, _, child = block.rpartition(".")
         parent = full.get_submodule(container) if container else full
         names = [name for name, _ in parent.named_children()]
         if child not in names:
-            raise ValueError(f"{arch} has no stage {stage!r}")
+            raise ValueError(f"{arch} has no block {block!r}")
         kept = [(name, parent.get_submodule(name)) for name in names[: names.index(child) + 1] if name != "AuxLogits"]
         if container:
             self.add_module(container, nn.Sequential(OrderedDict(kept)))
@@ -95,7 +95,7 @@ class Truncated(nn.Module):
         self.pool = nn.AdaptiveMaxPool2d(1) if pooling == "max" else nn.AdaptiveAvgPool2d(1)
         self.head = None
         if num_classes:
-            in_features = self._channels(full, stage)
+            in_features = self._channels(full)
             parent, _, last = head_name(arch).rpartition(".")
             linear = nn.Linear(in_features, num_classes)
             if parent:  # e.g. classifier.1: a Sequential whose other slots hold no weights
@@ -104,7 +104,7 @@ class Truncated(nn.Module):
                 self.add_module(last, linear)
             self.head = head_name(arch)
 
-    def _channels(self, full, stage):
+    def _channels(self, full):
         full.eval()
         with torch.no_grad():
             x = torch.zeros(1, 3, 299, 299)
@@ -120,10 +120,11 @@ class Truncated(nn.Module):
 
 
 def build(meta):
-    arch, stage = meta["arch"], meta.get("stage", "")
+    # files written before @chexzoo/models 0.1.0 name the block "stage"
+    arch, block = meta["arch"], meta.get("block", meta.get("stage", ""))
     num_classes = int(meta.get("num_classes", "1000"))
-    if stage:
-        return Truncated(arch, stage, num_classes, meta.get("pooling", "avg"))
+    if block:
+        return Truncated(arch, block, num_classes, meta.get("pooling", "avg"))
     return reference(arch, num_classes)
 
 

@@ -5,10 +5,10 @@
 import { writeFileSync } from 'node:fs';
 import { getModelInfo, listModels } from '../src/zoo/registry.js';
 
-const meta: Record<string, { defaultInputSize: number; family: string }> = {};
+const meta: Record<string, { imageSize: number; family: string }> = {};
 for (const name of listModels()) {
   const info = getModelInfo(name);
-  meta[name] = { defaultInputSize: info.defaultInputSize, family: info.family };
+  meta[name] = { imageSize: info.imageSize, family: info.family };
 }
 writeFileSync(new URL('../test/fixtures/zoo/meta.json', import.meta.url), JSON.stringify(meta, null, 1) + '\n');
 console.log(`wrote meta for ${Object.keys(meta).length} architectures`);

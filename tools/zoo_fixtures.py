@@ -108,7 +108,7 @@ def run(arch: str, meta: dict) -> None:
     for s in stages:
         # clone: later in-place ReLUs would otherwise change what we captured
         modules[s].register_forward_hook(lambda m, i, o, s=s: captured.__setitem__(s, o.detach().clone()))
-    d = meta[arch]["defaultInputSize"]
+    d = meta[arch]["imageSize"]
     cases = []
     for h, w in [(d, d), NON_SQUARE]:
         captured.clear()

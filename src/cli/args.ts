@@ -114,7 +114,7 @@ export function numberFlag(name: string, v: string | undefined, bounds: NumberBo
  * against the architecture's stages without building it. Returns the stage name.
  */
 export function stageFlag(name: string, arch: string, v: string): string {
-  const stages = getModelInfo(arch).stages;
+  const stages = getModelInfo(arch).blocks;
   const list = `${arch}'s stages: ${stages.join(', ')} (or -K to drop the last K, from -1 to -${stages.length - 1}).`;
   if (NEGATIVE_NUMBER.test(v) || /^\d/.test(v)) {
     const k = Number(v);

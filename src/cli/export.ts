@@ -53,7 +53,7 @@ export async function runExport(argv: string[]): Promise<number> {
   const { stateDict, metadata } = exportStateDict(model);
   await saveSafetensors(model, out);
   model.dispose();
-  const what = metadata.stage ? `${metadata.arch} truncated after ${metadata.stage}` : metadata.arch;
+  const what = metadata.block ? `${metadata.arch} truncated after ${metadata.block}` : metadata.arch;
   process.stdout.write(`Wrote ${out}: ${what}, ${stateDict.size} tensors, ${metadata.num_classes} outputs.\n`);
   return 0;
 }

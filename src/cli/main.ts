@@ -29,7 +29,7 @@ function list(): number {
   for (const r of rows) {
     console.log(
       `${r.name.padEnd(w)}  ${r.family.padEnd(12)}  ${r.params.toLocaleString('en-US').padStart(11)}  ${String(
-        r.defaultInputSize,
+        r.imageSize,
       ).padStart(5)}  ${r.top1.toFixed(3)}`,
     );
   }

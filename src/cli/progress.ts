@@ -21,7 +21,7 @@ function mb(n: number): string {
 /**
  * A download progress bar for the CLI: redraws in place on a terminal, prints every 10% otherwise
  * (CI logs). Usable directly as an `onProgress` callback.
- * @example const bar = createProgressBar('resnet18'); await downloadPretrained('resnet18', { onProgress: bar }); bar.done();
+ * @example const bar = createProgressBar('resnet18'); await downloadWeights('resnet18', { onProgress: bar }); bar.done();
  */
 export function createProgressBar(label: string, options: ProgressBarOptions = {}): ProgressBar {
   const stream = options.stream ?? process.stderr;

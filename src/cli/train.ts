@@ -9,7 +9,7 @@ import { createModel, getModelInfo } from '../zoo/registry.js';
 import { findChexpertCsv, loadChexpert } from '../data/dataset.js';
 import { COMPETITION_TASKS, normalizeUncertainty, resolveTasks, type ViewName } from '../data/chexpert.js';
 import { truncate } from '../truncate.js';
-import { downloadPretrained, downloadWeights, installNodeWeightsResolver } from '../weights/fetch-node.js';
+import { downloadWeights, installNodeWeightsResolver } from '../weights/fetch-node.js';
 import { hasWeights } from '../weights/manifest.js';
 import type { ProgressCallback } from '../weights/fetch.js';
 import { train, type StepInfo, type TrainResult } from '../train/loop.js';
@@ -152,7 +152,7 @@ function weightsFlag(arch: string, v: string): string {
 
 /** Makes sure the weights can be had before any data is read: downloads them into the cache (or finds them there, offline). */
 async function fetchWeights(arch: string, weights: string, onProgress: ProgressCallback): Promise<void> {
-  if (weights === 'imagenet') await downloadPretrained(arch, { onProgress });
+  if (weights === 'imagenet') await downloadWeights(arch, { onProgress });
   else if (/^https?:\/\//i.test(weights)) {
     if (!/model\.json(?:[?#].*)?$/.test(weights)) await downloadWeights(weights, { onProgress });
   } else if (!(await pathExists(weights))) {
@@ -287,7 +287,7 @@ export async function runTrain(argv: string[], hooks: RunTrainHooks = {}): Promi
     const arch = archFlag('arch', values.arch);
     const info = getModelInfo(arch);
     const imgSize = intFlag('img-size', values['img-size'], { min: 1 }) ?? TRAIN_DEFAULTS.imgSize;
-    if (imgSize < info.minInputSize) throw new UsageError(`--img-size ${imgSize} is below ${arch}'s minimum input of ${info.minInputSize} px.`);
+    if (imgSize < info.minImageSize) throw new UsageError(`--img-size ${imgSize} is below ${arch}'s minimum input of ${info.minImageSize} px.`);
     const batchSize = intFlag('batch-size', values['batch-size'], { min: 1 }) ?? TRAIN_DEFAULTS.batchSize;
     const microBatch = values['micro-batch'] === undefined || values['micro-batch'] === 'auto' ? 'auto' : intFlag('micro-batch', values['micro-batch'], { min: 1 })!;
     const maxSteps = intFlag('max-steps', values['max-steps'], { min: 1 });

@@ -40,7 +40,7 @@ export async function runTruncate(argv: string[]): Promise<number> {
     const arch = archFlag('arch', values.arch);
     const numClasses = intFlag('num-classes', values['num-classes'], { min: 0 })!;
     const info = getModelInfo(arch);
-    const size = intFlag('img-size', values['img-size'], { min: info.minInputSize }) ?? info.defaultInputSize;
+    const size = intFlag('img-size', values['img-size'], { min: info.minImageSize }) ?? info.imageSize;
     const block = values.block === undefined ? undefined : stageFlag('block', arch, values.block);
     const weights = values.weights === 'none' ? undefined : values.weights;
     // paths and the ImageNet download cache are resolved by the Node entry's weights resolver

@@ -1,6 +1,6 @@
 // `chexzoo weights fetch|list`: fill a weights cache on a connected machine, check one on an air-gapped one.
 import { parseCommand } from './args.js';
-import { downloadPretrained, getCacheDir } from '../weights/fetch-node.js';
+import { downloadWeights, getCacheDir } from '../weights/fetch-node.js';
 import { hasWeights, getWeightsInfo } from '../weights/manifest.js';
 import { weightsMirror } from '../weights/mirror.js';
 import { listModels } from '../zoo/registry.js';
@@ -49,7 +49,7 @@ export async function runWeights(argv: string[]): Promise<number> {
     if (action === 'fetch') {
       const bar = downloadProgress(`${arch}`);
       try {
-        const path = await downloadPretrained(arch, { onProgress: bar });
+        const path = await downloadWeights(arch, { onProgress: bar });
         bar.done();
         process.stdout.write(`${arch.padEnd(20)} ok       ${path}\n`);
       } catch (e) {
@@ -59,7 +59,7 @@ export async function runWeights(argv: string[]): Promise<number> {
       }
     } else {
       try {
-        const path = await downloadPretrained(arch, { offline: true });
+        const path = await downloadWeights(arch, { offline: true });
         process.stdout.write(`${arch.padEnd(20)} cached   hash ok  ${path}\n`);
       } catch (e) {
         const msg = (e as Error).message;

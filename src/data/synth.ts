@@ -304,17 +304,27 @@ interface Lung {
   fluid: number;
 }
 
-/** Signed distance-ish to the lung outline (superellipse: round apex, square base) and the diaphragm below. */
-function lungDist(u: number, v: number, L: Lung): { shape: number; diaphragm: number; l: number } {
+interface LungPoint {
+  /** Signed distance-ish to the lung outline (superellipse: round apex, square base). */
+  shape: number;
+  /** Signed distance-ish to the diaphragm (positive below it). */
+  diaphragm: number;
+  /** Lateral coordinate, -1 .. 1 across the lung (1 = costophrenic side). */
+  l: number;
+}
+
+/** Where (u, v) lies relative to lung `L`, written into `out` (reused per pixel: no allocation in the render loop). */
+function lungDist(u: number, v: number, L: Lung, out: LungPoint = { shape: 0, diaphragm: 0, l: 0 }): LungPoint {
   const l = ((u - L.cx) / L.rx) * L.lateralSign;
   const dy = v - L.cy;
   const ny = dy < 0 ? dy / L.ryTop : dy / L.ryBottom;
   const nx2 = l * l;
   const q = dy < 0 ? nx2 + ny * ny : Math.sqrt(nx2 * nx2 + ny * ny * ny * ny);
-  const shape = (Math.sqrt(q) - 1) * Math.min(L.rx, L.ryTop);
   const t = (l + 0.15) / 1.15;
-  const diaphragm = v - (L.dTop + L.dDepth * t * t);
-  return { shape, diaphragm, l };
+  out.shape = (Math.sqrt(q) - 1) * Math.min(L.rx, L.ryTop);
+  out.diaphragm = v - (L.dTop + L.dDepth * t * t);
+  out.l = l;
+  return out;
 }
 
 /** Fluid top: a meniscus rising towards the costophrenic side; severity 0 = none. */
@@ -325,15 +335,39 @@ function fluidTop(L: Lung, l: number): number {
   return lateralBottom - rise * (0.45 + 0.55 * t * t);
 }
 
-/** The phantom's geometry and acquisition for one render (consumes the record's random streams in render order). */
-function synthLayout(record: Pick<SynthRecord, 'truth' | 'view' | 'apPa' | 'viewSeed'>, size: number) {
-  if (!Number.isInteger(size) || size < 16 || size > 4096) throw new Error(`Synthetic image size must be an integer in [16, 4096] pixels, got ${size}.`);
-  const T = record.truth;
-  const frontal = record.view === 'frontal';
-  const dr = rng(T.detailSeed);
-  const vr = rng(record.viewSeed);
+type RenderedRecord = Pick<SynthRecord, 'truth' | 'view' | 'apPa' | 'viewSeed'>;
 
-  // Acquisition: patient position, rotation, exposure and noise vary per image.
+/** The heart silhouette: an ellipse. */
+interface Heart {
+  x: number;
+  y: number;
+  rx: number;
+  ry: number;
+}
+
+/** Signed distance-ish to the heart's outline. */
+function heartDist(u: number, v: number, h: Heart): number {
+  const hxn = (u - h.x) / h.rx;
+  const hyn = (v - h.y) / h.ry;
+  return (Math.sqrt(hxn * hxn + hyn * hyn) - 1) * Math.min(h.rx, h.ry);
+}
+
+/** How a view was taken: patient position and rotation, exposure and noise level. */
+interface Acquisition {
+  zoom: number;
+  tx: number;
+  ty: number;
+  cosT: number;
+  sinT: number;
+  gain: number;
+  bias: number;
+  gamma: number;
+  noiseSigma: number;
+  /** Anode heel: a brightness gradient from top to bottom. */
+  heel: number;
+}
+
+function drawAcquisition(vr: () => number): Acquisition {
   const zoom = between(vr, 0.9, 1.04);
   const theta = (between(vr, -5, 5) * Math.PI) / 180;
   const tx = between(vr, -0.05, 0.05);
@@ -343,26 +377,34 @@ function synthLayout(record: Pick<SynthRecord, 'truth' | 'view' | 'apPa' | 'view
   const gamma = between(vr, 0.85, 1.2);
   const noiseSigma = between(vr, 0.008, 0.03);
   const heel = between(vr, -0.06, 0.06);
-  const cosT = Math.cos(theta);
-  const sinT = Math.sin(theta);
+  return { zoom, tx, ty, cosT: Math.cos(theta), sinT: Math.sin(theta), gain, bias, gamma, noiseSigma, heel };
+}
 
-  const texture = new Field(dr, 28);
-  const mottle = new Field(dr, 7);
-  const bw = 0.8 + 0.12 * T.habitus; // body half width
-  const px = 2 / size; // one pixel in normalised units
-  const edge = Math.max(1.2 * px, 0.02);
+/**
+ * The centres of the pixels of row `py` of a `size` x `size` image in anatomy coordinates (the inverse of the
+ * acquisition transform) into `u` and `v`; returns the row's image coordinate y in [-1, 1] (downwards).
+ */
+function anatomyRow(a: Acquisition, size: number, py: number, u: Float64Array, v: Float64Array): number {
+  const y = ((py + 0.5) / size) * 2 - 1;
+  for (let pxi = 0; pxi < size; pxi++) {
+    const x = ((pxi + 0.5) / size) * 2 - 1;
+    const xs = (x - a.tx) / a.zoom;
+    const ys = (y - a.ty) / a.zoom;
+    u[pxi] = a.cosT * xs + a.sinT * ys;
+    v[pxi] = -a.sinT * xs + a.cosT * ys;
+  }
+  return y;
+}
 
-  // Anatomy per view.
+/** Lungs (fluid-free), heart and the fixed bony lines of a view. */
+function drawAnatomy(T: SynthTruth, frontal: boolean, apPa: string, bw: number, dr: () => number): { lungs: Lung[]; heart: Heart; segments: Segment[] } {
   const lungs: Lung[] = [];
-  let heart: { x: number; y: number; rx: number; ry: number };
   const segments: Segment[] = [];
-  const bands: Segment[] = []; // atelectasis, only inside lungs
-  const blobs: Blob[] = [];
-  const leads: { x: number; y: number; r: number }[] = [];
+  let heart: Heart;
   const atelSide = T.atelectasisSide;
   const atelLift = T.atelectasis > 0 ? 0.05 + 0.07 * T.atelectasis : 0;
   const ctrBase = T.cardiomegaly > 0 ? 0.54 + 0.14 * T.cardiomegaly : between(dr, 0.36, 0.46);
-  const ctr = ctrBase * (frontal && record.apPa === 'AP' ? 1.05 : 1);
+  const ctr = ctrBase * (frontal && apPa === 'AP' ? 1.05 : 1);
 
   if (frontal) {
     const thorax = 0.9 * bw;
@@ -403,15 +445,16 @@ function synthLayout(record: Pick<SynthRecord, 'truth' | 'view' | 'apPa' | 'view
     heart = { x: -0.25, y: 0.27, rx: 0.27 * (ctr / 0.42), ry: 0.3 };
     segments.push({ x0: -0.72 * depth, y0: -0.55, x1: -0.66 * depth, y1: 0.3, half: 0.025, value: 0.12 }); // sternum
   }
-  lungs.forEach((L, i) => {
-    L.fluid = frontal ? T.effusion[i] : Math.max(T.effusion[0], T.effusion[1]);
-  });
+  return { lungs, heart, segments };
+}
 
-  // Consolidation: 1-2 dense irregular patches in a lung's mid/lower zone.
+/** Consolidation: 1-2 dense irregular patches in a lung's mid/lower zone. */
+function drawConsolidation(T: SynthTruth, frontal: boolean, lungs: Lung[], dr: () => number): Blob[] {
+  const blobs: Blob[] = [];
   if (T.consolidation > 0) {
     const n = dr() < 0.25 ? 2 : 1;
     for (let k = 0; k < n; k++) {
-      const L = lungs[frontal ? (k === 0 ? T.consolidationSide : 1 - T.consolidationSide) : 0];
+      const L = lungs[frontal ? (k === 0 ? T.consolidationSide : 1 - T.consolidationSide) : 0]!;
       const r = 0.1 + 0.08 * T.consolidation;
       blobs.push({
         x: L.cx + L.lateralSign * between(dr, -0.1, 0.45) * L.rx,
@@ -423,9 +466,14 @@ function synthLayout(record: Pick<SynthRecord, 'truth' | 'view' | 'apPa' | 'view
       });
     }
   }
-  // Atelectasis: plate-like bands, near-horizontal, in the lower half of the lung above the diaphragm.
+  return blobs;
+}
+
+/** Atelectasis: plate-like bands, near-horizontal, in the lower half of the lung above the diaphragm. */
+function drawAtelectasis(T: SynthTruth, frontal: boolean, lungs: Lung[], dr: () => number): Segment[] {
+  const bands: Segment[] = [];
   if (T.atelectasis > 0) {
-    const L = lungs[frontal ? atelSide : 0];
+    const L = lungs[frontal ? T.atelectasisSide : 0]!;
     const n = 1 + (dr() < 0.5 + 0.4 * T.atelectasis ? 1 : 0) + (dr() < 0.25 ? 1 : 0);
     for (let k = 0; k < n; k++) {
       const len = between(dr, 0.22, 0.36) * (frontal ? 1 : 1.3);
@@ -437,19 +485,282 @@ function synthLayout(record: Pick<SynthRecord, 'truth' | 'view' | 'apPa' | 'view
       bands.push({ x0: cx - dx, y0: cy - dy, x1: cx + dx, y1: cy + dy, half: 0.022 + 0.014 * T.atelectasis, value: 0.3 + 0.12 * T.atelectasis });
     }
   }
-  // Support devices: ECG leads, their wires, and a tube down the mediastinum.
+  return bands;
+}
+
+/** Support devices: ECG leads, their wires, and a tube down the mediastinum. */
+function drawSupportDevices(T: SynthTruth, frontal: boolean, bw: number, dr: () => number): { leads: { x: number; y: number; r: number }[]; lines: Segment[] } {
+  const leads: { x: number; y: number; r: number }[] = [];
+  const lines: Segment[] = [];
   if (T.supportDevices) {
     const n = 2 + Math.floor(dr() * 3);
     for (let k = 0; k < n; k++) leads.push({ x: between(dr, -0.7, 0.7) * bw, y: between(dr, -0.6, 0.5), r: 0.035 });
     for (const ld of leads) {
-      segments.push({ x0: ld.x, y0: ld.y, x1: ld.x + between(dr, -0.4, 0.4), y1: 1.2, half: 0.008, value: 0.35 });
+      lines.push({ x0: ld.x, y0: ld.y, x1: ld.x + between(dr, -0.4, 0.4), y1: 1.2, half: 0.008, value: 0.35 });
     }
     const tubeEnd = between(dr, -0.2, 0.1);
     const tx0 = frontal ? between(dr, -0.03, 0.03) : -0.3;
-    segments.push({ x0: tx0, y0: -1.2, x1: tx0 + (frontal ? 0.02 : 0.05), y1: tubeEnd, half: 0.012, value: 0.45 });
+    lines.push({ x0: tx0, y0: -1.2, x1: tx0 + (frontal ? 0.02 : 0.05), y1: tubeEnd, half: 0.012, value: 0.45 });
   }
+  return { leads, lines };
+}
 
-  return { T, frontal, vr, zoom, tx, ty, gain, bias, gamma, noiseSigma, heel, cosT, sinT, texture, mottle, bw, edge, lungs, heart, segments, bands, blobs, leads };
+/** The phantom's geometry and acquisition for one render (consumes the record's random streams in render order). */
+function synthLayout(record: RenderedRecord, size: number) {
+  if (!Number.isInteger(size) || size < 16 || size > 4096) throw new Error(`Synthetic image size must be an integer in [16, 4096] pixels, got ${size}.`);
+  const T = record.truth;
+  const frontal = record.view === 'frontal';
+  const dr = rng(T.detailSeed);
+  const vr = rng(record.viewSeed);
+  const acquisition = drawAcquisition(vr);
+  const texture = new Field(dr, 28);
+  const mottle = new Field(dr, 7);
+  const bw = 0.8 + 0.12 * T.habitus; // body half width
+  const px = 2 / size; // one pixel in normalised units
+  const edge = Math.max(1.2 * px, 0.02);
+  const { lungs, heart, segments } = drawAnatomy(T, frontal, record.apPa, bw, dr);
+  lungs.forEach((L, i) => {
+    L.fluid = frontal ? T.effusion[i] : Math.max(T.effusion[0], T.effusion[1]);
+  });
+  const blobs = drawConsolidation(T, frontal, lungs, dr);
+  const bands = drawAtelectasis(T, frontal, lungs, dr); // only inside lungs
+  const { leads, lines } = drawSupportDevices(T, frontal, bw, dr);
+  segments.push(...lines);
+  return { T, frontal, vr, acquisition, texture, mottle, bw, edge, lungs, heart, segments, bands, blobs, leads };
+}
+
+type Layout = ReturnType<typeof synthLayout>;
+type Box = [number, number, number, number];
+
+/** A layout plus what the per-pixel density needs, computed once per render (bounding boxes skip small shapes). */
+interface Scene extends Layout {
+  shoulderTop: number;
+  edemaHaze: number;
+  segBoxes: Box[];
+  bandBoxes: Box[];
+  blobReach: number[];
+  lungBoxes: Box[];
+}
+
+const HILUM_Y = -0.02;
+
+function sceneOf(layout: Layout): Scene {
+  const { T, edge } = layout;
+  const box = (x0: number, y0: number, x1: number, y1: number, m: number): Box => [Math.min(x0, x1) - m, Math.min(y0, y1) - m, Math.max(x0, x1) + m, Math.max(y0, y1) + m];
+  // every field listed (not spread) so the scene is a fast-property object: the render loop reads it per pixel
+  const { frontal, vr, acquisition, texture, mottle, bw, lungs, heart, segments, bands, blobs, leads } = layout;
+  return {
+    T,
+    frontal,
+    vr,
+    acquisition,
+    texture,
+    mottle,
+    bw,
+    edge,
+    lungs,
+    heart,
+    segments,
+    bands,
+    blobs,
+    leads,
+    shoulderTop: -0.86 + 0.06 * T.habitus,
+    edemaHaze: T.edema > 0 ? 0.13 + 0.13 * T.edema : 0,
+    segBoxes: layout.segments.map((s) => box(s.x0, s.y0, s.x1, s.y1, s.half + edge)),
+    bandBoxes: layout.bands.map((s) => box(s.x0, s.y0, s.x1, s.y1, s.half + edge)),
+    blobReach: layout.blobs.map((b) => b.r * 1.4 + edge),
+    lungBoxes: layout.lungs.map((L) => box(L.cx - L.rx, L.cy - L.ryTop, L.cx + L.rx, L.cy + L.ryBottom, edge)),
+  };
+}
+
+const outsideBox = (b: Box, u: number, v: number) => u < b[0] || u > b[2] || v < b[1] || v > b[3];
+
+/**
+ * One image row being painted: its pixels' anatomy coordinates and the density drawn so far. The render paints
+ * a row in layers (body, lungs, heart, spine, lines, leads), each a loop over the row: per pixel, the same
+ * operations in the same order as one pass would do, without a function call per pixel and step.
+ */
+interface Row {
+  y: number;
+  u: Float64Array;
+  v: Float64Array;
+  /** Density. */
+  I: Float64Array;
+  /** Inside-the-body weight (0 outside). */
+  inBody: Float64Array;
+  /** Soft-tissue mottle (heart and body share it). */
+  mottle: Float64Array;
+}
+
+/** Background, then the body outline (with shoulders and neck on frontal views) and the denser abdomen. */
+function paintBody(s: Scene, r: Row): void {
+  const bw = s.bw;
+  for (let p = 0; p < r.u.length; p++) {
+    const u = r.u[p]!;
+    const v = r.v[p]!;
+    let I = 0.03;
+    const bx = u / (s.frontal ? bw : 0.8 * bw);
+    const by = (v - 0.15) / 1.25;
+    let bodyD = (Math.sqrt(bx * bx + by * by) - 1) * bw;
+    if (s.frontal && v < 0) {
+      // Shoulders (a band sloping down from the neck) and the neck, so the outline is not an egg.
+      const shoulder = Math.max(s.shoulderTop + 0.22 * (u / bw) * (u / bw) - v, Math.abs(u) - bw * (1.1 - 0.5 * Math.max(0, v + 0.6)), v);
+      const neck = Math.abs(u) - 0.2 * bw;
+      bodyD = Math.min(bodyD, shoulder, neck);
+    }
+    const inBody = inside(bodyD, s.edge * 2);
+    r.inBody[p] = inBody;
+    if (inBody > 0) {
+      const m = s.mottle.at(u, v);
+      r.mottle[p] = m;
+      I += (0.4 + 0.03 * m - I) * inBody;
+      // Abdomen under the diaphragm is a little denser (liver).
+      if (v > 0.3) I += 0.05 * inBody * Math.min(1, (v - 0.3) / 0.3);
+    }
+    r.I[p] = I;
+  }
+}
+
+/** Each lung inside the body: aerated tissue with ribs, edema haze, atelectasis bands and consolidation patches; then fluid. */
+function paintLungs(s: Scene, r: Row): void {
+  const edge = s.edge;
+  const at: LungPoint = { shape: 0, diaphragm: 0, l: 0 };
+  for (let p = 0; p < r.u.length; p++) {
+    if (r.inBody[p]! <= 0) continue;
+    const u = r.u[p]!;
+    const v = r.v[p]!;
+    let I = r.I[p]!;
+    for (let i = 0; i < s.lungs.length; i++) {
+      if (outsideBox(s.lungBoxes[i]!, u, v)) continue;
+      const L = s.lungs[i]!;
+      const { shape, diaphragm, l } = lungDist(u, v, L, at);
+      const inShape = inside(shape, edge);
+      if (inShape <= 0) continue;
+      const aerated = inShape * inside(diaphragm, edge);
+      const hx = u - (s.frontal ? L.cx - L.lateralSign * 0.7 * L.rx : 0);
+      const hy = v - HILUM_Y;
+      const r2 = hx * hx + hy * hy;
+      const perihilar = r2 > 1 ? 0 : Math.exp(-r2 / 0.09);
+      const tex = s.texture.at(u, v);
+      let lung = 0.11 + 0.035 * tex * (0.5 + perihilar) + 0.08 * perihilar;
+      // Posterior ribs: arcs sagging laterally.
+      const rib = (v + 0.22 * (l * l) + 1.2) / 0.17;
+      const ribFrac = rib - Math.floor(rib);
+      lung += 0.035 * inside(Math.abs(ribFrac - 0.5) - 0.2, 0.14);
+      if (s.edemaHaze > 0) lung += s.edemaHaze * (0.6 + 0.55 * perihilar) + 0.05 * tex * s.T.edema;
+      for (let k = 0; k < s.bands.length; k++) {
+        if (outsideBox(s.bandBoxes[k]!, u, v)) continue;
+        lung += s.bands[k]!.value * inside(segDist(u, v, s.bands[k]!), edge);
+      }
+      for (let k = 0; k < s.blobs.length; k++) {
+        const b = s.blobs[k]!;
+        if (Math.abs(u - b.x) > s.blobReach[k]! || Math.abs(v - b.y) > s.blobReach[k]!) continue;
+        lung += (b.value - lung) * inside(blobDist(u, v, b), Math.max(edge, b.r * 0.35));
+      }
+      I += (lung - I) * aerated;
+      if (L.fluid > 0) {
+        // Fluid fills the angle and hides the diaphragm, densest at the bottom.
+        const top = fluidTop(L, l);
+        const f = inShape * inside(top - v, edge * 1.5);
+        if (f > 0) {
+          const depth = Math.min(1, (v - top) / 0.12);
+          I += (0.44 + 0.1 * depth - I) * f;
+        }
+      }
+    }
+    r.I[p] = I;
+  }
+}
+
+/** The heart silhouette over the lungs. */
+function paintHeart(s: Scene, r: Row): void {
+  for (let p = 0; p < r.u.length; p++) {
+    if (r.inBody[p]! <= 0) continue;
+    const inHeart = inside(heartDist(r.u[p]!, r.v[p]!, s.heart), s.edge * 1.5);
+    if (inHeart > 0) r.I[p]! += (0.54 + 0.02 * r.mottle[p]! - r.I[p]!) * inHeart;
+  }
+}
+
+/** Vertebrae with darker discs (frontal: midline, fading above the shoulders; lateral: posterior). */
+function paintSpine(s: Scene, r: Row): void {
+  for (let p = 0; p < r.u.length; p++) {
+    const inBody = r.inBody[p]!;
+    if (inBody <= 0) continue;
+    const u = r.u[p]!;
+    const v = r.v[p]!;
+    if (s.frontal) {
+      const spine = inside(Math.abs(u) - 0.075, s.edge);
+      if (spine > 0) {
+        const disc = (v + 1.3) / 0.13;
+        const discFrac = disc - Math.floor(disc);
+        r.I[p]! += spine * (0.13 - 0.05 * inside(Math.abs(discFrac - 0.5) - 0.4, 0.06)) * inBody * (v < -0.75 ? 0.6 : 1);
+      }
+    } else {
+      const spine = inside(Math.abs(u - 0.62 * s.bw) - 0.09, s.edge);
+      if (spine > 0) {
+        const disc = (v + 1.3) / 0.15;
+        const discFrac = disc - Math.floor(disc);
+        r.I[p]! += spine * (0.2 - 0.1 * inside(Math.abs(discFrac - 0.5) - 0.42, 0.05)) * inBody;
+      }
+    }
+  }
+}
+
+/** Thin dense lines over everything: clavicles or sternum, lead wires, the tube. */
+function paintLines(s: Scene, r: Row): void {
+  for (let k = 0; k < s.segments.length; k++) {
+    const seg = s.segments[k]!;
+    const bb = s.segBoxes[k]!;
+    for (let p = 0; p < r.u.length; p++) {
+      if (outsideBox(bb, r.u[p]!, r.v[p]!)) continue;
+      r.I[p]! += seg.value * inside(segDist(r.u[p]!, r.v[p]!, seg), s.edge);
+    }
+  }
+}
+
+/** ECG lead electrodes: bright discs. */
+function paintLeads(s: Scene, r: Row): void {
+  const edge = s.edge;
+  for (const ld of s.leads) {
+    for (let p = 0; p < r.u.length; p++) {
+      const ddx = r.u[p]! - ld.x;
+      const ddy = r.v[p]! - ld.y;
+      if (Math.abs(ddx) > ld.r + edge || Math.abs(ddy) > ld.r + edge) continue;
+      r.I[p]! += (0.95 - r.I[p]!) * inside(Math.sqrt(ddx * ddx + ddy * ddy) - ld.r, edge);
+    }
+  }
+}
+
+/** The film: gamma (through a table: Math.pow per pixel dominated the render time), gain, bias, heel, noise. */
+interface Exposure {
+  acquisition: Acquisition;
+  gammaLut: Float32Array;
+  normals: Float32Array;
+  noiseOffset: number;
+  noiseStride: number;
+}
+
+function exposureOf(layout: Layout): Exposure {
+  const { vr, acquisition } = layout;
+  const normals = gaussianTable();
+  const noiseOffset = Math.floor(vr() * NOISE_TABLE);
+  const noiseStride = 1 + 2 * Math.floor(vr() * 1000); // odd: visits the whole (power-of-two) table
+  const gammaLut = new Float32Array(GAMMA_STEPS + 1);
+  for (let i = 0; i <= GAMMA_STEPS; i++) gammaLut[i] = Math.pow((i / GAMMA_STEPS) * GAMMA_MAX, acquisition.gamma);
+  return { acquisition, gammaLut, normals, noiseOffset, noiseStride };
+}
+
+/** Row `py` of the image from its densities: gamma, gain, bias, anode heel gradient, quantum noise. */
+function exposeRow(e: Exposure, r: Row, py: number, data: Uint8Array): void {
+  const a = e.acquisition;
+  const size = r.I.length;
+  for (let p = 0; p < size; p++) {
+    const I = r.I[p]!;
+    const gi = I <= 0 ? 0 : I >= GAMMA_MAX ? GAMMA_STEPS : Math.round((I / GAMMA_MAX) * GAMMA_STEPS);
+    const n = e.normals[(e.noiseOffset + (py * size + p) * e.noiseStride) & (NOISE_TABLE - 1)]!;
+    const out = (a.bias + a.gain * e.gammaLut[gi]! + a.heel * r.y + a.noiseSigma * n) * 1.45;
+    data[py * size + p] = out <= 0 ? 0 : out >= 1 ? 255 : Math.round(out * 255);
+  }
 }
 
 /**
@@ -459,147 +770,21 @@ function synthLayout(record: Pick<SynthRecord, 'truth' | 'view' | 'apPa' | 'view
  * atelectasis = plate-like bright bands plus an elevated hemidiaphragm. Support devices draw leads and a tube.
  * @example const img = renderSynthImage(synthRecords('train', 1, 0)[0], 128); // img.data.length === 128 * 128
  */
-export function renderSynthImage(record: Pick<SynthRecord, 'truth' | 'view' | 'apPa' | 'viewSeed'>, size = 128): SynthImage {
-  const { T, frontal, vr, zoom, tx, ty, gain, bias, gamma, noiseSigma, heel, cosT, sinT, texture, mottle, bw, edge, lungs, heart, segments, bands, blobs, leads } = synthLayout(record, size);
-  const shoulderTop = -0.86 + 0.06 * T.habitus;
-  const edemaHaze = T.edema > 0 ? 0.13 + 0.13 * T.edema : 0;
-  const hilumY = -0.02;
+export function renderSynthImage(record: RenderedRecord, size = 128): SynthImage {
+  const layout = synthLayout(record, size);
+  const scene = sceneOf(layout);
+  const exposure = exposureOf(layout);
   const data = new Uint8Array(size * size);
-  const normals = gaussianTable();
-  const noiseOffset = Math.floor(vr() * NOISE_TABLE);
-  const noiseStride = 1 + 2 * Math.floor(vr() * 1000); // odd: visits the whole (power-of-two) table
-  // Gamma through a table: Math.pow per pixel dominated the render time.
-  const gammaLut = new Float32Array(GAMMA_STEPS + 1);
-  for (let i = 0; i <= GAMMA_STEPS; i++) gammaLut[i] = Math.pow((i / GAMMA_STEPS) * GAMMA_MAX, gamma);
-  // Bounding boxes let most pixels skip the distance functions of small shapes.
-  const box = (x0: number, y0: number, x1: number, y1: number, m: number) => [Math.min(x0, x1) - m, Math.min(y0, y1) - m, Math.max(x0, x1) + m, Math.max(y0, y1) + m];
-  const segBoxes = segments.map((s) => box(s.x0, s.y0, s.x1, s.y1, s.half + edge));
-  const bandBoxes = bands.map((s) => box(s.x0, s.y0, s.x1, s.y1, s.half + edge));
-  const blobReach = blobs.map((b) => b.r * 1.4 + edge);
-  const lungBoxes = lungs.map((L) => box(L.cx - L.rx, L.cy - L.ryTop, L.cx + L.rx, L.cy + L.ryBottom, edge));
-  const lungMinR = lungs.map((L) => Math.min(L.rx, L.ryTop));
-
+  const row: Row = { y: 0, u: new Float64Array(size), v: new Float64Array(size), I: new Float64Array(size), inBody: new Float64Array(size), mottle: new Float64Array(size) };
   for (let py = 0; py < size; py++) {
-    const y = ((py + 0.5) / size) * 2 - 1;
-    for (let pxi = 0; pxi < size; pxi++) {
-      const x = ((pxi + 0.5) / size) * 2 - 1;
-      // Image -> anatomy coordinates (inverse of the acquisition transform).
-      const xs = (x - tx) / zoom;
-      const ys = (y - ty) / zoom;
-      const u = cosT * xs + sinT * ys;
-      const v = -sinT * xs + cosT * ys;
-
-      let I = 0.03;
-      // Body outline.
-      const bx = u / (frontal ? bw : 0.8 * bw);
-      const by = (v - 0.15) / 1.25;
-      let bodyD = (Math.sqrt(bx * bx + by * by) - 1) * bw;
-      if (frontal && v < 0) {
-        // Shoulders (a band sloping down from the neck) and the neck, so the outline is not an egg.
-        const shoulder = Math.max(shoulderTop + 0.22 * (u / bw) * (u / bw) - v, Math.abs(u) - bw * (1.1 - 0.5 * Math.max(0, v + 0.6)), v);
-        const neck = Math.abs(u) - 0.2 * bw;
-        bodyD = Math.min(bodyD, shoulder, neck);
-      }
-      const inBody = inside(bodyD, edge * 2);
-      if (inBody > 0) {
-        const m = mottle.at(u, v);
-        I += (0.4 + 0.03 * m - I) * inBody;
-        // Abdomen under the diaphragm is a little denser (liver).
-        if (v > 0.3) I += 0.05 * inBody * Math.min(1, (v - 0.3) / 0.3);
-
-        // Lungs (with fluid, bands and patches drawn inside).
-        for (let i = 0; i < lungs.length; i++) {
-          const bb = lungBoxes[i];
-          if (u < bb[0] || u > bb[2] || v < bb[1] || v > bb[3]) continue;
-          const L = lungs[i];
-          const l = ((u - L.cx) / L.rx) * L.lateralSign;
-          const dy = v - L.cy;
-          const ny = dy < 0 ? dy / L.ryTop : dy / L.ryBottom;
-          const nx2 = l * l;
-          const q = dy < 0 ? nx2 + ny * ny : Math.sqrt(nx2 * nx2 + ny * ny * ny * ny);
-          const inShape = inside((Math.sqrt(q) - 1) * lungMinR[i], edge);
-          if (inShape <= 0) continue;
-          const t = (l + 0.15) / 1.15;
-          const aerated = inShape * inside(v - (L.dTop + L.dDepth * t * t), edge);
-          const hx = u - (frontal ? L.cx - L.lateralSign * 0.7 * L.rx : 0);
-          const hy = v - hilumY;
-          const r2 = hx * hx + hy * hy;
-          const perihilar = r2 > 1 ? 0 : Math.exp(-r2 / 0.09);
-          const tex = texture.at(u, v);
-          let lung = 0.11 + 0.035 * tex * (0.5 + perihilar) + 0.08 * perihilar;
-          // Posterior ribs: arcs sagging laterally.
-          const rib = (v + 0.22 * nx2 + 1.2) / 0.17;
-          const ribFrac = rib - Math.floor(rib);
-          lung += 0.035 * inside(Math.abs(ribFrac - 0.5) - 0.2, 0.14);
-          if (edemaHaze > 0) lung += edemaHaze * (0.6 + 0.55 * perihilar) + 0.05 * tex * T.edema;
-          for (let k = 0; k < bands.length; k++) {
-            const bb2 = bandBoxes[k];
-            if (u < bb2[0] || u > bb2[2] || v < bb2[1] || v > bb2[3]) continue;
-            lung += bands[k].value * inside(segDist(u, v, bands[k]), edge);
-          }
-          for (let k = 0; k < blobs.length; k++) {
-            const b = blobs[k];
-            const ddx = u - b.x;
-            const ddy = v - b.y;
-            if (Math.abs(ddx) > blobReach[k] || Math.abs(ddy) > blobReach[k]) continue;
-            const d = blobDist(u, v, b);
-            lung += (b.value - lung) * inside(d, Math.max(edge, b.r * 0.35));
-          }
-          I += (lung - I) * aerated;
-          if (L.fluid > 0) {
-            // Fluid fills the angle and hides the diaphragm, densest at the bottom.
-            const top = fluidTop(L, l);
-            const f = inShape * inside(top - v, edge * 1.5);
-            if (f > 0) {
-              const depth = Math.min(1, (v - top) / 0.12);
-              I += (0.44 + 0.1 * depth - I) * f;
-            }
-          }
-        }
-
-        // Heart silhouette, then mediastinum / spine.
-        const hxn = (u - heart.x) / heart.rx;
-        const hyn = (v - heart.y) / heart.ry;
-        const hq = hxn * hxn + hyn * hyn;
-        if (hq < 2.5) {
-          const inHeart = inside((Math.sqrt(hq) - 1) * Math.min(heart.rx, heart.ry), edge * 1.5);
-          if (inHeart > 0) I += (0.54 + 0.02 * m - I) * inHeart;
-        }
-        if (frontal) {
-          const spine = inside(Math.abs(u) - 0.075, edge);
-          if (spine > 0) {
-            const disc = (v + 1.3) / 0.13;
-            const discFrac = disc - Math.floor(disc);
-            I += spine * (0.13 - 0.05 * inside(Math.abs(discFrac - 0.5) - 0.4, 0.06)) * inBody * (v < -0.75 ? 0.6 : 1);
-          }
-        } else {
-          const spine = inside(Math.abs(u - 0.62 * bw) - 0.09, edge);
-          if (spine > 0) {
-            const disc = (v + 1.3) / 0.15;
-            const discFrac = disc - Math.floor(disc);
-            I += spine * (0.2 - 0.1 * inside(Math.abs(discFrac - 0.5) - 0.42, 0.05)) * inBody;
-          }
-        }
-      }
-      for (let k = 0; k < segments.length; k++) {
-        const bb = segBoxes[k];
-        if (u < bb[0] || u > bb[2] || v < bb[1] || v > bb[3]) continue;
-        I += segments[k].value * inside(segDist(u, v, segments[k]), edge);
-      }
-      for (const ld of leads) {
-        const ddx = u - ld.x;
-        const ddy = v - ld.y;
-        if (Math.abs(ddx) > ld.r + edge || Math.abs(ddy) > ld.r + edge) continue;
-        const d = Math.sqrt(ddx * ddx + ddy * ddy) - ld.r;
-        I += (0.95 - I) * inside(d, edge);
-      }
-
-      // Exposure: gamma, gain, bias, anode heel gradient, quantum noise.
-      const gi = I <= 0 ? 0 : I >= GAMMA_MAX ? GAMMA_STEPS : Math.round((I / GAMMA_MAX) * GAMMA_STEPS);
-      const n = normals[(noiseOffset + (py * size + pxi) * noiseStride) & (NOISE_TABLE - 1)];
-      const out = (bias + gain * gammaLut[gi] + heel * y + noiseSigma * n) * 1.45;
-      data[py * size + pxi] = out <= 0 ? 0 : out >= 1 ? 255 : Math.round(out * 255);
-    }
+    row.y = anatomyRow(layout.acquisition, size, py, row.u, row.v);
+    paintBody(scene, row);
+    paintLungs(scene, row);
+    paintHeart(scene, row);
+    paintSpine(scene, row);
+    paintLines(scene, row);
+    paintLeads(scene, row);
+    exposeRow(exposure, row, py, data);
   }
   return { width: size, height: size, data };
 }
@@ -617,9 +802,8 @@ export type SynthRegionTask = 'Atelectasis' | 'Cardiomegaly' | 'Consolidation' |
  * record does not have gets an empty mask.
  * @example const masks = renderSynthRegions(record, 128); masks.Cardiomegaly.reduce((a, b) => a + b); // heart pixels
  */
-export function renderSynthRegions(record: Pick<SynthRecord, 'truth' | 'view' | 'apPa' | 'viewSeed'>, size = 128, margin = 0.04): Record<SynthRegionTask, Uint8Array> {
-  if (!Number.isInteger(size) || size < 16 || size > 4096) throw new Error(`Synthetic image size must be an integer in [16, 4096] pixels, got ${size}.`);
-  const { T, frontal, zoom, tx, ty, cosT, sinT, lungs, heart, bands, blobs } = synthLayout(record, size);
+export function renderSynthRegions(record: RenderedRecord, size = 128, margin = 0.04): Record<SynthRegionTask, Uint8Array> {
+  const { T, frontal, acquisition, lungs, heart, bands, blobs } = synthLayout(record, size);
   const out: Record<SynthRegionTask, Uint8Array> = {
     Atelectasis: new Uint8Array(size * size),
     Cardiomegaly: new Uint8Array(size * size),
@@ -628,32 +812,26 @@ export function renderSynthRegions(record: Pick<SynthRecord, 'truth' | 'view' | 
     'Pleural Effusion': new Uint8Array(size * size),
   };
   const atelLung = T.atelectasis > 0 ? lungs[frontal ? T.atelectasisSide : 0] : undefined;
+  const us = new Float64Array(size);
+  const vs = new Float64Array(size);
   for (let py = 0; py < size; py++) {
-    const y = ((py + 0.5) / size) * 2 - 1;
-    for (let pxi = 0; pxi < size; pxi++) {
-      const x = ((pxi + 0.5) / size) * 2 - 1;
-      const xs = (x - tx) / zoom;
-      const ys = (y - ty) / zoom;
-      const u = cosT * xs + sinT * ys;
-      const v = -sinT * xs + cosT * ys;
-      const i = py * size + pxi;
-      if (T.cardiomegaly > 0) {
-        const hxn = (u - heart.x) / heart.rx;
-        const hyn = (v - heart.y) / heart.ry;
-        if ((Math.sqrt(hxn * hxn + hyn * hyn) - 1) * Math.min(heart.rx, heart.ry) <= margin) out.Cardiomegaly[i] = 1;
-      }
-      for (const L of lungs) {
-        const d = lungDist(u, v, L);
-        if (d.shape > margin) continue;
-        if (T.edema > 0) out.Edema[i] = 1;
-        if (L.fluid > 0 && v >= fluidTop(L, d.l) - margin) out['Pleural Effusion'][i] = 1;
-        if (L === atelLung && Math.abs(d.diaphragm) <= 0.06 + margin && Math.abs(d.l) <= 1) out.Atelectasis[i] = 1;
-      }
-      for (const b of bands) if (segDist(u, v, b) <= margin) out.Atelectasis[i] = 1;
-      for (const b of blobs) if (blobDist(u, v, b) <= margin) out.Consolidation[i] = 1;
-    }
+    anatomyRow(acquisition, size, py, us, vs);
+    for (let px = 0; px < size; px++) markRegions(py * size + px, us[px]!, vs[px]!);
   }
   return out;
+
+  function markRegions(i: number, u: number, v: number): void {
+    if (T.cardiomegaly > 0 && heartDist(u, v, heart) <= margin) out.Cardiomegaly[i] = 1;
+    for (const L of lungs) {
+      const d = lungDist(u, v, L);
+      if (d.shape > margin) continue;
+      if (T.edema > 0) out.Edema[i] = 1;
+      if (L.fluid > 0 && v >= fluidTop(L, d.l) - margin) out['Pleural Effusion'][i] = 1;
+      if (L === atelLung && Math.abs(d.diaphragm) <= 0.06 + margin && Math.abs(d.l) <= 1) out.Atelectasis[i] = 1;
+    }
+    for (const b of bands) if (segDist(u, v, b) <= margin) out.Atelectasis[i] = 1;
+    for (const b of blobs) if (blobDist(u, v, b) <= margin) out.Consolidation[i] = 1;
+  }
 }
 
 /**

@@ -150,10 +150,10 @@ export function buildStudyGrid(options: StudyGridOptions = {}): StudyRunSpec[] {
   const seed0 = options.seed ?? 0;
   if (!Number.isInteger(seed0) || seed0 < 0) throw new Error(`--seed must be a non-negative integer, got ${String(options.seed)}.`);
   const cutsOf = (arch: string): string[] => {
-    const stages = getModelInfo(arch).stages;
+    const stages = getModelInfo(arch).blocks;
     if (options.truncate === 'none') return [];
     if (options.truncate) {
-      const bad = options.truncate.filter((s) => !listModels().some((a) => getModelInfo(a).stages.includes(s)));
+      const bad = options.truncate.filter((s) => !listModels().some((a) => getModelInfo(a).blocks.includes(s)));
       if (bad.length > 0) throw new Error(`Unknown stage '${bad[0]}' in --truncate: no architecture has it. Stages of ${arch}: ${stages.join(', ')}.`);
       const mine = options.truncate.filter((s) => stages.includes(s));
       // the last stage keeps the whole network: not a truncation
@@ -163,8 +163,8 @@ export function buildStudyGrid(options: StudyGridOptions = {}): StudyRunSpec[] {
   };
   if (options.truncate && options.truncate !== 'none') {
     for (const s of options.truncate) {
-      if (!archs.some((a) => getModelInfo(a).stages.includes(s))) {
-        throw new Error(`Unknown stage '${s}' in --truncate for the architectures ${archs.join(', ')}: ${archs.map((a) => `${a}: ${getModelInfo(a).stages.join(', ')}`).join('; ')}.`);
+      if (!archs.some((a) => getModelInfo(a).blocks.includes(s))) {
+        throw new Error(`Unknown stage '${s}' in --truncate for the architectures ${archs.join(', ')}: ${archs.map((a) => `${a}: ${getModelInfo(a).blocks.join(', ')}`).join('; ')}.`);
       }
     }
   }

@@ -9,7 +9,7 @@ import { parseChexpertCsv, COMPETITION_TASKS } from '../data/chexpert.js';
 import { writeSynthDataset } from '../data/synth-node.js';
 import { countParams, createModel, getModelInfo, listModels } from '../zoo/registry.js';
 import { truncate } from '../truncate.js';
-import { downloadPretrained, installNodeWeightsResolver } from '../weights/fetch-node.js';
+import { downloadWeights, installNodeWeightsResolver } from '../weights/fetch-node.js';
 import { runTrain, type RunPredictionsFile } from '../cli/train.js';
 import { acquireRunLock, RunLockedError, type RunLock } from '../train/lock.js';
 import { writeFileAtomic } from '../utils/atomic.js';
@@ -214,7 +214,7 @@ export async function runStudy(options: StudyOptions = {}): Promise<StudyOutcome
   const shard = resolveShard({ ...(options.shard !== undefined ? { shard: options.shard } : {}), ...(options.shards !== undefined ? { shards: options.shards } : {}), env: options.env ?? process.env });
   const settings = studySettings(preset, options);
   for (const arch of new Set(grid.map((r) => r.arch))) {
-    const min = getModelInfo(arch).minInputSize;
+    const min = getModelInfo(arch).minImageSize;
     if (settings.imgSize < min) throw new Error(`--img-size ${settings.imgSize} is below ${arch}'s minimum input of ${min} px; raise it or leave ${arch} out of --archs.`);
   }
   const out = resolve(options.out ?? join('runs', 'study'));
@@ -276,7 +276,7 @@ export async function runStudy(options: StudyOptions = {}): Promise<StudyOutcome
     if (!pending) continue;
     const progress = options.barStream === null ? undefined : downloadProgress(`${arch} ImageNet weights`, options.barStream ? { stream: options.barStream } : {});
     try {
-      await downloadPretrained(arch, progress ? { onProgress: progress } : {});
+      await downloadWeights(arch, progress ? { onProgress: progress } : {});
     } catch (e) {
       // the first sentence says why (offline and not cached, unreachable, hash mismatch)
       const msg = (e as Error).message.split('\n')[0]!.replace(/^(.*?)\.\s+[A-Z].*$/, '$1');
@@ -416,7 +416,7 @@ export function studyParams(arch: string, stage: string | null, numClasses: numb
   let p = paramCache.get(key);
   if (!p) {
     p = (async () => {
-      const s = Math.max(getModelInfo(arch).minInputSize, 32);
+      const s = Math.max(getModelInfo(arch).minImageSize, 32);
       const base = await createModel(arch, { numClasses, inputShape: [s, s, 3] });
       if (!stage) {
         try {

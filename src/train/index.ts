@@ -13,5 +13,5 @@ export { planStep, estimateStepBytes, activationProfile, inferenceBatchLimit, la
 export type { MemoryOptions, StepPlan, ActivationProfile } from './memory.js';
 export { createStepRunner, accumulatedGrads } from './accumulate.js';
 export type { StepRunner } from './accumulate.js';
-export { checkpointSegments, planCheckpoints, checkpointedGrads } from '../zoo/checkpointing.js';
+export { checkpointSegments, planCheckpoints, checkpointedGrads, releasingTape } from '../zoo/checkpointing.js';
 export type { Segment, CheckpointPlan } from '../zoo/checkpointing.js';

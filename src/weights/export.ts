@@ -2,7 +2,7 @@
 // dict under the reference module paths, plus the metadata tools/chexzoo_torch.py needs to rebuild the module.
 // Browser-safe: returns bytes; src/weights/export-node.ts writes them to disk.
 import * as tf from '@tensorflow/tfjs';
-import { getSpec } from '../zoo/registry.js';
+import { getSpec } from '../zoo/catalog.js';
 import { modelToStateDict, type StateDict } from './remap.js';
 import { encodeSafetensors } from './safetensors.js';
 
@@ -12,17 +12,17 @@ export interface ExportMetadata {
   producer: '@chexzoo/models';
   /** The zoo architecture (torchvision name; timm's for inception_v4). */
   arch: string;
-  /** The last stage kept by `truncate()`, or '' for a full model. */
-  stage: string;
+  /** The last block kept by `truncate()`, or '' for a full model. (Files written before 0.1.0 said `stage`.) */
+  block: string;
   /** Units of the final Linear ('0' when the model ends in features). */
   num_classes: string;
   /** Global pooling before the classifier of a truncated model: 'avg' or 'max'. */
   pooling: string;
 }
 
-/** Architecture and truncation stage of a zoo model, from its name (`<arch>` or `<arch>/<stage>`). */
+/** Architecture and truncation block of a zoo model, from its name (`<arch>` or `<arch>/<block>`). */
 function describe(model: tf.LayersModel): ExportMetadata {
-  const [arch = '', stage = ''] = (model.name ?? '').split('/');
+  const [arch = '', block = ''] = (model.name ?? '').split('/');
   try {
     getSpec(arch);
   } catch {
@@ -31,7 +31,7 @@ function describe(model: tf.LayersModel): ExportMetadata {
         '(truncate, resetClassifier), whose name says its architecture.',
     );
   }
-  if (stage === 'features') {
+  if (block === 'features') {
     throw new Error(
       `Model '${model.name}' is a multi-output feature extractor; export the model it was made from, or truncate() it.`,
     );
@@ -39,7 +39,7 @@ function describe(model: tf.LayersModel): ExportMetadata {
   const out = model.outputs.length === 1 ? model.outputLayers[0] : undefined;
   const numClasses = out && out.getClassName() === 'Dense' ? (out.getConfig().units as number) : 0;
   const pooling = model.layers.some((l) => l.getClassName() === 'GlobalMaxPooling2D') ? 'max' : 'avg';
-  return { producer: '@chexzoo/models', arch, stage, num_classes: String(numClasses), pooling };
+  return { producer: '@chexzoo/models', arch, block, num_classes: String(numClasses), pooling };
 }
 
 /**

@@ -15,7 +15,7 @@ import {
 } from './fetch.js';
 import { readModelArtifacts } from './fs-io.js';
 import { writeFileAtomic } from '../utils/atomic.js';
-import { getWeightsInfo } from './manifest.js';
+import { getWeightsInfo, hasWeights, listWeights } from './manifest.js';
 import { browserWeightsResolver, setWeightsResolver, type WeightsResolver } from './resolver.js';
 import { mirrorSource } from './mirror.js';
 
@@ -263,13 +263,17 @@ async function streamBody(
 }
 
 /**
- * Downloads a weights file into the cache (or finds it there) and returns its path. Every call
- * verifies the hash, cache hits included; a download is written to a temporary file and renamed
+ * Downloads weights into the cache (or finds them there) and returns the file's path. `source` is a registered
+ * architecture (`'resnet18'`: its ImageNet weights from weights/manifest.json, hash-checked, through
+ * CHEXZOO_WEIGHTS_MIRROR when set) or an http(s) URL (checked against `sha256` / `sha256Prefix` when given).
+ * Every call verifies the hash, cache hits included; a download is written to a temporary file and renamed
  * only once complete and verified, so an interrupted download is never mistaken for a good one.
+ * @example const path = await downloadWeights('resnet18', { onProgress: createProgressBar('resnet18') });
  * @example const path = await downloadWeights(url, { sha256Prefix: 'f37072fd', onProgress });
  */
-export async function downloadWeights(url: string, opts: DownloadOptions = {}): Promise<string> {
-  return (await obtain(url, opts, false)).path;
+export async function downloadWeights(source: string, opts: DownloadOptions = {}): Promise<string> {
+  if (!/^[a-z][a-z0-9+.-]*:/i.test(source)) return downloadRegistered(source, opts);
+  return (await obtain(source, opts, false)).path;
 }
 
 /**
@@ -327,11 +331,14 @@ async function obtain(url: string, opts: DownloadOptions, keepBytes: boolean): P
   }
 }
 
-/**
- * Downloads (or finds in the cache) the registered ImageNet weights of an architecture.
- * @example const path = await downloadPretrained('resnet18', { onProgress: createProgressBar('resnet18') });
- */
-export async function downloadPretrained(arch: string, opts: Omit<DownloadOptions, 'sha256' | 'sha256Prefix' | 'fileName'> = {}): Promise<string> {
+/** The registered ImageNet weights of `arch` (its manifest entry fixes URL, file name and hashes). */
+async function downloadRegistered(arch: string, opts: DownloadOptions): Promise<string> {
+  if (!hasWeights(arch)) {
+    throw new Error(
+      `downloadWeights('${arch}'): not a URL, and no architecture of that name has registered weights ` +
+        `(${listWeights().join(', ')}). Pass an http(s) URL or one of these names.`,
+    );
+  }
   const info = getWeightsInfo(arch);
   const expected = { sha256: info.sha256, sha256Prefix: info.sha256Prefix };
   // CHEXZOO_WEIGHTS_MIRROR (src/weights/mirror.ts): a local folder is read in place, an HTTP mirror downloads into the cache
@@ -340,7 +347,12 @@ export async function downloadPretrained(arch: string, opts: Omit<DownloadOption
     await readLocal(m.path, expected);
     return m.path;
   }
-  return downloadWeights(m?.url ?? info.url, { ...opts, fileName: info.fileName, ...expected });
+  return (await obtain(m?.url ?? info.url, { ...opts, fileName: info.fileName, ...expected }, false)).path;
+}
+
+/** @deprecated Use `downloadWeights(arch)`: it takes a registered architecture name as well as a URL. */
+export async function downloadPretrained(arch: string, opts: Omit<DownloadOptions, 'sha256' | 'sha256Prefix' | 'fileName'> = {}): Promise<string> {
+  return downloadRegistered(arch, opts);
 }
 
 async function readLocal(path: string, expected: ExpectedHash): Promise<Uint8Array | Awaited<ReturnType<typeof readModelArtifacts>>> {

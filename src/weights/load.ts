@@ -1,12 +1,27 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ProgressCallback } from './fetch.js';
-import { isTorchCheckpoint, parseTorchCheckpoint, type ParsedCheckpoint } from './pth.js';
-import { assignTorchTensors, isIgnorableTorchKey, permute, torchSlots, type StateDict, type TorchSlot, type TorchTensor } from './remap.js';
+import { isTorchCheckpoint, parseTorchSave, type ParsedCheckpoint } from './pth.js';
+import { assignTorchTensors, torchSlots, type StateDict, type TorchSlot } from './remap.js';
+import { torchLayout } from './layout.js';
+import {
+  dropBatchCounters,
+  grayscaleStemFilter,
+  headFilter,
+  ignorePrefix,
+  sameShape,
+  stripDataParallel,
+  type CheckpointFilter,
+} from './filters.js';
+import { getWeightsInfo, hasWeights } from './manifest.js';
+import { findSpec, specOfModel } from '../zoo/catalog.js';
 import { getWeightsResolver, type ResolvedWeights, type WeightsRequest } from './resolver.js';
 import { looksLikeSafetensors, parseSafetensors } from './safetensors.js';
 
-/** Anything loadWeights can read. */
-export type WeightsSource = string | URL | Uint8Array | ArrayBuffer | tf.io.ModelArtifacts | StateDict;
+/**
+ * Anything loadWeights can read: `'imagenet'` (the registered weights of the model's architecture), a path
+ * (Node) or URL, checkpoint bytes, TF.js model artifacts, or a parsed state dict.
+ */
+export type WeightsSource = 'imagenet' | string | URL | Uint8Array | ArrayBuffer | tf.io.ModelArtifacts | StateDict;
 
 export interface LoadWeightsOptions {
   /** Missing, unexpected or mismatched keys are an error (default true). When false they are reported and skipped. */
@@ -30,6 +45,11 @@ export interface LoadWeightsOptions {
   onProgress?: ProgressCallback;
   /** Receives notes (skipped head, ignored keys, conversions). Default: console.warn. */
   log?: (message: string) => void;
+  /**
+   * The zoo architecture whose registered weights ('imagenet') and checkpoint filter apply. Default: the model's,
+   * from its name (`resnet50`, or `resnet50/layer3` for a truncated one); needed only for models named otherwise.
+   */
+  arch?: string;
 }
 
 export interface LoadWeightsReport {
@@ -65,54 +85,21 @@ export class WeightsMismatchError extends Error {
   }
 }
 
-const DENSENET_OLD_KEY = /^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$/;
-
-/**
- * torchvision's DenseNet checkpoints predate the ban on '.' in module names and say
- * `denselayer1.norm.1.weight` for `denselayer1.norm1.weight`; this renames such keys.
- * @example remapDenseNetKeys(['features.denseblock1.denselayer1.norm.1.weight']) // ['...denselayer1.norm1.weight']
- */
-export function remapDenseNetKeys(keys: string[]): string[] {
-  return keys.map((k) => {
-    const m = DENSENET_OLD_KEY.exec(k);
-    return m ? m[1]! + m[2]! : k;
-  });
-}
-
-function sameShape(a: number[], b: number[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
-/** TF.js weight names (`layer/kernel`) to reference keys and layouts, independent of any model. */
-export function tfjsWeightsToStateDict(named: { name: string; shape: number[]; data: Float32Array }[]): StateDict {
+/** TF.js weight names (`layer/kernel`) to reference keys and layouts (weights/layout.ts), independent of any model. */
+function tfjsWeightsToStateDict(named: { name: string; shape: number[]; data: Float32Array }[]): StateDict {
   const dict: StateDict = new Map();
   for (const w of named) {
     const cut = w.name.lastIndexOf('/');
     if (cut <= 0) throw new Error(`TF.js weight '${w.name}' has no layer prefix.`);
-    const layer = w.name.slice(0, cut);
-    const kind = w.name.slice(cut + 1).replace(/_\d+$/, '');
-    let t: TorchTensor;
-    if (kind === 'kernel' && w.shape.length === 4) {
-      const [kh, kw, cin, cout] = w.shape as [number, number, number, number];
-      t = { shape: [cout, cin, kh, kw], data: permute(w.data, w.shape, [3, 2, 0, 1]) };
-      dict.set(`${layer}.weight`, t);
-    } else if (kind === 'depthwise_kernel' && w.shape.length === 4) {
-      const [kh, kw, cin, mult] = w.shape as [number, number, number, number];
-      t = { shape: [cin * mult, 1, kh, kw], data: permute(w.data, w.shape, [2, 3, 0, 1]) };
-      dict.set(`${layer}.weight`, t);
-    } else if (kind === 'kernel' && w.shape.length === 2) {
-      dict.set(`${layer}.weight`, { shape: [w.shape[1]!, w.shape[0]!], data: permute(w.data, w.shape, [1, 0]) });
-    } else {
-      const suffix = { bias: 'bias', beta: 'bias', gamma: 'weight', moving_mean: 'running_mean', moving_variance: 'running_var' }[kind];
-      if (!suffix) throw new Error(`TF.js weight '${w.name}' has no PyTorch counterpart.`);
-      dict.set(`${layer}.${suffix}`, { shape: [...w.shape], data: w.data });
-    }
+    const layout = torchLayout(w.name.slice(cut + 1).replace(/_\d+$/, ''), w.shape);
+    if (!layout) throw new Error(`TF.js weight '${w.name}' has no PyTorch counterpart.`);
+    dict.set(`${w.name.slice(0, cut)}.${layout.suffix}`, { shape: layout.torchShape, data: layout.toTorch(w.data) });
   }
   return dict;
 }
 
 /** Reads weights out of TF.js model artifacts (model.json + weights.bin) as a state dict. */
-export function artifactsToStateDict(artifacts: tf.io.ModelArtifacts): StateDict {
+function artifactsToStateDict(artifacts: tf.io.ModelArtifacts): StateDict {
   if (!artifacts.weightSpecs || !artifacts.weightData) throw new Error('The TF.js model artifacts carry no weights.');
   const tensors = tf.io.decodeWeights(artifacts.weightData, artifacts.weightSpecs);
   try {
@@ -132,109 +119,44 @@ function headLayerOf(model: tf.LayersModel, explicit?: string): string | undefin
   return undefined;
 }
 
-function sliceRows(t: TorchTensor, from: number): TorchTensor {
-  const rows = t.shape[0]!;
-  const per = t.data.length / rows;
-  return { shape: [rows - from, ...t.shape.slice(1)], data: t.data.slice(from * per) };
-}
-
-/** Sums a [O, C, kh, kw] kernel over C -> [O, 1, kh, kw] (RGB stem -> grayscale stem). */
-export function sumInputChannels(t: TorchTensor): TorchTensor {
-  const [o, c, kh, kw] = t.shape as [number, number, number, number];
-  const hw = kh * kw;
-  const out = new Float32Array(o * hw);
-  for (let i = 0; i < o; i++) {
-    for (let ch = 0; ch < c; ch++) {
-      const src = (i * c + ch) * hw;
-      for (let k = 0; k < hw; k++) out[i * hw + k]! += t.data[src + k]!;
-    }
-  }
-  return { shape: [o, 1, kh, kw], data: out };
-}
-
 /**
- * Writes a reference-layout state dict into a zoo model (layer names = module paths).
- * Applies torchvision's DenseNet key fix, drops DataParallel's `module.` prefix, ignores
- * `num_batches_tracked` and auxiliary-classifier keys, skips a classifier of another size,
- * sums the first conv over RGB for 1-channel models, then checks strictly.
- * @example const report = loadStateDict(model, parseTorchCheckpoint(bytes).dict);
+ * Writes a reference-layout state dict into a model (layer names = module paths), through the checkpoint
+ * filters (weights/filters.ts): DataParallel's `module.` prefix and `num_batches_tracked` go, the family's own
+ * filter runs (zoo/<family>.ts: DenseNet's old keys, Inception-V3's AuxLogits), ignored prefixes go, a
+ * classifier of another size is skipped, a 1-channel stem sums the RGB kernel; then the keys are checked strictly.
  */
-export function loadStateDict(model: tf.LayersModel, input: StateDict, options: LoadWeightsOptions = {}): LoadWeightsReport {
+function writeStateDict(model: tf.LayersModel, input: StateDict, options: LoadWeightsOptions, log: (m: string) => void): LoadWeightsReport {
   const strict = options.strict ?? true;
-  const notes: string[] = [];
-  const skipped: { key: string; reason: string }[] = [];
   const slots = torchSlots(model);
   const bySlot = new Map<string, TorchSlot>(slots.map((s) => [s.key, s]));
-  let dict: StateDict = new Map(input);
-
-  const keys = [...dict.keys()];
-  if (keys.length > 0 && keys.every((k) => k.startsWith('module.')) && !slots.some((s) => s.key.startsWith('module.'))) {
-    dict = new Map([...dict].map(([k, v]) => [k.slice('module.'.length), v]));
-    notes.push("Stripped the 'module.' prefix that DataParallel adds to every key.");
-  }
-  if ([...dict.keys()].some((k) => DENSENET_OLD_KEY.test(k))) {
-    const renamed = remapDenseNetKeys([...dict.keys()]);
-    dict = new Map([...dict.values()].map((v, i) => [renamed[i]!, v]));
-    notes.push("Renamed old torchvision DenseNet keys ('denselayerN.norm.1' -> 'denselayerN.norm1').");
-  }
-  for (const k of [...dict.keys()]) if (isIgnorableTorchKey(k)) dict.delete(k);
-
-  // only keys the model lacks are ignored: a model that has an auxiliary head still loads it
-  const prefixes = ['AuxLogits.', ...(options.ignoreKeyPrefixes ?? [])];
-  for (const prefix of prefixes) {
-    const hits = [...dict.keys()].filter((k) => k.startsWith(prefix) && !bySlot.has(k));
-    if (hits.length === 0) continue;
-    for (const k of hits) {
-      dict.delete(k);
-      skipped.push({ key: k, reason: `ignored prefix ${prefix}` });
-    }
-    notes.push(
-      prefix === 'AuxLogits.'
-        ? `Ignored ${hits.length} AuxLogits.* keys: Inception-V3's auxiliary classifier is only used in training and the model does not have it.`
-        : `Ignored ${hits.length} checkpoint keys under '${prefix}' that the model does not have.`,
-    );
-  }
-
+  const modelKeys: ReadonlySet<string> = new Set(bySlot.keys());
   const head = headLayerOf(model, options.headLayer);
-  if (head) {
-    const wKey = `${head}.weight`;
-    const bKey = `${head}.bias`;
-    const slot = bySlot.get(wKey);
-    const w = dict.get(wKey);
-    const offset = options.labelOffset ?? 0;
-    if (slot && w && offset > 0 && w.shape.length === 2 && w.shape[0] === slot.torchShape[0]! + offset) {
-      dict.set(wKey, sliceRows(w, offset));
-      const b = dict.get(bKey);
-      if (b && b.shape.length === 1) dict.set(bKey, sliceRows(b, offset));
-      notes.push(`Dropped the first ${offset} class(es) of the checkpoint's '${head}' (background class, as timm's label_offset).`);
-    }
-    const w2 = dict.get(wKey);
-    const differs = slot && w2 && !sameShape(slot.torchShape, w2.shape);
-    const skip = options.skipHead === true || (options.skipHead !== false && differs);
-    if (skip && (dict.has(wKey) || dict.has(bKey))) {
-      const got = w2 ? w2.shape[0] : undefined;
-      for (const k of [wKey, bKey]) {
-        if (dict.delete(k)) skipped.push({ key: k, reason: 'classifier skipped' });
-      }
-      notes.push(
-        options.skipHead === true
-          ? `Skipped the classifier '${head}' as requested; it keeps its initial weights.`
-          : `Skipped the classifier '${head}': the checkpoint has ${got} classes, the model ${slot?.torchShape[0]}. It keeps its initial weights (as timm does).`,
-      );
-      // the skipped head is not "missing"
-      for (const k of [wKey, bKey]) if (bySlot.has(k)) bySlot.delete(k);
-    }
+  const arch = archOf(model, options);
+  const family = arch ? findSpec(arch)?.checkpointFilter : undefined;
+  const prefixes = [...(options.ignoreKeyPrefixes ?? [])];
+  // a model built without a head still loads a full checkpoint: its classifier keys are not "unexpected"
+  if (!head && arch && hasWeights(arch)) prefixes.push(...getWeightsInfo(arch).headKeyPrefixes);
+  // the first conv of the model: a 1-channel stem loads an RGB checkpoint
+  const stem = slots.find((s) => s.torchShape.length === 4 && s.key.endsWith('.weight') && s.layer.getClassName() !== 'DepthwiseConv2D');
+  const steps: CheckpointFilter[] = [
+    stripDataParallel,
+    dropBatchCounters,
+    ...(family ? [family] : []),
+    ...prefixes.map(ignorePrefix),
+    ...(head ? [headFilter(head, bySlot.get(`${head}.weight`), options)] : []),
+    grayscaleStemFilter(stem),
+  ];
+  let dict = input;
+  const notes: string[] = [];
+  const skipped: LoadWeightsReport['skipped'] = [];
+  for (const step of steps) {
+    const r = step(dict, modelKeys);
+    dict = r.dict;
+    notes.push(...r.notes);
+    skipped.push(...r.skipped);
   }
-
-  // grayscale stem: the first conv of the model, 1 input channel, checkpoint trained on RGB
-  const firstConv = slots.find((s) => s.torchShape.length === 4 && s.variable.shape.length === 4 && s.key.endsWith('.weight') && s.layer.getClassName() !== 'DepthwiseConv2D');
-  if (firstConv && firstConv.torchShape[1] === 1) {
-    const t = dict.get(firstConv.key);
-    if (t && t.shape.length === 4 && t.shape[1] === 3 && t.shape[0] === firstConv.torchShape[0] && t.shape[2] === firstConv.torchShape[2] && t.shape[3] === firstConv.torchShape[3]) {
-      dict.set(firstConv.key, sumInputChannels(t));
-      notes.push(`Summed '${firstConv.key}' over its RGB input channels for the 1-channel stem.`);
-    }
-  }
+  // a skipped head is not "missing": it keeps its initial weights
+  for (const s of skipped) if (s.reason === 'classifier skipped') bySlot.delete(s.key);
 
   const missing: string[] = [];
   const mismatched: { key: string; expected: number[]; got: number[] }[] = [];
@@ -245,8 +167,7 @@ export function loadStateDict(model: tf.LayersModel, input: StateDict, options: 
     else if (!sameShape(s.torchShape, t.shape)) mismatched.push({ key: s.key, expected: s.torchShape, got: t.shape });
     else ok.push(s);
   }
-  const skippedHead = new Set(skipped.map((s) => s.key));
-  const unexpected = [...dict.keys()].filter((k) => !bySlot.has(k) && !skippedHead.has(k) && !slots.some((s) => s.key === k));
+  const unexpected = [...dict.keys()].filter((k) => !modelKeys.has(k));
   const ignoreUnexpected = options.ignoreUnexpected ?? false;
   if (strict && (missing.length || mismatched.length || (unexpected.length && !ignoreUnexpected))) {
     throw new WeightsMismatchError(missing, ignoreUnexpected ? [] : unexpected, mismatched);
@@ -256,18 +177,30 @@ export function loadStateDict(model: tf.LayersModel, input: StateDict, options: 
   for (const k of unexpected) skipped.push({ key: k, reason: 'not in the model' });
   if (unexpected.length && ignoreUnexpected) notes.push(`Ignored ${unexpected.length} checkpoint keys the model does not have.`);
   assignTorchTensors(ok, dict);
-  const log = options.log ?? ((m: string) => console.warn(`[chexzoo] ${m}`));
   for (const n of notes) log(n);
   return { format: 'state-dict', loaded: ok.map((s) => s.key), skipped, notes };
+}
+
+/**
+ * @deprecated Use `loadWeights(model, stateDict, options)` (it accepts a state dict and every other source).
+ * Kept because it was documented; the only difference is that this one is synchronous.
+ */
+export function loadStateDict(model: tf.LayersModel, input: StateDict, options: LoadWeightsOptions = {}): LoadWeightsReport {
+  return writeStateDict(model, input, options, logOf(options));
 }
 
 function isArtifacts(x: unknown): x is tf.io.ModelArtifacts {
   return typeof x === 'object' && x !== null && !(x instanceof Map) && !ArrayBuffer.isView(x) && ('weightSpecs' in x || 'modelTopology' in x);
 }
 
-/** Parses checkpoint bytes by sniffing the format: torch.save (zip or legacy) or safetensors. */
-export function parseCheckpoint(bytes: Uint8Array): ParsedCheckpoint {
-  if (isTorchCheckpoint(bytes)) return parseTorchCheckpoint(bytes);
+/**
+ * Parses checkpoint bytes, sniffing the format: torch.save (zip, or the legacy pre-1.6 pickle) or safetensors.
+ * Tensors come out as float32 in PyTorch layout; nothing in the file is executed. `verifyCrc` (default true)
+ * checks the CRC-32 of every zip entry read.
+ * @example const { dict, format } = parseCheckpoint(new Uint8Array(await readFile('resnet18.pth')));
+ */
+export function parseCheckpoint(bytes: Uint8Array, options: { verifyCrc?: boolean } = {}): ParsedCheckpoint {
+  if (isTorchCheckpoint(bytes)) return parseTorchSave(bytes, options);
   if (looksLikeSafetensors(bytes)) return parseSafetensors(bytes);
   if (bytes.length > 0 && bytes[0] === 0x7b) {
     throw new Error('These bytes look like JSON (a TF.js model.json?): pass the model directory or the model.json URL instead.');
@@ -275,31 +208,60 @@ export function parseCheckpoint(bytes: Uint8Array): ParsedCheckpoint {
   throw new Error('Unrecognised weights format: expected a torch.save .pth (zip), a .safetensors file or a TF.js model directory.');
 }
 
-async function resolveSource(source: WeightsSource, options: LoadWeightsOptions): Promise<ResolvedWeights | StateDict> {
-  if (source instanceof Map) return source;
-  if (source instanceof Uint8Array) return source;
-  if (source instanceof ArrayBuffer) return new Uint8Array(source);
-  if (isArtifacts(source)) return source;
+/** @deprecated Use `parseCheckpoint` (it reads torch.save files, legacy ones included, and safetensors). */
+export function parseTorchCheckpoint(bytes: Uint8Array, options: { verifyCrc?: boolean } = {}): ParsedCheckpoint {
+  return parseTorchSave(bytes, options);
+}
+
+/** The architecture whose registered weights and checkpoint filter apply: `options.arch`, else the model's name. */
+function archOf(model: tf.LayersModel, options: LoadWeightsOptions): string | undefined {
+  return options.arch ?? specOfModel(model)?.name;
+}
+
+async function resolveSource(model: tf.LayersModel, source: WeightsSource, options: LoadWeightsOptions): Promise<{ resolved: ResolvedWeights | StateDict; labelOffset?: number }> {
+  if (source instanceof Map) return { resolved: source };
+  if (source instanceof Uint8Array) return { resolved: source };
+  if (source instanceof ArrayBuffer) return { resolved: new Uint8Array(source) };
+  if (isArtifacts(source)) return { resolved: source };
+  const progress = options.onProgress ? { onProgress: options.onProgress } : {};
+  if (source === 'imagenet') {
+    const arch = archOf(model, options);
+    if (!arch) {
+      throw new Error(
+        `loadWeights(model, 'imagenet') needs a zoo model (named after its architecture, as createModel names it) ` +
+          `or { arch: 'resnet18' }; '${model.name}' is neither.`,
+      );
+    }
+    const w = getWeightsInfo(arch);
+    const bytes = await getWeightsResolver()({ url: w.url, fileName: w.fileName, sha256: w.sha256, sha256Prefix: w.sha256Prefix, arch, ...progress });
+    return { resolved: bytes, labelOffset: w.labelOffset };
+  }
   const text = source instanceof URL ? source.href : source;
-  if (typeof text !== 'string') throw new Error('loadWeights: unsupported source; pass a path, URL, bytes, a state dict or TF.js artifacts.');
+  if (typeof text !== 'string') throw new Error("loadWeights: unsupported source; pass 'imagenet', a path, URL, bytes, a state dict or TF.js artifacts.");
   const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) || text.startsWith('blob:') || text.startsWith('data:');
   const req: WeightsRequest = {
     ...(isUrl ? { url: text } : { path: text }),
     sha256: options.sha256 ?? null,
     sha256Prefix: options.sha256Prefix ?? null,
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    ...progress,
   };
-  return getWeightsResolver()(req);
+  return { resolved: await getWeightsResolver()(req) };
+}
+
+function logOf(options: LoadWeightsOptions): (message: string) => void {
+  return options.log ?? ((m: string) => console.warn(`[chexzoo] ${m}`));
 }
 
 /**
- * Loads reference weights into a zoo model: a torch.save state dict (.pth), a .safetensors file,
- * or a TF.js model directory written by saveModel. `source` is a path (Node), a URL, bytes,
- * TF.js artifacts or an already parsed state dict. Strict by default.
+ * Loads weights into a model whose layer names are the reference module paths (every zoo model, truncated
+ * ones included). `source`: `'imagenet'` (the architecture's registered checkpoint, from weights/manifest.json:
+ * downloaded once, hash-checked), a torch.save `.pth` or `.safetensors` file as a path (Node) or URL, their
+ * bytes, a TF.js model directory written by saveModel (path, model.json URL or artifacts), or a parsed state
+ * dict. Strict by default; the report lists what was loaded and skipped.
  * @example const report = await loadWeights(model, 'resnet18-f37072fd.pth');
  */
 export async function loadWeights(model: tf.LayersModel, source: WeightsSource, options: LoadWeightsOptions = {}): Promise<LoadWeightsReport> {
-  const resolved = await resolveSource(source, options);
+  const { resolved, labelOffset } = await resolveSource(model, source, options);
   let dict: StateDict;
   let format: LoadWeightsReport['format'];
   let parseNotes: string[] = [];
@@ -315,8 +277,21 @@ export async function loadWeights(model: tf.LayersModel, source: WeightsSource, 
     dict = artifactsToStateDict(resolved);
     format = 'tfjs';
   }
-  const log = options.log ?? ((m: string) => console.warn(`[chexzoo] ${m}`));
+  const log = logOf(options);
   for (const n of parseNotes) log(n);
-  const report = loadStateDict(model, dict, { ...options, log });
+  const report = writeStateDict(model, dict, { ...(labelOffset !== undefined ? { labelOffset } : {}), ...options }, log);
   return { ...report, format, notes: [...parseNotes, ...report.notes] };
+}
+
+/**
+ * @deprecated Use `loadWeights(model, source, { arch, ...load })`: it accepts 'imagenet' too, and a model
+ * without a classifier ignores the checkpoint's on its own. Kept because it was documented.
+ */
+export async function applyWeights(
+  model: tf.LayersModel,
+  arch: string,
+  source: WeightsSource,
+  options: { onProgress?: ProgressCallback; load?: LoadWeightsOptions; numClasses?: number; inChannels?: 1 | 3 } = {},
+): Promise<LoadWeightsReport> {
+  return loadWeights(model, source, { ...(options.onProgress ? { onProgress: options.onProgress } : {}), ...options.load, arch });
 }

@@ -6,7 +6,7 @@ export type Interpolation = 'bilinear' | 'bicubic' | 'nearest';
 export interface PreprocessSpec {
   /** Shorter image side after resizing (torchvision `resize_size`). */
   resizeSize: number;
-  /** Side of the square center crop fed to the network. */
+  /** Side of the square center crop fed to the network: the input size the weights were trained at. */
   cropSize: number;
   interpolation: Interpolation;
   mean: number[];
@@ -29,12 +29,9 @@ export interface WeightsInfo extends PreprocessSpec {
   numClasses: number;
   /** Rows to drop from the front of the checkpoint's head (timm's label_offset for 1001-class heads). */
   labelOffset: number;
-  inputSize: number;
   source: string;
   /** Checkpoint key prefixes of the classifier (ignored when the model is built without a head). */
   headKeyPrefixes: string[];
-  keyRemap?: 'densenet';
-  ignoredKeyPrefixes?: string[];
   alternates?: { url: string; numClasses: number; labelOffset: number; note: string }[];
   notes?: string;
 }

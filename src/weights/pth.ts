@@ -1,6 +1,7 @@
 import { decodeElements, ELEMENT_SIZE, MAX_TENSOR_RANK, type SourceDType } from './dtype.js';
 import { describe, PickledTensor, PickleError, PyGlobal, storageDType, unpickle } from './pickle.js';
 import type { StateDict, TorchTensor } from './remap.js';
+import { gatherStrided, rowMajorStrides } from '../utils/strided.js';
 import { isZip, ZipReader } from './zip.js';
 
 /** Largest tensor (elements) a checkpoint may declare; far above any zoo model's biggest weight. */
@@ -52,8 +53,12 @@ function storageRefFromPid(pid: unknown): StorageRef {
   return ref;
 }
 
-/** Copies a strided view out of a flat storage, honouring offset and strides (non-contiguous tensors). */
-export function gatherStrided(storage: Float32Array, offset: number, size: number[], stride: number[], key: string): Float32Array {
+/**
+ * The tensor a checkpoint describes as (storage, offset, size, stride), checked against the storage first: a
+ * hostile file cannot make it read out of range or allocate more than the file holds. Non-contiguous views are
+ * copied with utils/strided.ts.
+ */
+export function readStridedTensor(storage: Float32Array, offset: number, size: number[], stride: number[], key: string): Float32Array {
   if (size.length > MAX_TENSOR_RANK || size.length !== stride.length) {
     throw new Error(`Tensor '${key}' has rank ${size.length} (strides ${stride.length}); at most ${MAX_TENSOR_RANK} dimensions are supported.`);
   }
@@ -71,28 +76,9 @@ export function gatherStrided(storage: Float32Array, offset: number, size: numbe
   }
   // An expanded (stride-0) tensor could declare far more elements than the file holds; refuse rather than allocate.
   if (n > storage.length) throw new Error(`Tensor '${key}' has more elements than its storage (broadcast views are not supported).`);
-  let contiguous = true;
-  let expect = 1;
-  for (let d = size.length - 1; d >= 0; d--) {
-    if (size[d]! !== 1 && stride[d]! !== expect) contiguous = false;
-    expect *= size[d]!;
-  }
+  const contiguous = rowMajorStrides(size).every((st, d) => size[d] === 1 || stride[d] === st);
   if (contiguous) return offset === 0 && n === storage.length ? storage : storage.slice(offset, offset + n);
-  const out = new Float32Array(n);
-  const rank = size.length;
-  const idx = new Array<number>(rank).fill(0);
-  let src = offset;
-  for (let o = 0; o < n; o++) {
-    out[o] = storage[src]!;
-    for (let d = rank - 1; d >= 0; d--) {
-      idx[d]!++;
-      src += stride[d]!;
-      if (idx[d]! < size[d]!) break;
-      src -= stride[d]! * size[d]!;
-      idx[d] = 0;
-    }
-  }
-  return out;
+  return gatherStrided(storage, offset, size, stride);
 }
 
 const WRAPPER_KEYS = ['state_dict', 'model_state_dict', 'model', 'module', 'net'];
@@ -146,7 +132,7 @@ function materialize(
           '(the same storage is reused over and over): refusing a hostile or corrupt file.',
       );
     }
-    const data = gatherStrided(readStorage(ref), t.storageOffset, t.size, t.stride, key);
+    const data = readStridedTensor(readStorage(ref), t.storageOffset, t.size, t.stride, key);
     const tensor: TorchTensor = { shape: [...t.size], data };
     dict.set(key, tensor);
   }
@@ -255,9 +241,9 @@ export function isTorchCheckpoint(bytes: Uint8Array): boolean {
  * Parses a torch.save state dict (zip format of torch >= 1.6, or the legacy format) into
  * float32 tensors in PyTorch layout. Only the pickle subset of state dicts is understood;
  * anything else is refused, never executed.
- * @example const { dict } = parseTorchCheckpoint(new Uint8Array(await readFile('resnet18.pth')));
+ * @example const { dict } = parseTorchSave(new Uint8Array(await readFile('resnet18.pth')));
  */
-export function parseTorchCheckpoint(bytes: Uint8Array, options: { verifyCrc?: boolean } = {}): ParsedCheckpoint {
+export function parseTorchSave(bytes: Uint8Array, options: { verifyCrc?: boolean } = {}): ParsedCheckpoint {
   const notes: string[] = [];
   if (isZip(bytes)) return { dict: parseZip(bytes, notes, options.verifyCrc ?? true), format: 'pth', notes };
   if (bytes.length > 2 && bytes[0] === 0x80) return { dict: parseLegacy(bytes, notes), format: 'pth-legacy', notes };

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { act, avgPool, batchNorm, concat, conv2d, head, maxPool, type ST } from './layers.js';
-import type { BuildConfig, ModelSpec } from './registry.js';
+import { renameKeys } from '../weights/filters.js';
+import { spec, type BuildConfig, type FamilyDefaults, type ModelSpec } from './spec.js';
 
 // DenseNet-BC (Huang et al., 2016) as torchvision 0.14 builds it: bn_size 4, BatchNorm eps 1e-5, no dropout
 // (drop_rate 0), transitions halve the channels, a final functional ReLU before global average pooling.
@@ -67,49 +68,47 @@ export function buildDenseNet(
   });
   x = batchNorm(x, 'features.norm5');
   // DenseNet.forward applies F.relu after `features`; it is no module. It is named `features.relu5` (not
-  // `features.norm5.*`) so that the `features.norm5` stage ends at the BatchNorm, as the reference module does.
+  // `features.norm5.*`) so that the `features.norm5` block ends at the BatchNorm, as the reference module does.
   x = act(x, 'relu', 'features.relu5');
   // F.adaptive_avg_pool2d is functional too; `avgpool` is not a reference module path either.
   const out = head(x, { numClasses: config.numClasses, poolName: 'avgpool', fcName: 'classifier' });
   return tf.model({ inputs: input, outputs: out, name: config.name });
 }
 
-function stages(blocks: number): string[] {
+function blockNames(denseBlocks: number): string[] {
   const s: string[] = [];
-  for (let i = 1; i <= blocks; i++) {
+  for (let i = 1; i <= denseBlocks; i++) {
     s.push(`features.denseblock${i}`);
-    if (i < blocks) s.push(`features.transition${i}`);
+    if (i < denseBlocks) s.push(`features.transition${i}`);
   }
   s.push('features.norm5');
   return s;
 }
 
-function spec(
-  name: string,
-  growth: number,
-  blockConfig: number[],
-  initFeatures: number,
-  params: number,
-  top1: number,
-): ModelSpec {
-  return {
-    name,
-    family: 'densenet',
-    reference: 'torchvision 0.14',
-    params,
-    defaultInputSize: 224,
-    // conv0 (s2) + pool0 (s2) + three 2x2 transitions: 29 is the smallest side leaving 1x1 in denseblock4
-    // (torchvision's weight metadata also gives min_size 29).
-    minInputSize: 29,
-    top1,
-    stages: stages(blockConfig.length),
-    build: (config) => buildDenseNet(growth, blockConfig, initFeatures, config),
-  };
+const OLD_KEY = /^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$/;
+
+/**
+ * torchvision's DenseNet checkpoints predate the ban on '.' in module names and say
+ * `denselayer1.norm.1.weight` for `denselayer1.norm1.weight` (torchvision's `_load_state_dict` renames them).
+ * @example renameOldDenseNetKey('features.denseblock1.denselayer1.norm.1.weight') // '...denselayer1.norm1.weight'
+ */
+export function renameOldDenseNetKey(key: string): string {
+  const m = OLD_KEY.exec(key);
+  return m ? m[1]! + m[2]! : key;
 }
 
-// top-1: torchvision's IMAGENET1K_V1 weights (acc@1 in torchvision 0.14's weight metadata).
+const DENSENET: FamilyDefaults = {
+  family: 'densenet',
+  reference: 'torchvision 0.14',
+  // conv0 (s2) + pool0 (s2) + three 2x2 transitions: 29 is the smallest side leaving 1x1 in denseblock4
+  // (torchvision's weight metadata also gives min_size 29).
+  minImageSize: 29,
+  blocks: blockNames(4),
+  checkpointFilter: renameKeys(renameOldDenseNetKey, "Renamed old torchvision DenseNet keys ('denselayerN.norm.1' -> 'denselayerN.norm1')."),
+};
+
 export const densenetModels: ModelSpec[] = [
-  spec('densenet121', 32, [6, 12, 24, 16], 64, 7_978_856, 74.434),
-  spec('densenet169', 32, [6, 12, 32, 32], 64, 14_149_480, 75.6),
-  spec('densenet201', 32, [6, 12, 48, 32], 64, 20_013_928, 76.896),
+  spec(DENSENET, { name: 'densenet121', params: 7_978_856, build: (c) => buildDenseNet(32, [6, 12, 24, 16], 64, c) }),
+  spec(DENSENET, { name: 'densenet169', params: 14_149_480, build: (c) => buildDenseNet(32, [6, 12, 32, 32], 64, c) }),
+  spec(DENSENET, { name: 'densenet201', params: 20_013_928, build: (c) => buildDenseNet(32, [6, 12, 48, 32], 64, c) }),
 ];

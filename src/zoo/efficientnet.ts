@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { add, convBnAct, head, squeezeExcitation, StochasticDepth, type ST } from './layers.js';
-import type { BuildConfig, ModelSpec } from './registry.js';
+import { numberedBlocks, spec, type BuildConfig, type FamilyDefaults, type ModelSpec } from './spec.js';
 
 // EfficientNet B0-B3 (Tan & Le, 2019) as torchvision 0.14 builds it: MBConv blocks with SiLU and a
 // SqueezeExcitation whose squeeze width comes from the block's *input* channels. BatchNorm is torch's
@@ -22,7 +22,7 @@ export function makeDivisible(v: number, divisor: number, minValue?: number): nu
 }
 
 /** One row of torchvision's MBConv table, before width/depth scaling. */
-interface StageConf {
+interface MBConvConf {
   expand: number;
   kernel: number;
   stride: number;
@@ -31,7 +31,7 @@ interface StageConf {
   layers: number;
 }
 
-const B0_STAGES: StageConf[] = [
+const B0_CONFIG: MBConvConf[] = [
   { expand: 1, kernel: 3, stride: 1, inCh: 32, outCh: 16, layers: 1 },
   { expand: 6, kernel: 3, stride: 2, inCh: 16, outCh: 24, layers: 2 },
   { expand: 6, kernel: 5, stride: 2, inCh: 24, outCh: 40, layers: 2 },
@@ -69,16 +69,16 @@ function mbConv(
   return add([y, x], `${p}.add`);
 }
 
-/** Generic EfficientNet-B builder: the B0 table scaled by `width` (channels) and `depth` (blocks per stage). */
+/** Generic EfficientNet-B builder: the B0 table scaled by `width` (channels) and `depth` (repeats per row). */
 export function buildEfficientNet(width: number, depth: number, dropout: number, config: BuildConfig): tf.LayersModel {
   const ch = (c: number): number => makeDivisible(c * width, 8);
   const input = tf.input({ shape: config.inputShape, name: 'input' });
-  let x = convBnAct(input, 'features.0', { filters: ch(B0_STAGES[0]!.inCh), kernel: 3, stride: 2, eps: EPS, act: 'silu' });
-  // torchvision: sd_prob = stochastic_depth_prob * stage_block_id / total_stage_blocks, over all blocks
+  let x = convBnAct(input, 'features.0', { filters: ch(B0_CONFIG[0]!.inCh), kernel: 3, stride: 2, eps: EPS, act: 'silu' });
+  // torchvision: sd_prob = stochastic_depth_prob * stage_block_id / total_stage_blocks (its variable names), over all units
   const sdProb = config.stochasticDepthProb ?? 0.2;
-  const totalBlocks = B0_STAGES.reduce((n, s) => n + Math.ceil(s.layers * depth), 0);
+  const totalBlocks = B0_CONFIG.reduce((n, s) => n + Math.ceil(s.layers * depth), 0);
   let blockId = 0;
-  B0_STAGES.forEach((s, i) => {
+  B0_CONFIG.forEach((s, i) => {
     const n = Math.ceil(s.layers * depth);
     for (let b = 0; b < n; b++) {
       x = mbConv(x, `features.${i + 1}.${b}`, {
@@ -91,8 +91,8 @@ export function buildEfficientNet(width: number, depth: number, dropout: number,
       });
     }
   });
-  const last = 4 * ch(B0_STAGES[B0_STAGES.length - 1]!.outCh);
-  x = convBnAct(x, `features.${B0_STAGES.length + 1}`, { filters: last, kernel: 1, eps: EPS, act: 'silu' });
+  const last = 4 * ch(B0_CONFIG[B0_CONFIG.length - 1]!.outCh);
+  x = convBnAct(x, `features.${B0_CONFIG.length + 1}`, { filters: last, kernel: 1, eps: EPS, act: 'silu' });
   const out = head(x, {
     numClasses: config.numClasses,
     poolName: 'avgpool',
@@ -103,34 +103,20 @@ export function buildEfficientNet(width: number, depth: number, dropout: number,
   return tf.model({ inputs: input, outputs: out, name: config.name });
 }
 
-const STAGES = Array.from({ length: B0_STAGES.length + 2 }, (_, i) => `features.${i}`);
+const EFFICIENTNET: FamilyDefaults = {
+  family: 'efficientnet',
+  reference: 'torchvision 0.14',
+  minImageSize: 1,
+  blocks: numberedBlocks('features', B0_CONFIG.length + 2),
+};
 
-function spec(
-  name: string,
-  width: number,
-  depth: number,
-  dropout: number,
-  size: number,
-  params: number,
-  top1: number,
-): ModelSpec {
-  return {
-    name,
-    family: 'efficientnet',
-    reference: 'torchvision 0.14',
-    params,
-    defaultInputSize: size,
-    minInputSize: 1,
-    top1,
-    stages: STAGES,
-    build: (config) => buildEfficientNet(width, depth, dropout, config),
-  };
-}
+const b = (name: string, width: number, depth: number, dropout: number, params: number): ModelSpec =>
+  spec(EFFICIENTNET, { name, params, build: (c) => buildEfficientNet(width, depth, dropout, c) });
 
-// Input sizes are the crop sizes of torchvision's weights; top-1 is acc@1 of IMAGENET1K_V1 in torchvision 0.14.
+// width, depth, classifier dropout of torchvision's efficientnet_b0..b3
 export const efficientnetModels: ModelSpec[] = [
-  spec('efficientnet_b0', 1.0, 1.0, 0.2, 224, 5_288_548, 77.692),
-  spec('efficientnet_b1', 1.0, 1.1, 0.2, 240, 7_794_184, 78.642),
-  spec('efficientnet_b2', 1.1, 1.2, 0.3, 288, 9_109_994, 80.608),
-  spec('efficientnet_b3', 1.2, 1.4, 0.3, 300, 12_233_232, 82.008),
+  b('efficientnet_b0', 1.0, 1.0, 0.2, 5_288_548),
+  b('efficientnet_b1', 1.0, 1.1, 0.2, 7_794_184),
+  b('efficientnet_b2', 1.1, 1.2, 0.3, 9_109_994),
+  b('efficientnet_b3', 1.2, 1.4, 0.3, 12_233_232),
 ];

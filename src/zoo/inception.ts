@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { act, avgPool, batchNorm, concat, conv2d, head, maxPool, type Pair, type ST } from './layers.js';
-import type { BuildConfig, ModelSpec } from './registry.js';
+import { dropKeys } from '../weights/filters.js';
+import { numberedBlocks, spec, type BuildConfig, type ModelSpec } from './spec.js';
 
 // Inception v3 as torchvision 0.14 builds it (aux_logits=False, transform_input=False) and Inception v4 as timm's
 // `inception_v4`. Both use conv (no bias) + BatchNorm eps 1e-3 + ReLU units and valid (unpadded) stride-2
@@ -119,7 +120,7 @@ export function buildInceptionV3(config: BuildConfig): tf.LayersModel {
   return tf.model({ inputs: input, outputs: out, name: config.name });
 }
 
-const V3_STAGES = [
+const V3_BLOCKS = [
   'Conv2d_1a_3x3',
   'Conv2d_2a_3x3',
   'Conv2d_2b_3x3',
@@ -263,31 +264,20 @@ export function buildInceptionV4(config: BuildConfig): tf.LayersModel {
   return tf.model({ inputs: input, outputs: out, name: config.name });
 }
 
-const V4_STAGES = Array.from({ length: 22 }, (_, i) => `features.${i}`);
+const V4_BLOCKS = numberedBlocks('features', 22);
 
-// minInputSize 75 for both: below it the last stride-2 reduction (Mixed_7a / features.18) has no output pixel.
-// top-1: torchvision 0.14's IMAGENET1K_V1 acc@1 for v3; timm's results-imagenet.csv (inception_v4.tf_in1k) for v4.
+// minImageSize 75 for both: below it the last stride-2 reduction (Mixed_7a / features.18) has no output pixel.
+const INCEPTION = { family: 'inception', minImageSize: 75 } as const;
+
 export const inceptionModels: ModelSpec[] = [
-  {
-    name: 'inception_v3',
-    family: 'inception',
-    reference: 'torchvision 0.14',
-    params: 23_834_568,
-    defaultInputSize: 299,
-    minInputSize: 75,
-    top1: 77.294,
-    stages: V3_STAGES,
-    build: buildInceptionV3,
-  },
-  {
-    name: 'inception_v4',
-    family: 'inception',
-    reference: 'timm',
-    params: 42_679_816,
-    defaultInputSize: 299,
-    minInputSize: 75,
-    top1: 80.144,
-    stages: V4_STAGES,
-    build: buildInceptionV4,
-  },
+  spec(
+    {
+      ...INCEPTION,
+      reference: 'torchvision 0.14',
+      // torchvision's checkpoint has the auxiliary classifier used in training; this model (aux_logits=False) does not
+      checkpointFilter: dropKeys('AuxLogits.', (n) => `Ignored ${n} AuxLogits.* keys: Inception-V3's auxiliary classifier is only used in training and the model does not have it.`),
+    },
+    { name: 'inception_v3', params: 23_834_568, blocks: V3_BLOCKS, build: buildInceptionV3 },
+  ),
+  spec({ ...INCEPTION, reference: 'timm' }, { name: 'inception_v4', params: 42_679_816, blocks: V4_BLOCKS, build: buildInceptionV4 }),
 ];

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { torchSlots, type TorchSlot } from '../weights/remap.js';
 import { rng } from '../utils/rng.js';
 import { hashString } from './layers.js';
-import type { Family } from './registry.js';
+import type { Family } from './spec.js';
 
 /** How one tensor is drawn. */
 export type InitRule =

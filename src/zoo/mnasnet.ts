@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { act, add, batchNorm, conv2d, head, type ST } from './layers.js';
-import type { BuildConfig, ModelSpec } from './registry.js';
+import { numberedBlocks, spec, type BuildConfig, type FamilyDefaults, type ModelSpec } from './spec.js';
 
 // MNASNet B1 (Tan et al., 2018) as torchvision 0.14 builds it (`MNASNet(alpha)`, module version 2).
-// Every layer is a direct child of the `layers` Sequential, so each index `layers.i` is a stage.
+// Every layer is a direct child of the `layers` Sequential, so each index `layers.i` is a block.
 
 /** torchvision's _BN_MOMENTUM (PyTorch convention: weight of the new batch statistic). */
 const BN_MOMENTUM = 1 - 0.9997;
@@ -84,20 +84,12 @@ export function buildMnasNet(alpha: number, config: BuildConfig): tf.LayersModel
   return tf.model({ inputs: input, outputs: out, name: config.name });
 }
 
-const STAGES = Array.from({ length: 17 }, (_, i) => `layers.${i}`);
+const MNASNET: FamilyDefaults = {
+  family: 'mnasnet',
+  reference: 'torchvision 0.14',
+  // Every conv pads k // 2, so even a 1x1 input keeps a 1x1 map through all strides (torchvision: min_size 1).
+  minImageSize: 1,
+  blocks: numberedBlocks('layers', 17),
+};
 
-// top-1: torchvision's IMAGENET1K_V1 weights (acc@1 in torchvision 0.14's weight metadata).
-export const mnasnetModels: ModelSpec[] = [
-  {
-    name: 'mnasnet1_0',
-    family: 'mnasnet',
-    reference: 'torchvision 0.14',
-    params: 4_383_312,
-    defaultInputSize: 224,
-    // Every conv pads k // 2, so even a 1x1 input keeps a 1x1 map through all strides (torchvision: min_size 1).
-    minInputSize: 1,
-    top1: 73.456,
-    stages: STAGES,
-    build: (config) => buildMnasNet(1.0, config),
-  },
-];
+export const mnasnetModels: ModelSpec[] = [spec(MNASNET, { name: 'mnasnet1_0', params: 4_383_312, build: (c) => buildMnasNet(1.0, c) })];

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { makeDivisible } from './efficientnet.js';
 import { act, add, batchNorm, conv2d, convBnAct, Dropout, head, squeezeExcitation, type Act, type ST } from './layers.js';
-import type { BuildConfig, ModelSpec } from './registry.js';
+import { numberedBlocks, spec, type BuildConfig, type FamilyDefaults, type ModelSpec } from './spec.js';
 
 // MobileNetV2 (Sandler et al., 2018) and MobileNetV3 (Howard et al., 2019) as torchvision 0.14 builds them
 // at width 1.0 (every channel count below is already a multiple of 8).
@@ -9,7 +9,7 @@ import type { BuildConfig, ModelSpec } from './registry.js';
 // ---------------------------------------------------------------------------------------------------------------
 // MobileNetV2: ReLU6, BatchNorm eps 1e-5, InvertedResidual children under `conv`.
 
-/** [expand ratio, out channels, blocks, first stride] per stage, torchvision's table. */
+/** [expand ratio, out channels, repeats, first stride] per row, torchvision's table. */
 const V2_TABLE: [number, number, number, number][] = [
   [1, 16, 1, 1],
   [6, 24, 2, 2],
@@ -143,31 +143,11 @@ export function buildMobileNetV3(rows: V3Row[], lastChannel: number, config: Bui
 
 // ---------------------------------------------------------------------------------------------------------------
 
-const stages = (n: number): string[] => Array.from({ length: n }, (_, i) => `features.${i}`);
+// blocks: features.0 .. features.<n-1>: the stem, one per inverted residual, the last conv
+const MOBILENET: FamilyDefaults = { family: 'mobilenet', reference: 'torchvision 0.14', minImageSize: 1 };
 
-function spec(
-  name: string,
-  params: number,
-  top1: number,
-  nStages: number,
-  build: (config: BuildConfig) => tf.LayersModel,
-): ModelSpec {
-  return {
-    name,
-    family: 'mobilenet',
-    reference: 'torchvision 0.14',
-    params,
-    defaultInputSize: 224,
-    minInputSize: 1,
-    top1,
-    stages: stages(nStages),
-    build,
-  };
-}
-
-// top-1: acc@1 of torchvision 0.14's IMAGENET1K_V1 weights.
 export const mobilenetModels: ModelSpec[] = [
-  spec('mobilenet_v2', 3_504_872, 71.878, V2_TABLE.reduce((n, r) => n + r[2], 0) + 2, buildMobileNetV2),
-  spec('mobilenet_v3_large', 5_483_032, 74.042, V3_LARGE.length + 2, (c) => buildMobileNetV3(V3_LARGE, 1280, c)),
-  spec('mobilenet_v3_small', 2_542_856, 67.668, V3_SMALL.length + 2, (c) => buildMobileNetV3(V3_SMALL, 1024, c)),
+  spec(MOBILENET, { name: 'mobilenet_v2', params: 3_504_872, blocks: numberedBlocks('features', V2_TABLE.reduce((n, r) => n + r[2], 0) + 2), build: buildMobileNetV2 }),
+  spec(MOBILENET, { name: 'mobilenet_v3_large', params: 5_483_032, blocks: numberedBlocks('features', V3_LARGE.length + 2), build: (c) => buildMobileNetV3(V3_LARGE, 1280, c) }),
+  spec(MOBILENET, { name: 'mobilenet_v3_small', params: 2_542_856, blocks: numberedBlocks('features', V3_SMALL.length + 2), build: (c) => buildMobileNetV3(V3_SMALL, 1024, c) }),
 ];

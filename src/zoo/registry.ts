@@ -1,53 +1,24 @@
 import * as tf from '@tensorflow/tfjs';
 import { ensureBackend } from '../backend/index.js';
-import { applyWeights, type WeightsSpec } from '../weights/apply.js';
-import type { LoadWeightsOptions } from '../weights/load.js';
+import { loadWeights, type LoadWeightsOptions, type WeightsSource } from '../weights/load.js';
+import { getWeightsInfo } from '../weights/manifest.js';
 import type { ProgressCallback } from '../weights/fetch.js';
-import { resnetModels } from './resnet.js';
-import { densenetModels } from './densenet.js';
-import { mnasnetModels } from './mnasnet.js';
-import { efficientnetModels } from './efficientnet.js';
-import { mobilenetModels } from './mobilenet.js';
-import { inceptionModels } from './inception.js';
+import { getSpec } from './catalog.js';
 import { initializeWeights, randomSeed } from './init.js';
+import type { BuildConfig, ModelSpec } from './spec.js';
 
-export type Family = 'resnet' | 'densenet' | 'efficientnet' | 'mobilenet' | 'mnasnet' | 'inception';
-
-/** What a family builder receives (already validated). */
-export interface BuildConfig {
-  /** Model name (architecture name). */
-  name: string;
-  numClasses: number;
-  inputShape: [number, number, number];
-  /** Classifier dropout rate; undefined keeps the reference's. */
-  dropout?: number;
-  /** EfficientNet's stochastic_depth_prob (the last block's drop probability); undefined keeps 0.2. */
-  stochasticDepthProb?: number;
-}
-
-/** One architecture: its builder and the metadata the zoo, the README table and `blocks()` use. */
-export interface ModelSpec {
-  name: string;
-  family: Family;
-  /** The implementation whose parameters and outputs this one reproduces. */
-  reference: 'torchvision 0.14' | 'timm';
-  /** Trainable parameters with a 1000-class head, equal to the reference. */
-  params: number;
-  /** Default (and pretrained) input size in pixels (square). */
-  defaultInputSize: number;
-  /** Smallest input side for which every stage has a non-empty output. */
-  minInputSize: number;
-  /** Reference ImageNet-1k top-1 accuracy (%) of the pretrained weights, as documented by the reference. */
-  top1: number;
-  /** Stage module paths in forward order (what `blocks()` lists and `truncate()` accepts). */
-  stages: string[];
-  build(config: BuildConfig): tf.LayersModel;
-}
+export { listModels, getSpec } from './catalog.js';
+export type { BuildConfig, Family, ModelSpec } from './spec.js';
 
 export interface CreateModelOptions {
   /** Size of the classification head; `0` means no head: the model returns pooled features. Default 1000. */
   numClasses?: number;
-  /** [H, W, C]; default [s, s, inChannels] with the architecture's own size s (224, 299, ...). */
+  /**
+   * Square input side in pixels; default the architecture's own (`getModelInfo(name).imageSize`: 224, 299, ...).
+   * The model takes [imageSize, imageSize, inChannels] images.
+   */
+  imageSize?: number;
+  /** [H, W, C] for a non-square input; instead of imageSize / inChannels. */
   inputShape?: [number, number, number];
   /** 3 (RGB, default) or 1 (grayscale stem; RGB weights are summed over the input channels). */
   inChannels?: 1 | 3;
@@ -55,7 +26,7 @@ export interface CreateModelOptions {
    * Weights to load after building: 'imagenet' (the registered checkpoint, see weights/manifest.json), a URL,
    * bytes, a state dict, or (Node entry) a file path. 'none' or undefined keeps the random initialisation.
    */
-  weights?: WeightsSpec | 'none';
+  weights?: WeightsSource | 'none';
   /** Download progress for `weights` fetched over the network. */
   onProgress?: ProgressCallback;
   /** Options passed to loadWeights (strictness, logging). */
@@ -77,45 +48,23 @@ export interface CreateModelOptions {
   stochasticDepthProb?: number;
 }
 
-// Order of the README table: by family, as the CheXtransfer study lists them.
-const SPECS: ModelSpec[] = [
-  ...resnetModels,
-  ...densenetModels,
-  ...efficientnetModels,
-  ...mobilenetModels,
-  ...mnasnetModels,
-  ...inceptionModels,
-];
-
-const BY_NAME = new Map(SPECS.map((s) => [s.name, s]));
-
-/**
- * Names of all architectures in the zoo.
- * @example listModels(); // ['resnet18', 'resnet34', ...]
- */
-export function listModels(): string[] {
-  return SPECS.map((s) => s.name);
+/** Metadata of one architecture: its spec (without builder and checkpoint filter) and its weights' figures. */
+export interface ModelInfo extends Omit<ModelSpec, 'build' | 'checkpointFilter'> {
+  /** Default input side in pixels (square): the size the registered weights were trained at (their crop size). */
+  imageSize: number;
+  /** Reference ImageNet-1k top-1 accuracy (%) of the registered weights, as documented by the reference. */
+  top1: number;
 }
 
-/** Metadata of one architecture (without its builder). */
-export type ModelInfo = Omit<ModelSpec, 'build'>;
-
 /**
- * Metadata of an architecture: family, reference, parameter count, default input size, top-1, stages.
+ * Metadata of an architecture: family, reference, parameter count, input sizes, top-1, blocks. The weights'
+ * figures (imageSize, top1) come from weights/manifest.json, the rest from the family file (src/zoo/<family>.ts).
  * @example getModelInfo('resnet50').params; // 25557032
  */
 export function getModelInfo(name: string): ModelInfo {
-  const { build: _build, ...info } = getSpec(name);
-  return info;
-}
-
-/** @internal the full spec, builder included. */
-export function getSpec(name: string): ModelSpec {
-  const spec = BY_NAME.get(name);
-  if (!spec) {
-    throw new Error(`Unknown architecture '${name}'. Valid names: ${listModels().join(', ')}.`);
-  }
-  return spec;
+  const { build: _build, checkpointFilter: _filter, ...spec } = getSpec(name);
+  const w = getWeightsInfo(name);
+  return { ...spec, imageSize: w.cropSize, top1: w.top1 };
 }
 
 /** Validates options against the architecture and fills defaults. */
@@ -129,8 +78,15 @@ export function resolveOptions(spec: ModelSpec, options: CreateModelOptions = {}
   if (options.inChannels !== undefined && options.inChannels !== 1 && options.inChannels !== 3) {
     throw new Error(`inChannels must be 1 (grayscale) or 3 (RGB); got ${String(options.inChannels)}.`);
   }
-  const s = spec.defaultInputSize;
-  const shape = options.inputShape ?? [s, s, options.inChannels ?? 3];
+  if (options.imageSize !== undefined && options.inputShape !== undefined) {
+    throw new Error('Pass imageSize (a square side) or inputShape ([height, width, channels]), not both.');
+  }
+  if (options.imageSize !== undefined && !(Number.isInteger(options.imageSize) && options.imageSize > 0)) {
+    throw new Error(`imageSize must be a positive whole number of pixels; got ${String(options.imageSize)}.`);
+  }
+  const s = getWeightsInfo(spec.name).cropSize;
+  const side = options.imageSize ?? s;
+  const shape = options.inputShape ?? [side, side, options.inChannels ?? 3];
   if (!Array.isArray(shape) || shape.length !== 3 || !shape.every((v) => Number.isInteger(v) && v > 0)) {
     throw new Error(
       `inputShape must be [height, width, channels] with positive whole numbers (NHWC without the batch); got ${JSON.stringify(shape)}.`,
@@ -143,7 +99,7 @@ export function resolveOptions(spec: ModelSpec, options: CreateModelOptions = {}
   if (options.inChannels !== undefined && options.inChannels !== c) {
     throw new Error(`inChannels is ${options.inChannels} but inputShape has ${c} channels; make them agree.`);
   }
-  const min = spec.minInputSize;
+  const min = spec.minImageSize;
   if (h < min || w < min) {
     throw new Error(
       `${spec.name} needs an input of at least ${min}x${min} pixels (default ${s}x${s}); got ${h}x${w}.`,
@@ -192,11 +148,10 @@ export async function createModel(name: string, options: CreateModelOptions = {}
   }
   if (options.weights !== undefined && options.weights !== 'none') {
     try {
-      await applyWeights(model, name, options.weights, {
-        numClasses: config.numClasses,
-        inChannels: config.inChannels,
+      await loadWeights(model, options.weights, {
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-        ...(options.load ? { load: options.load } : {}),
+        ...options.load,
+        arch: name,
       });
     } catch (e) {
       model.dispose();

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { add, act, batchNorm, conv2d, head, maxPool, type ST } from './layers.js';
-import type { BuildConfig, ModelSpec } from './registry.js';
+import { spec, type BuildConfig, type FamilyDefaults, type ModelSpec } from './spec.js';
 
 // ResNet (He et al., 2015) as torchvision 0.14 builds it: V1.5 bottlenecks (stride on the 3x3 conv),
 // BatchNorm eps 1e-5, no zero-init of the last BN (init does not matter once weights are loaded).
@@ -38,7 +38,7 @@ function bottleneck(x: ST, p: string, planes: number, stride: number, downsample
   return act(add([y, identity], `${p}.add`), 'relu', `${p}.relu`);
 }
 
-/** Generic ResNet builder: `layers` blocks per stage, basic or bottleneck blocks. */
+/** Generic ResNet builder: `layers[i]` residual units in block `layer<i+1>`, basic or bottleneck units. */
 export function buildResNet(kind: BlockKind, layers: number[], config: BuildConfig): tf.LayersModel {
   const input = tf.input({ shape: config.inputShape, name: 'input' });
   let x = conv2d(input, { name: 'conv1', filters: 64, kernel: 7, stride: 2, padding: 3 });
@@ -62,32 +62,16 @@ export function buildResNet(kind: BlockKind, layers: number[], config: BuildConf
   return tf.model({ inputs: input, outputs: out, name: config.name });
 }
 
-const STAGES = ['layer1', 'layer2', 'layer3', 'layer4'];
+const RESNET: FamilyDefaults = {
+  family: 'resnet',
+  reference: 'torchvision 0.14',
+  minImageSize: 32,
+  blocks: ['layer1', 'layer2', 'layer3', 'layer4'],
+};
 
-function spec(
-  name: string,
-  kind: BlockKind,
-  layers: number[],
-  params: number,
-  top1: number,
-): ModelSpec {
-  return {
-    name,
-    family: 'resnet',
-    reference: 'torchvision 0.14',
-    params,
-    defaultInputSize: 224,
-    minInputSize: 32,
-    top1,
-    stages: STAGES,
-    build: (config) => buildResNet(kind, layers, config),
-  };
-}
-
-// top-1: torchvision's IMAGENET1K_V1 weights (acc@1 in torchvision 0.14's weight metadata).
 export const resnetModels: ModelSpec[] = [
-  spec('resnet18', 'basic', [2, 2, 2, 2], 11_689_512, 69.758),
-  spec('resnet34', 'basic', [3, 4, 6, 3], 21_797_672, 73.314),
-  spec('resnet50', 'bottleneck', [3, 4, 6, 3], 25_557_032, 76.13),
-  spec('resnet101', 'bottleneck', [3, 4, 23, 3], 44_549_160, 77.374),
+  spec(RESNET, { name: 'resnet18', params: 11_689_512, build: (c) => buildResNet('basic', [2, 2, 2, 2], c) }),
+  spec(RESNET, { name: 'resnet34', params: 21_797_672, build: (c) => buildResNet('basic', [3, 4, 6, 3], c) }),
+  spec(RESNET, { name: 'resnet50', params: 25_557_032, build: (c) => buildResNet('bottleneck', [3, 4, 6, 3], c) }),
+  spec(RESNET, { name: 'resnet101', params: 44_549_160, build: (c) => buildResNet('bottleneck', [3, 4, 23, 3], c) }),
 ];
