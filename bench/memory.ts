@@ -1,12 +1,14 @@
 // `npm run bench -- --memory`: per architecture, training steps at the paper's settings (320 px, batch 16) on the
 // wasm backend with the memory planner of train(): the plan (checkpointing, micro-batch), the peak wasm heap and
 // peak RSS, the step time; beside PyTorch's peak RSS for the same step (bench/memory_torch.py). Every architecture
-// runs in its own process, one after the other (peaks are high-water marks).
+// runs in its own process, one after the other (peaks are high-water marks). Results are merged by architecture
+// into <out>/memory.json (rows of architectures not run are kept, each with its date, commit and load) and
+// <out>/memory.md is rendered from all rows.
 // Usage: npm run bench -- --memory [--archs a,b] [--size 320] [--batch 16] [--steps 2] [--micro-batch N]
-//        [--checkpointing on|off|auto] [--no-torch] [--out bench/results]
+//        [--checkpointing on|off|auto] [--no-torch] [--out bench/results] [--render]
 import * as tf from '@tensorflow/tfjs';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { ensureBackend } from '../src/backend/index.js';
@@ -26,7 +28,9 @@ const classes = 5;
 const MiB = 1024 ** 2;
 
 interface Row {
-  arch: string; microBatch?: number; chunks?: number; checkpointing?: boolean; estimateMb?: number;
+  arch: string;
+  /** When, at which commit and under which load the row was measured, and the steps it ran. */
+  date?: string; commit?: string; loadavg?: number[]; steps?: number; microBatch?: number; chunks?: number; checkpointing?: boolean; estimateMb?: number;
   heapMb?: number; rssMb?: number; stepSeconds?: number; loss?: number; error?: string;
 }
 
@@ -77,10 +81,13 @@ function child(cmd: string, args: string[]): Record<string, unknown> {
 const fmt = (v: unknown, d = 0) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(d) : '—');
 
 export async function memoryBench(): Promise<void> {
-  const archs = arg('archs', listModels().join(',')).split(',').filter(Boolean);
+  // --render: no runs, only memory.md from the rows in memory.json
+  const archs = process.argv.includes('--render') ? [] : arg('archs', listModels().join(',')).split(',').filter(Boolean);
   const outDir = arg('out', 'bench/results');
   const pass = ['size', 'batch', 'steps', 'micro-batch', 'checkpointing'].flatMap((k) => (process.argv.includes(`--${k}`) ? [`--${k}`, arg(k, '')] : []));
-  const rows: (Row & { torchRssMb?: number; torchStepSeconds?: number; torchError?: string; ratio?: number })[] = [];
+  type Result = Row & { torchRssMb?: number; torchStepSeconds?: number; torchError?: string; ratio?: number };
+  const rows: Result[] = [];
+  const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout?.trim() || undefined;
   for (const arch of archs) {
     console.error(`${arch}: tfjs ...`);
     const t = child(process.execPath, ['--import', 'tsx', 'bench/memory.ts', '--one', arch, ...pass]) as unknown as Row;
@@ -97,10 +104,21 @@ export async function memoryBench(): Promise<void> {
         if (t.rssMb) row.ratio = t.rssMb / row.torchRssMb;
       }
     }
+    Object.assign(row, { date: new Date().toISOString(), loadavg: loadavg().map((l) => Number(l.toFixed(1))), steps }, commit ? { commit } : {});
     rows.push(row);
   }
-  const meta = { date: new Date().toISOString(), node: process.version, tfjs: tf.version.tfjs, size, batch, steps, loadavg: loadavg() };
+  const meta = { date: new Date().toISOString(), node: process.version, tfjs: tf.version.tfjs, size, batch };
   mkdirSync(outDir, { recursive: true });
+  // merge with the rows of earlier runs at the same settings (architectures not run now are kept)
+  const file = join(outDir, 'memory.json');
+  if (existsSync(file)) {
+    const old = JSON.parse(readFileSync(file, 'utf8')) as { meta?: { size?: number; batch?: number }; rows?: Result[] };
+    if (old.meta?.size === size && old.meta?.batch === batch) {
+      for (const r of old.rows ?? []) if (!rows.some((n) => n.arch === r.arch)) rows.push(r);
+    }
+  }
+  const order = listModels();
+  rows.sort((a, b) => order.indexOf(a.arch) - order.indexOf(b.arch));
   const write = (name: string, text: string) => {
     const tmp = join(outDir, `${name}.${process.pid}.tmp`);
     writeFileSync(tmp, text);
@@ -110,13 +128,14 @@ export async function memoryBench(): Promise<void> {
   const md = [
     `# Memory ${meta.date}`,
     '',
-    `Training steps on wasm at ${size} px, batch ${batch} (effective), Adam, 5 classes; best of ${steps} steps. TF.js ${meta.tfjs}, Node ${meta.node}. ` +
-      `Load average at the end: ${meta.loadavg.map((l) => l.toFixed(1)).join(' ')} (shared machine: times are inflated, memory is not).`,
+    `Training steps on wasm at ${size} px, batch ${batch} (effective), Adam, 5 classes; best of the row's steps. TF.js ${meta.tfjs}, Node ${meta.node}. ` +
+      'Each row says when, at which commit and under which load average it ran (shared machine: times are inflated by load, memory is not).',
     '',
-    '| arch | micro-batch | checkpointing | estimate MiB | wasm heap MiB | peak RSS MiB | step s | torch peak RSS MiB | torch step s | RSS ratio | error |',
-    '|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|',
+    '| arch | micro-batch | checkpointing | estimate MiB | wasm heap MiB | peak RSS MiB | step s | torch peak RSS MiB | torch step s | RSS ratio | measured (commit, load, steps) | error |',
+    '|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|',
     ...rows.map((r) => `| ${r.arch} | ${r.microBatch ?? '—'}${r.chunks && r.chunks > 1 ? ` (x${r.chunks})` : ''} | ${r.checkpointing === undefined ? '—' : r.checkpointing ? 'yes' : 'no'} | ` +
-      `${fmt(r.estimateMb)} | ${fmt(r.heapMb)} | ${fmt(r.rssMb)} | ${fmt(r.stepSeconds, 1)} | ${fmt(r.torchRssMb)} | ${fmt(r.torchStepSeconds, 1)} | ${fmt(r.ratio, 2)} | ${r.error ?? r.torchError ?? ''} |`),
+      `${fmt(r.estimateMb)} | ${fmt(r.heapMb)} | ${fmt(r.rssMb)} | ${fmt(r.stepSeconds, 1)} | ${fmt(r.torchRssMb)} | ${fmt(r.torchStepSeconds, 1)} | ${fmt(r.ratio, 2)} | ` +
+      `${r.date?.slice(0, 16) ?? '—'} (${r.commit ?? '?'}, ${r.loadavg?.[0] ?? '?'}, ${r.steps ?? '?'}) | ${r.error ?? r.torchError ?? ''} |`),
     '',
   ].join('\n');
   write('memory.md', md);

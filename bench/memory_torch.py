@@ -2,10 +2,12 @@
 
 One architecture per process (ru_maxrss is a high-water mark). Adam, BCEWithLogitsLoss, random data, as the
 TF.js side. Run with Debian's /usr/bin/python3 (python3-torch 1.13, python3-torchvision); prints one JSON object.
+inception_v4 is timm's, loaded by tools/timm_ref.py from a timm source checkout (TIMM_SRC, default /work/timm-src).
 Usage: /usr/bin/python3 bench/memory_torch.py --arch resnet18 --size 320 --batch 16 --steps 2
 """
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -16,8 +18,10 @@ import torchvision
 
 def build(arch, classes):
     if arch == "inception_v4":
-        import timm  # noqa: F401  (not shipped by Debian; reported as an error when missing)
-        return timm.create_model("inception_v4", pretrained=False, num_classes=classes)
+        # timm is not shipped by Debian: tools/timm_ref.py imports it from a source checkout (TIMM_SRC)
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+        from timm_ref import inception_v4
+        return inception_v4(num_classes=classes)
     if arch == "inception_v3":
         return torchvision.models.inception_v3(weights=None, num_classes=classes, aux_logits=False, init_weights=False)
     return getattr(torchvision.models, arch)(weights=None, num_classes=classes)

@@ -152,7 +152,7 @@ export {
 export type { MemoryOptions, StepPlan, ActivationProfile } from './train/memory.js';
 export { createStepRunner, accumulatedGrads } from './train/accumulate.js';
 export type { StepRunner } from './train/accumulate.js';
-export { checkpointSegments, planCheckpoints, checkpointedGrads } from './zoo/checkpointing.js';
+export { checkpointSegments, planCheckpoints, checkpointedGrads, releasingTape } from './zoo/checkpointing.js';
 export type { Segment, CheckpointPlan } from './zoo/checkpointing.js';
 
 // truncation (block listing, truncate with a new head, feature extraction, classifier reset, freezing)

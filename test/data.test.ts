@@ -30,6 +30,7 @@ import {
 import { decodeGray, loadChexpert, loadImage, MAX_INPUT_PIXELS, writeSynthDataset } from '../src/node.js';
 import { runSynth } from '../src/cli/synth.js';
 import { rng } from '../src/utils/rng.js';
+import { leakCheck } from './helpers/index.js';
 
 const HEADER = 'Path,Sex,Age,Frontal/Lateral,AP/PA,' + CHEXPERT_OBSERVATIONS.join(',');
 const row = (path: string, fl: string, ap: string, labels: string[]) => [path, 'Female', '70', fl, ap, ...labels].join(',');
@@ -258,7 +259,7 @@ describe('images and datasets on disk', () => {
   });
 
   it('accepts the dataset folder or its parent, and gives batches of the right shapes without leaking tensors', async () => {
-    const before = tf.memory().numTensors;
+    const leaks = leakCheck();
     const fromParent = await loadChexpert(join(dir, 'a'), { split: 'valid', imageSize: 32, batchSize: 5 });
     const fromFolder = await loadChexpert(join(dir, 'a', 'CheXpert-v1.0-small'), { split: 'valid', imageSize: 32, batchSize: 5 });
     expect(fromParent.size).toBe(12);
@@ -296,7 +297,7 @@ describe('images and datasets on disk', () => {
       tf.dispose([b.x, b.y, b.mask]);
       break;
     }
-    expect(tf.memory().numTensors).toBe(before);
+    leaks.check();
     await expect(loadChexpert(join(dir, 'nope'))).rejects.toThrow(/does not exist.*chexzoo synth/);
     await expect(loadChexpert(dir)).rejects.toThrow(/No train\.csv found/);
   });

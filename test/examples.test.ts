@@ -1,5 +1,4 @@
 // Each example runs with `npx tsx` on tiny settings.
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, promises as fs, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -8,6 +7,7 @@ import { createModel } from '../src/zoo/registry.js';
 import { modelToStateDict } from '../src/weights/remap.js';
 import { encodeSafetensors } from '../src/weights/safetensors.js';
 import { writeSynthDataset } from '../src/node/data/synth-node.js';
+import { runCommand } from './helpers/index.js';
 
 const root = resolve(__dirname, '..');
 const tmp = mkdtempSync(join(tmpdir(), 'chexzoo-examples-'));
@@ -17,19 +17,11 @@ beforeAll(async () => {
   await writeSynthDataset(data, { train: 32, valid: 32, size: 32, seed: 4 });
 });
 
-function example(name: string, args: string[]): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((res) => {
-    const p = spawn(join(root, 'node_modules', '.bin', 'tsx'), [join(root, 'examples', name), ...args], {
-      cwd: tmp,
-      env: { ...process.env, CHEXZOO_OFFLINE: '1', CHEXZOO_CACHE: join(tmp, 'cache') },
-    });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (err += d));
-    p.on('close', (code) => res({ code: code ?? -1, out, err }));
+const example = (name: string, args: string[]) =>
+  runCommand(join(root, 'node_modules', '.bin', 'tsx'), [join(root, 'examples', name), ...args], {
+    cwd: tmp,
+    env: { ...process.env, CHEXZOO_OFFLINE: '1', CHEXZOO_CACHE: join(tmp, 'cache') },
   });
-}
 
 describe('examples', () => {
   it('truncate.ts lists stages and the study truncation points with their parameter gain', async () => {

@@ -15,12 +15,12 @@ import { saveModel } from '../src/node/weights/fs-io.js';
 import { parseSafetensors } from '../src/weights/safetensors.js';
 import { EXPORT_CASES } from './helpers/export-cases.js';
 import { formulaInput } from './helpers/formula.js';
-import { relErr } from './helpers/parity.js';
+import { leakCheck, readJsonFixture, relErr } from './helpers/index.js';
 
 interface Fixture {
   cases: Record<string, { sha256: string; size: number; tensors: number; logits: number[]; metadata: Record<string, string> }>;
 }
-const fixture = JSON.parse(readFileSync(new URL('./fixtures/export/meta.json', import.meta.url), 'utf8')) as Fixture;
+const fixture = readJsonFixture<Fixture>('export/meta.json');
 const tmp = mkdtempSync(join(tmpdir(), 'chexzoo-export-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -35,9 +35,9 @@ describe('export to PyTorch (.safetensors)', () => {
     it(`${c.name}: torch loads our file strictly and gives our logits`, async () => {
       const ref = fixture.cases[c.name]!;
       const model = await c.build();
-      const before = tf.memory().numTensors;
+      const leaks = leakCheck();
       const bytes = toSafetensors(model);
-      expect(tf.memory().numTensors).toBe(before);
+      leaks.check();
       // the same bytes torch loaded: keys, layouts and values exactly as in the fixture run
       expect(sha256(bytes)).toBe(ref.sha256);
       const parsed = parseSafetensors(bytes);

@@ -13,7 +13,7 @@ const INDEX_VALUES = [
   'WeightsMismatchError', 'accumulatedGrads', 'activationProfile', 'applyWeights', 'arrayBatchSource', 'auroc',
   'averagePrecision', 'axisWeights', 'backendInfo', 'backendMemoryLimit', 'balancedPosWeights', 'blockOutputLayer',
   'blocks', 'bootstrapCI', 'bootstrapMeanAurocCI', 'buildStudyGrid', 'centerCropOffsets', 'checkpointSegments',
-  'checkpointedGrads', 'chexpertRootCandidates', 'countParams', 'countTrainableParams', 'createAdam', 'createModel',
+  'checkpointedGrads', 'releasingTape', 'chexpertRootCandidates', 'countParams', 'countTrainableParams', 'createAdam', 'createModel',
   'createStepRunner', 'densenet121', 'densenet169', 'densenet201', 'efficiencyGain', 'efficientnet_b0',
   'efficientnet_b1', 'efficientnet_b2', 'efficientnet_b3', 'encodeSafetensors', 'ensureBackend', 'estimateRunCost',
   'estimateStepBytes', 'evaluate', 'exportStateDict', 'featureExtractor', 'fetchBytes', 'formatChexpertCsv',

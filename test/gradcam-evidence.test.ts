@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { gradCam } from '../src/gradcam.js';
+import { leakCheck } from './helpers/index.js';
 
 const N = 16;
 function handBuilt(): tf.LayersModel {
@@ -38,11 +39,11 @@ describe('gradCam on a model with known evidence', () => {
   it('puts each class on its own square, centred, with the mass half-pixel upsampling gives', async () => {
     const model = handBuilt();
     const x = tf.tensor4d(image, [1, N, N, 1]);
-    const before = tf.memory().numTensors;
+    const leaks = leakCheck();
     const b = await gradCam(model, x, { block: 'pool', classIndex: 0 });
     const d = await gradCam(model, x, { block: 'pool', classIndex: 1 });
     const full = await gradCam(model, x, { block: 'feat', classIndex: 0 });
-    expect(tf.memory().numTensors).toBe(before);
+    leaks.check();
     expect(b.camHeight).toBe(8);
     // the 8 x 8 map is exactly the 2 x 2 cells under the bright square
     expect(Array.from(b.cam).map((v, i) => (v > 0 ? i : -1)).filter((i) => i >= 0)).toEqual([12, 13, 20, 21]);

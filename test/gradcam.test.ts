@@ -1,12 +1,12 @@
 // Grad-CAM against PyTorch: tools/gradcam_ref.py runs the same formula-filled torchvision models on the same
 // inputs and computes Grad-CAM with autograd (test/fixtures/gradcam/reference.json).
-import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { gradCam } from '../src/gradcam.js';
 import { blocks, truncate } from '../src/truncate.js';
 import { createModel } from '../src/zoo/registry.js';
 import { fillFromFormula, formulaInput } from './helpers/formula.js';
+import { leakCheck, maxAbsDiff, readJsonFixture } from './helpers/index.js';
 
 interface RefCase {
   label: string;
@@ -22,13 +22,7 @@ interface RefCase {
   heatmapIdx: number[];
   heatmap: number[];
 }
-const ref = JSON.parse(readFileSync(new URL('./fixtures/gradcam/reference.json', import.meta.url), 'utf8')) as { cases: RefCase[] };
-
-const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  let m = 0;
-  for (let i = 0; i < b.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-};
+const ref = readJsonFixture<{ cases: RefCase[] }>('gradcam/reference.json');
 
 async function build(c: RefCase): Promise<tf.LayersModel> {
   const [h, w] = c.size;
@@ -48,9 +42,9 @@ describe('gradCam equals PyTorch autograd Grad-CAM (torchvision, formula weights
     it(c.label, async () => {
       const model = await build(c);
       const x = formulaInput(c.size[0], c.size[1]);
-      const before = tf.memory().numTensors;
+      const leaks = leakCheck();
       const r = await gradCam(model, x, { block: c.stage, classIndex: c.requestedClass ?? undefined });
-      expect(tf.memory().numTensors).toBe(before); // no leak
+      leaks.check(); // no leak
       expect(r.stage).toBe(c.stage);
       expect(r.classIndex).toBe(c.classIndex);
       expect(Math.abs(r.score - c.score)).toBeLessThan(1e-4 * Math.max(1, Math.abs(c.score)));
@@ -72,7 +66,7 @@ describe('gradCam', () => {
   it('defaults to the last stage, accepts -k and [H, W, C], and explains any stage of a model', async () => {
     const model = await createModel('resnet18', { inputShape: [48, 48, 3], numClasses: 5 });
     const x = tf.randomNormal([48, 48, 3]) as tf.Tensor3D;
-    const before = tf.memory().numTensors;
+    const leaks = leakCheck();
     const last = await gradCam(model, x, { classIndex: 1 });
     expect(last.stage).toBe('layer4');
     expect((await gradCam(model, x, { block: -1, classIndex: 1 })).stage).toBe('layer3');
@@ -84,7 +78,7 @@ describe('gradCam', () => {
     // the score is the class logit (before the sigmoid)
     const logits = tf.tidy(() => (model.predict(tf.expandDims(x, 0)) as tf.Tensor).arraySync() as number[][]);
     expect(last.score).toBeCloseTo(logits[0]![1]!, 4);
-    expect(tf.memory().numTensors).toBe(before);
+    leaks.check();
     x.dispose();
     model.dispose();
   });

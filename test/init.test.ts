@@ -2,21 +2,20 @@
 // the reference's (tools/init_stats.py: torchvision 0.14 and timm built with three torch seeds), within
 // sampling error; constant tensors (BatchNorm, zeroed biases) counted by value. Plus seeding: same seed, same
 // weights; another seed, other weights.
-import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { createModel, getModelInfo } from '../src/zoo/registry.js';
 import { torchSlots } from '../src/weights/remap.js';
 import { drawInit, initRule, type InitTarget } from '../src/zoo/init.js';
 import { resetClassifier, truncate } from '../src/truncate.js';
+import { leakCheck, readJsonFixture, tick } from './helpers/index.js';
 
 interface Fixture {
   seeds: number[];
   archs: Record<string, { stats: Record<string, [number, number, number, number]>; constants: Record<string, number> }>;
 }
-const fixture = JSON.parse(readFileSync(new URL('./fixtures/init/stats.json', import.meta.url), 'utf8')) as Fixture;
+const fixture = readJsonFixture<Fixture>('init/stats.json');
 const S = fixture.seeds.length;
-const tick = () => new Promise<void>((r) => setImmediate(r));
 
 function moments(x: Float32Array): [number, number, number] {
   let m = 0;
@@ -135,7 +134,7 @@ describe('seeded initialisation', () => {
 
   it('truncate and resetClassifier draw the new Linear as the reference does, from seed', async () => {
     const m = await createModel('mobilenet_v2', { inputShape: [32, 32, 3], numClasses: 3, seed: 1 });
-    const before = tf.memory().numTensors;
+    const leaks = leakCheck();
     const t1 = truncate(m, 'features.10', { numClasses: 5, seed: 2 });
     const t2 = truncate(m, 'features.10', { numClasses: 5, seed: 2 });
     const r = resetClassifier(m, { numClasses: 4, seed: 9 });
@@ -151,7 +150,7 @@ describe('seeded initialisation', () => {
     } finally {
       [t1, t2, r, m].forEach((x) => x.dispose());
     }
-    expect(tf.memory().numTensors).toBe(before - m.weights.length);
+    leaks.check(-m.weights.length);
   });
 
   it('rejects a bad seed, dropout or stochastic depth with a clear error', async () => {

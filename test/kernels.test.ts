@@ -4,6 +4,7 @@ import { ensureBackend, registerFastKernels } from '../src/backend/index.js';
 import { isFastKernel } from '../src/backend/kernels.js';
 import { batchNormTraining } from '../src/backend/kernels/batchnorm.js';
 import { expectAllCloseScaled } from './helpers/close.js';
+import { leakCheck, randomArray } from './helpers/index.js';
 
 // Reference: direct loops over the definition of a (depthwise) convolution, written independently of
 // the kernels under test. For L = sum(conv(x, W) * dy): dL/dx and dL/dW.
@@ -12,15 +13,7 @@ type Case = {
   stride: number; pad: 'valid' | 'same' | number[][]; depthwise?: boolean;
 };
 
-function rand(size: number, seed: number): Float32Array {
-  const a = new Float32Array(size);
-  let s = seed >>> 0;
-  for (let i = 0; i < size; i++) {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    a[i] = s / 2 ** 32 - 0.5;
-  }
-  return a;
-}
+const rand = (size: number, seed: number): Float32Array => randomArray(size, seed, -0.5, 0.5);
 
 function padding(c: Case): { pt: number; pl: number; ho: number; wo: number } {
   if (c.pad === 'valid') {
@@ -146,15 +139,15 @@ describe('fast gradient kernels', () => {
 
   for (const c of CASES) {
     it(`wasm ${c.name}`, async () => {
-      const before = tf.memory().numTensors;
+      const leaks = leakCheck();
       await checkCase(c, false);
       await checkCase(c, true);
-      expect(tf.memory().numTensors).toBe(before);
+      leaks.check();
     });
   }
 
   it('Transpose, BatchMatMul, Sum, Mean, SplitV, Slice, MaxPoolGrad and Minimum replacements match the cpu backend', async () => {
-    const before = tf.memory().numTensors;
+    const leaks = leakCheck();
     const cases: [string, () => tf.Tensor | tf.Tensor[]][] = [];
     const a = tf.tensor(rand(300 * 70, 3), [300, 70]);
     const b3 = tf.tensor(rand(2 * 64 * 96, 4), [2, 64, 96]);
@@ -226,7 +219,7 @@ describe('fast gradient kernels', () => {
       await ensureBackend('wasm');
     }
     tf.dispose([a, b3, m1, m2, x4]);
-    expect(tf.memory().numTensors).toBe(before);
+    leaks.check();
   });
 
   it('BatchNorm gradient (no tile) equals the gradient of the elementwise formula', async () => {
@@ -258,7 +251,7 @@ describe('fast gradient kernels', () => {
       const beta = tf.tensor1d(rand(ch, 23));
       const dy = tf.tensor(rand(size, 24), shape);
       const axes = shape.slice(0, -1).map((_, i) => i);
-      const before = tf.memory().numTensors;
+      const leaks = leakCheck();
       const ours = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
         const { y, mean, variance } = batchNormTraining(a, g, b, eps);
         tf.dispose([mean, variance]);
@@ -273,7 +266,7 @@ describe('fast gradient kernels', () => {
       const want = tf.grads(plain)([x, gamma, beta]);
       for (let i = 0; i < 3; i++) expectClose(await got[i]!.data(), (await want[i]!.data()) as Float32Array, `bn train grad ${i} ${shape}`);
       tf.dispose([...got, ...want]);
-      expect(tf.memory().numTensors).toBe(before);
+      leaks.check();
       // forward: y and the batch statistics; without gamma / beta too
       const r = batchNormTraining(x, undefined, undefined, eps);
       const mean = tf.mean(x, axes), variance = tf.mean(tf.square(tf.sub(x, mean)), axes);
@@ -334,9 +327,9 @@ describe('fast gradient kernels', () => {
     const losses = hist.history.loss as number[];
     expect(losses[losses.length - 1]!).toBeLessThan(losses[0]! * 0.8);
     await model.trainOnBatch(xs, ys);
-    const n0 = tf.memory().numTensors;
+    const leaks = leakCheck();
     for (let i = 0; i < 3; i++) await model.trainOnBatch(xs, ys);
-    expect(tf.memory().numTensors).toBe(n0);
+    leaks.check();
     tf.dispose([xs, ys]);
     model.dispose();
   });

@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
   auroc,
@@ -19,9 +17,10 @@ import {
 } from '../src/index.js';
 import { rng, randNormal } from '../src/utils/rng.js';
 import { expectClose as closeTo } from './helpers/close.js';
+import { readJsonFixture } from './helpers/index.js';
 
-const fixture = (name: string) =>
-  JSON.parse(readFileSync(fileURLToPath(new URL(`./fixtures/metrics/${name}`, import.meta.url)), 'utf8'));
+// untyped: each fixture's shape is declared where it is read
+const fixture = (name: string) => readJsonFixture<any>(`metrics/${name}`);
 
 // fixtures write NaN as null and infinities as strings
 function num(v: unknown): number {

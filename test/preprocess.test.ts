@@ -1,5 +1,4 @@
 // Preprocessing against torchvision 0.14 + PIL (fixtures by tools/make_preprocess_fixtures.py).
-import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs';
@@ -8,8 +7,8 @@ import { preprocess } from '../src/weights/preprocess.js';
 import { getPreprocessConfig } from '../src/weights/manifest.js';
 import { centerCropOffsets, resizeGray8 } from '../src/utils/resample.js';
 import { decodeGray, loadImage } from '../src/node/data/images.js';
+import { leakCheck, readFixture, readJsonFixture } from './helpers/index.js';
 
-const FIX = new URL('./fixtures/preprocess/', import.meta.url);
 interface Case {
   resizeSize: number;
   cropSize: number;
@@ -22,8 +21,8 @@ interface Case {
   sampleIndex: number[];
   sample: number[];
 }
-const REF = JSON.parse(readFileSync(new URL('reference.json', FIX), 'utf8')) as { cases: Record<string, Case> };
-const u8 = (name: string) => new Uint8Array(gunzipSync(readFileSync(new URL(`${name}.u8.gz`, FIX))));
+const REF = readJsonFixture<{ cases: Record<string, Case> }>('preprocess/reference.json');
+const u8 = (name: string) => new Uint8Array(gunzipSync(readFixture(`preprocess/${name}.u8.gz`)));
 
 // The fixture's input, in the same integer arithmetic as tools/make_preprocess_fixtures.py.
 const H = 900;
@@ -59,12 +58,12 @@ describe("preprocess equals torchvision's transforms() on a PIL image", () => {
       const ref = REF.cases[arch]!;
       const cfg = getPreprocessConfig(arch);
       expect([cfg.resizeSize, cfg.cropSize, cfg.interpolation, cfg.mean, cfg.std]).toEqual([ref.resizeSize, ref.cropSize, ref.interpolation, ref.mean, ref.std]);
-      const before = tf.memory().numTensors;
+      const leaks = leakCheck();
       const img = tf.tensor3d(IMG, [H, W, 3], 'int32');
       const y = preprocess(img, arch);
       const out = y.dataSync();
       tf.dispose([img, y]);
-      expect(tf.memory().numTensors).toBe(before);
+      leaks.check();
       const [c] = ref.shape as [number, number, number];
       expect(out.length).toBe(c * c * 3);
       // dense random sample of the normalised output

@@ -1,11 +1,11 @@
 import { afterEach, beforeEach } from 'vitest';
 import { ensureBackend } from '../src/backend/index.js';
+import { tick } from './helpers/index.js';
 
 await ensureBackend();
 
 // Model building and wasm kernels run synchronously and the awaits between tests resolve as microtasks, so
 // the worker's event loop can go a long time without reading vitest's RPC replies (it then reports
 // "Timeout calling onTaskUpdate"). A macrotask turn around each test lets those replies in.
-const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 beforeEach(tick);
 afterEach(tick);

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, promises as fs, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -20,7 +19,8 @@ import { pairedBootstrapMeanAurocTest } from '../src/metrics/bootstrap.js';
 import { runStudy, writeStudyReport } from '../src/node/study/run.js';
 import { writeSynthDataset } from '../src/node/data/synth-node.js';
 import { rng } from '../src/utils/rng.js';
-import { checkBalanced } from './report.test.js';
+import { runCommand } from './helpers/index.js';
+import { checkBalanced } from './helpers/xml.js';
 
 const root = resolve(__dirname, '..');
 const tmp = mkdtempSync(join(tmpdir(), 'chexzoo-study-'));
@@ -266,16 +266,8 @@ async function seededInit(): Promise<boolean> {
 
 const tsx = join(root, 'node_modules', '.bin', 'tsx');
 const cli = join(root, 'src', 'cli', 'main.ts');
-function chexzoo(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((res) => {
-    const p = spawn(tsx, [cli, ...args], { cwd: root, env: { ...process.env, CHEXZOO_OFFLINE: '1', ...env } });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (err += d));
-    p.on('close', (code) => res({ code: code ?? -1, out, err }));
-  });
-}
+const chexzoo = (args: string[], env: Record<string, string> = {}) =>
+  runCommand(tsx, [cli, ...args], { cwd: root, env: { ...process.env, CHEXZOO_OFFLINE: '1', ...env } });
 
 describe('chexzoo study end to end (tiny grid)', () => {
   const data = join(tmp, 'data');

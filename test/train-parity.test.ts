@@ -1,13 +1,13 @@
 // Training parity with PyTorch: from the same (formula) weights on the same batch, three Adam steps of our
 // step function (trainStep: the loop's step) give PyTorch's losses, weights, running statistics and logits.
 // Dropout and stochastic depth are off on both sides. Fixture: tools/train_parity.py (torch 1.13, torchvision 0.14; float64 reference, float32 noise floor).
-import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { createModel } from '../src/zoo/registry.js';
 import { torchSlots } from '../src/weights/remap.js';
 import { createAdam, trainStep } from '../src/train/step.js';
 import { fillFromFormula, formulaParam, uniform } from './helpers/formula.js';
+import { leakCheck, readJsonFixture, tick } from './helpers/index.js';
 
 interface ArchFixture {
   loss: number[];
@@ -24,8 +24,7 @@ interface Fixture {
   lr: number;
   archs: Record<string, ArchFixture>;
 }
-const fx = JSON.parse(readFileSync(new URL('./fixtures/train/parity.json', import.meta.url), 'utf8')) as Fixture;
-const tick = () => new Promise<void>((r) => setImmediate(r));
+const fx = readJsonFixture<Fixture>('train/parity.json');
 
 /** ||a - b|| / ||b||. */
 function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -117,9 +116,9 @@ function errors(a: Awaited<ReturnType<typeof ours>>, ref: ArchFixture) {
 describe.each(Object.keys(fx.archs))('%s: three Adam steps equal PyTorch (tools/train_parity.py)', (arch) => {
   it('losses, weights, running statistics and logits', async () => {
     const ref = fx.archs[arch]!;
-    const before = tf.memory().numTensors;
+    const leaks = leakCheck();
     const a = await ours(arch);
-    expect(tf.memory().numTensors).toBe(before);
+    leaks.check();
     expect(Object.keys(a.tensors).sort()).toEqual(Object.keys(ref.tensors).sort());
     const e = errors(a, ref);
     console.log(`${arch}: relative errors against torch float64 ${JSON.stringify(e)}; torch float32's ${JSON.stringify(ref.float32Errors)}`);

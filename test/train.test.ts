@@ -18,6 +18,7 @@ import { FileCheckpointStore, writeSynthDataset } from '../src/node.js';
 import { runTrain } from '../src/cli/train.js';
 import { runEval } from '../src/cli/eval.js';
 import { createTrainProgress } from '../src/node/progress.js';
+import { leakCheck, maxAbsDiff, rng } from './helpers/index.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'chexzoo-train-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -35,8 +36,7 @@ function tinyModel(tasks = 3, size = 12): tf.LayersModel {
 
 /** Images whose channel brightness encodes the labels (learnable), with a U-Ignore style mask. */
 function makeData(n: number, seed: number, size = 12, tasks = 3) {
-  let s = seed >>> 0;
-  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const rand = rng(seed);
   const y = new Float32Array(n * tasks);
   const mask = new Float32Array(n * tasks).fill(1);
   const x = new Float32Array(n * size * size * 3);
@@ -74,10 +74,10 @@ async function weightsOf(model: tf.LayersModel): Promise<Float32Array[]> {
   return Promise.all(model.weights.map(async (w) => (await w.read().data()) as Float32Array));
 }
 
-function maxAbsDiff(a: Float32Array[], b: Float32Array[]): number {
-  let m = 0;
-  a.forEach((arr, i) => arr.forEach((v, j) => (m = Math.max(m, Math.abs(v - b[i]![j]!)))));
-  return m;
+/** Largest difference over all the tensors of two weight lists. */
+function maxWeightDiff(a: Float32Array[], b: Float32Array[]): number {
+  expect(a.length).toBe(b.length);
+  return Math.max(0, ...a.map((arr, i) => maxAbsDiff(arr, b[i]!)));
 }
 
 describe('maskedSigmoidCrossEntropy', () => {
@@ -100,7 +100,7 @@ describe('maskedSigmoidCrossEntropy', () => {
         count++;
       }
     }
-    const before = tf.memory().numTensors;
+    const leaks = leakCheck();
     const l = tf.tidy(() =>
       maskedSigmoidCrossEntropy(tf.tensor2d(labels), tf.tensor2d(logits), tf.tensor2d(mask), { classWeights: cw, posWeights: pw }).dataSync()[0]!,
     );
@@ -109,7 +109,7 @@ describe('maskedSigmoidCrossEntropy', () => {
     let ref = 0;
     for (let i = 0; i < 2; i++) for (let j = 0; j < 3; j++) ref += labels[i]![j] ? softplus(-logits[i]![j]!) : softplus(logits[i]![j]!);
     expect(plain).toBeCloseTo(ref / 6, 5);
-    expect(tf.memory().numTensors).toBe(before);
+    leaks.check();
   });
 
   it('stays finite for huge logits, masks gradients, and rejects bad shapes', () => {
@@ -218,7 +218,7 @@ describe('train', () => {
     expect(rc.resumedFrom).toBe(10);
     expect(seen[0]).toBe(11);
     expect(rc.steps).toBe(14);
-    expect(maxAbsDiff(await weightsOf(a), await weightsOf(c))).toBeLessThan(1e-5);
+    expect(maxWeightDiff(await weightsOf(a), await weightsOf(c))).toBeLessThan(1e-5);
     expect(rc.validations.map((v) => v.step)).toEqual(ra.validations.map((v) => v.step));
     rc.validations.forEach((v, i) => expect(v.meanAuroc).toBeCloseTo(ra.validations[i]!.meanAuroc, 4));
     expect(rc.topK.map((e) => e.step)).toEqual(ra.topK.map((e) => e.step));

@@ -8,7 +8,8 @@ import { countParams, countTrainableParams, createModel, getModelInfo, listModel
 import { loadStateDict } from '../src/weights/load.js';
 import { modelToStateDict } from '../src/weights/remap.js';
 import { fillFromFormula, formulaInput } from './helpers/formula.js';
-import { expectStage, loadZooFixture, tick } from './helpers/parity.js';
+import { expectStage, loadZooFixture } from './helpers/parity.js';
+import { leakCheck, tick } from './helpers/index.js';
 
 // the models output logits; CheXpert tasks are multi-label, hence a sigmoid loss
 const logitsLoss = (y: tf.Tensor, p: tf.Tensor): tf.Tensor => tf.losses.sigmoidCrossEntropy(y, p);
@@ -74,7 +75,7 @@ describe.each(listModels())('%s', (arch) => {
 
   it('truncate(middle stage) returns the reference module output; featureExtractor several', async () => {
     const mid = stages[Math.floor((stages.length - 1) / 2)]!;
-    const before = tf.memory().numTensors;
+    const leaks = leakCheck();
     const tr = truncate(model, mid, { numClasses: 0 });
     expect(tr.name).toBe(`${arch}/${mid}`);
     expect(tr.outputs[0]!.shape).toEqual([null, ...c.stages[mid]!.shape.slice(1)]);
@@ -92,7 +93,7 @@ describe.each(listModels())('%s', (arch) => {
     tf.dispose([x, y, ...ys]);
     fe.dispose();
     tr.dispose();
-    expect(tf.memory().numTensors).toBe(before);
+    leaks.check();
   });
 
   it('truncate(-1) with a 5-class head: parameter count, head name, stages', () => {

@@ -14,7 +14,8 @@ import { loadWeights } from '../src/weights/load.js';
 import { getWeightsInfo } from '../src/weights/manifest.js';
 import { createModel } from '../src/zoo/registry.js';
 import { setWeightsResolver } from '../src/weights/resolver.js';
-import { fixture, maxAbsDiff, quiet, ref, run, tinyModel } from './weights-helpers.js';
+import { maxAbsDiff } from './helpers/index.js';
+import { fixture, quiet, ref, run, tinyModel } from './weights-helpers.js';
 
 const body = fixture('tiny.pth');
 const sha = createHash('sha256').update(body).digest('hex');

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { loadWeights } from '../src/weights/load.js';
 import { createModel, getModelInfo, listModels } from '../src/zoo/registry.js';
+import { maxAbsDiff } from './helpers/index.js';
 
 const dir = process.env.CHEXZOO_E2E_DIR;
 
@@ -25,12 +26,8 @@ describe.skipIf(!dir)('torchvision state dicts load into the zoo and give torch 
       const x = f32(`${arch}.x.bin`);
       const y = f32(`${arch}.y.bin`);
       const out = tf.tidy(() => (model.predict(tf.tensor4d(x, [1, 3, s, s]).transpose([0, 2, 3, 1])) as tf.Tensor).dataSync());
-      let maxDiff = 0;
-      let maxRef = 0;
-      for (let i = 0; i < y.length; i++) {
-        maxDiff = Math.max(maxDiff, Math.abs(out[i]! - y[i]!));
-        maxRef = Math.max(maxRef, Math.abs(y[i]!));
-      }
+      const maxDiff = maxAbsDiff(out, y);
+      const maxRef = maxAbsDiff(y, new Float32Array(y.length));
       console.log(`${arch}: load ${loadMs} ms, max |diff| ${maxDiff.toExponential(2)} (max |logit| ${maxRef.toFixed(2)}) ${notes.join(' | ')}`);
       expect(maxDiff).toBeLessThan(1e-4 * Math.max(1, maxRef));
       expect(getModelInfo(arch).name).toBe(arch);

@@ -4,19 +4,9 @@ import { unpickle } from '../src/weights/pickle.js';
 import { parseSafetensors } from '../src/weights/safetensors.js';
 import { ZipReader } from '../src/weights/zip.js';
 import { fixture } from './weights-helpers.js';
+import { rng } from './helpers/index.js';
 
 /** Small deterministic PRNG so failures reproduce. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function mutate(src: Uint8Array, r: () => number, region?: [number, number]): Uint8Array {
   const [lo, hi] = region ?? [0, src.length];
   const kind = r();

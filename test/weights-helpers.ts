@@ -1,11 +1,10 @@
-import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
+import { fixtureUrl, readFixture, readJsonFixture } from './helpers/index.js';
 
-export const FIX = new URL('./fixtures/weights/', import.meta.url);
+/** test/fixtures/weights/ (tools/make_weight_fixtures.py). */
+export const FIX = fixtureUrl('weights/');
 
-export function fixture(name: string): Uint8Array {
-  return new Uint8Array(readFileSync(new URL(name, FIX)));
-}
+export const fixture = (name: string): Uint8Array => readFixture(`weights/${name}`);
 
 export interface TinyRef {
   inputShape: number[];
@@ -18,7 +17,7 @@ export interface TinyRef {
   keys: string[];
 }
 
-export const ref = JSON.parse(readFileSync(new URL('tiny_ref.json', FIX), 'utf8')) as TinyRef;
+export const ref = readJsonFixture<TinyRef>('weights/tiny_ref.json');
 
 /** TF.js twin of tools/make_weight_fixtures.py's Tiny module; layer names are its module paths. */
 export function tinyModel(opts: { classes?: number; inChannels?: number; names?: Partial<Record<'conv1' | 'bn1' | 'dw' | 'fc', string>> } = {}): tf.LayersModel {
@@ -40,13 +39,6 @@ export function run(model: tf.LayersModel, nchw: number[], shape: number[]): Flo
     const x = tf.tensor4d(nchw, shape as [number, number, number, number]).transpose([0, 2, 3, 1]);
     return (model.predict(x) as tf.Tensor).dataSync() as Float32Array;
   });
-}
-
-export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) return Infinity;
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
 }
 
 export const quiet = { log: () => {} };

@@ -10,7 +10,8 @@ import { getWeightsInfo, listWeights } from '../src/weights/manifest.js';
 import { preprocess } from '../src/weights/preprocess.js';
 import { setWeightsResolver } from '../src/weights/resolver.js';
 import { createModel } from '../src/zoo/registry.js';
-import { FIX, maxAbsDiff, quiet, ref, run, tinyModel } from './weights-helpers.js';
+import { leakCheck, maxAbsDiff, readJsonFixture } from './helpers/index.js';
+import { FIX, quiet, ref, run, tinyModel } from './weights-helpers.js';
 
 let tmp: string;
 beforeAll(() => {
@@ -103,15 +104,15 @@ describe('manifest', () => {
 });
 
 describe('preprocess', () => {
-  const pre = JSON.parse(readFileSync(new URL('preprocess_ref.json', FIX), 'utf8')) as {
+  const pre = readJsonFixture<{
     image: number[];
     imageShape: [number, number, number];
     spec: { resizeSize: number; cropSize: number; interpolation: 'bilinear'; mean: number[]; std: number[] };
     output: number[];
-  };
+  }>('weights/preprocess_ref.json');
 
   it("antialias: false matches torchvision's ImageClassification tensor path (antialias=False) on a uint8 image", () => {
-    const before = tf.memory().numTensors;
+    const leaks = leakCheck();
     const img = tf.tensor3d(pre.image, pre.imageShape, 'int32');
     const y = preprocess(img, pre.spec, { antialias: false });
     expect(y.shape).toEqual([1, 24, 24, 3]);
@@ -121,7 +122,7 @@ describe('preprocess', () => {
     expect(off).toBeLessThanOrEqual(3);
     expect(maxAbsDiff(out, pre.output)).toBeLessThan(1.01 / 255 / 0.224);
     tf.dispose([img, y]);
-    expect(tf.memory().numTensors).toBe(before);
+    leaks.check();
   });
 
   it('uses the registered metadata by architecture name, and handles gray images', () => {

@@ -6,7 +6,8 @@ import { decodeElements } from '../src/weights/dtype.js';
 import { readStridedTensor, parseTorchSave } from '../src/weights/pth.js';
 import { modelToStateDict, type StateDict } from '../src/weights/remap.js';
 import { encodeSafetensors, parseSafetensors } from '../src/weights/safetensors.js';
-import { fixture, maxAbsDiff, quiet, ref, run, tinyModel } from './weights-helpers.js';
+import { expectNoLeak, maxAbsDiff } from './helpers/index.js';
+import { fixture, quiet, ref, run, tinyModel } from './weights-helpers.js';
 
 async function outputsAfterLoading(file: string): Promise<Float32Array> {
   const model = tinyModel();
@@ -28,10 +29,8 @@ describe('torch.save and safetensors checkpoints give the reference logits', () 
     ['tiny_f16.safetensors', 'outputF16'],
   ] as const) {
     it(file, async () => {
-      const before = tf.memory().numTensors;
-      const out = await outputsAfterLoading(file);
+      const out = await expectNoLeak(() => outputsAfterLoading(file));
       expect(maxAbsDiff(out, ref[expected])).toBeLessThan(1e-5);
-      expect(tf.memory().numTensors).toBe(before);
     });
   }
 

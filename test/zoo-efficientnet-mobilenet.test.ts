@@ -6,6 +6,7 @@ import { makeDivisible } from '../src/zoo/efficientnet.js';
 import { squeezeExcitation, type ST } from '../src/zoo/layers.js';
 import { createModel, getModelInfo } from '../src/zoo/registry.js';
 import { blockOutputLayer } from '../src/zoo/blocks.js';
+import { leakCheck } from './helpers/index.js';
 
 const ARCHS = [
   'efficientnet_b0',
@@ -96,9 +97,9 @@ describe('efficientnet / mobilenet', () => {
     const model = await createModel('mobilenet_v3_small', { inputShape: [48, 40, 3], numClasses: 4 });
     const x = tf.randomNormal([2, 48, 40, 3]);
     tf.dispose(model.predict(x) as tf.Tensor);
-    const before = tf.memory().numTensors;
+    const leaks = leakCheck();
     for (let i = 0; i < 3; i++) tf.dispose(model.predict(x) as tf.Tensor);
-    expect(tf.memory().numTensors).toBe(before);
+    leaks.check();
     x.dispose();
     model.dispose();
   });

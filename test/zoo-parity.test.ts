@@ -1,12 +1,16 @@
 // Numeric parity with the reference implementations (torchvision 0.14 / timm): identical formula weights on
 // both sides, logits and every stage output compared at the default size and at a non-square size.
-// Fixtures: tools/zoo_fixtures.py.
+// Fixtures: tools/zoo_fixtures.py. Each architecture is built by createModel and filled from the formula once;
+// the model of the other input size is the same builder's graph (no random init: every weight is then copied,
+// key by key) - drawing and filling weights are what cost time here.
 import * as tf from '@tensorflow/tfjs';
-import { describe, expect, it } from 'vitest';
-import { createModel, getModelInfo, listModels } from '../src/zoo/registry.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createModel, getModelInfo, getSpec, listModels, resolveOptions } from '../src/zoo/registry.js';
+import { torchSlots } from '../src/weights/remap.js';
 import { blockOutputLayer } from '../src/zoo/blocks.js';
 import { fillFromFormula, formulaInput } from './helpers/formula.js';
-import { TOL, expectStage, hasZooFixture, loadZooFixture, relErr, tick } from './helpers/parity.js';
+import { relErr, tick } from './helpers/index.js';
+import { TOL, expectStage, hasZooFixture, loadZooFixture } from './helpers/parity.js';
 
 describe.each(listModels())('%s matches its reference', (arch) => {
   it('has a parity fixture', () => {
@@ -14,15 +18,28 @@ describe.each(listModels())('%s matches its reference', (arch) => {
   });
   if (!hasZooFixture(arch)) return;
   const fixture = loadZooFixture(arch);
+  /** The first case's model, filled from the formula; the next case copies its weights. */
+  let filled: tf.LayersModel | undefined;
+  afterAll(() => filled?.dispose());
 
   for (const c of fixture.cases) {
     it(`logits and stages at ${c.size[0]}x${c.size[1]}`, async () => {
-      const model = await createModel(arch, { inputShape: [c.size[0], c.size[1], 3] });
+      const inputShape: [number, number, number] = [c.size[0], c.size[1], 3];
+      const spec = getSpec(arch);
+      const model = filled ? spec.build(resolveOptions(spec, { inputShape })) : await createModel(arch, { inputShape, seed: 0 });
       await tick();
-      const keys = fillFromFormula(model);
+      if (!filled) {
+        const keys = fillFromFormula(model);
+        // every reference key maps to exactly one TF.js variable of the same shape
+        expect(Object.fromEntries(keys)).toEqual(fixture.keys);
+      } else {
+        // the same variables in the same order at another input size: weights carry over one to one
+        const from = torchSlots(filled);
+        const to = torchSlots(model);
+        expect(to.map((s) => [s.key, s.torchShape])).toEqual(from.map((s) => [s.key, s.torchShape]));
+        to.forEach((s, i) => s.variable.write(from[i]!.variable.read()));
+      }
       await tick();
-      // every reference key maps to exactly one TF.js variable of the same shape
-      expect(Object.fromEntries(keys)).toEqual(fixture.keys);
 
       const stages = getModelInfo(arch).blocks;
       expect(Object.keys(c.stages)).toEqual(stages);
@@ -39,7 +56,8 @@ describe.each(listModels())('%s matches its reference', (arch) => {
       expect(relErr(logits, c.logits)).toBeLessThanOrEqual(TOL);
       for (let i = 0; i < stages.length; i++) await expectStage(ys[i]!, c.stages[stages[i]!]!, stages[i]!);
       tf.dispose([x, ...ys]);
-      model.dispose();
+      if (filled) model.dispose();
+      else filled = model;
     });
   }
 });

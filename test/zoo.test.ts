@@ -8,6 +8,7 @@ import {
   listModels,
   resnet18,
 } from '../src/index.js';
+import { leakCheck } from './helpers/index.js';
 
 // Trainable parameters with a 1000-class head in torchvision 0.14 (timm for inception_v4).
 const REFERENCE_PARAMS: Record<string, number> = {
@@ -108,9 +109,9 @@ describe('zoo', () => {
     const model = await resnet18({ inputShape: [64, 64, 3], numClasses: 5 });
     const x = tf.randomNormal([2, 64, 64, 3]);
     tf.dispose(model.predict(x) as tf.Tensor);
-    const before = tf.memory().numTensors;
+    const leaks = leakCheck();
     for (let i = 0; i < 3; i++) tf.dispose(model.predict(x) as tf.Tensor);
-    expect(tf.memory().numTensors).toBe(before);
+    leaks.check();
     x.dispose();
     model.dispose();
   });

@@ -56,23 +56,42 @@ export function rankCases(labels: NumericArray, scores: NumericArray, keep: Int3
 }
 
 /**
+ * Positive and negative weight of each tie group (ascending by score, as `r.groups`): the one pass over the
+ * cases that every metric here is built from. `weights[i]` (indexed by original case) is a case multiplicity;
+ * omitted = 1. Within a group the weights are summed in sorted order.
+ */
+function groupTotals(r: RankedCases, weights?: ArrayLike<number>): { pos: Float64Array; neg: Float64Array } {
+  const { idx, pos, groups } = r;
+  const count = groups.length - 1;
+  const p = new Float64Array(count);
+  const q = new Float64Array(count);
+  for (let g = 0; g < count; g++) {
+    let gp = 0;
+    let gq = 0;
+    for (let k = groups[g]!; k < groups[g + 1]!; k++) {
+      const w = weights ? weights[idx[k]!]! : 1;
+      if (pos[k]) gp += w;
+      else gq += w;
+    }
+    p[g] = gp;
+    q[g] = gq;
+  }
+  return { pos: p, neg: q };
+}
+
+/**
  * AUROC as the Mann-Whitney statistic with ties counted one half; equals the trapezoid area under the ROC curve.
  * `weights[i]` (indexed by original case) is a case multiplicity; omitted = 1. NaN when a class is absent.
  * @internal
  */
 export function weightedAuroc(r: RankedCases, weights?: ArrayLike<number>): number {
-  const { idx, pos, groups } = r;
+  const { pos, neg } = groupTotals(r, weights);
   let negBelow = 0;
   let totalPos = 0;
   let u = 0;
-  for (let g = 0; g + 1 < groups.length; g++) {
-    let p = 0;
-    let q = 0;
-    for (let k = groups[g]!; k < groups[g + 1]!; k++) {
-      const w = weights ? weights[idx[k]!]! : 1;
-      if (pos[k]) p += w;
-      else q += w;
-    }
+  for (let g = 0; g < pos.length; g++) {
+    const p = pos[g]!;
+    const q = neg[g]!;
     // with integer weights every term is a multiple of 1/2, so u is exact
     u += p * (negBelow + q / 2);
     negBelow += q;
@@ -88,27 +107,14 @@ export function weightedAuroc(r: RankedCases, weights?: ArrayLike<number>): numb
  * @internal
  */
 export function weightedAveragePrecision(r: RankedCases, weights?: ArrayLike<number>): number {
-  const { idx, pos, groups } = r;
-  let totalPos = 0;
-  for (let k = 0; k < idx.length; k++) if (pos[k]) totalPos += weights ? weights[idx[k]!]! : 1;
-  if (totalPos === 0) return Number.NaN;
-  let tp = 0;
-  let fp = 0;
+  const c = descendingCounts(r, weights);
+  if (c.totalPos === 0) return Number.NaN;
   let prevRecall = 0;
   let ap = 0;
-  for (let g = groups.length - 2; g >= 0; g--) {
-    let p = 0;
-    let q = 0;
-    for (let k = groups[g]!; k < groups[g + 1]!; k++) {
-      const w = weights ? weights[idx[k]!]! : 1;
-      if (pos[k]) p += w;
-      else q += w;
-    }
-    tp += p;
-    fp += q;
-    if (p > 0) {
-      const recall = tp / totalPos;
-      ap += (recall - prevRecall) * (tp / (tp + fp));
+  for (let k = 0; k < c.tps.length; k++) {
+    if (c.newPos[k]) {
+      const recall = c.tps[k]! / c.totalPos;
+      ap += (recall - prevRecall) * (c.tps[k]! / (c.tps[k]! + c.fps[k]!));
       prevRecall = recall;
     }
   }
@@ -136,23 +142,30 @@ export function averagePrecision(labels: NumericArray, scores: NumericArray, opt
   return weightedAveragePrecision(rankCases(labels, scores, keep));
 }
 
-/** True- and false-positive counts at each distinct score as a threshold, highest score first. */
-function descendingCounts(r: RankedCases): { tps: number[]; fps: number[]; thresholds: number[]; totalPos: number; n: number } {
+/**
+ * True- and false-positive counts (weighted as in {@link groupTotals}) at each distinct score as a threshold,
+ * highest score first; `newPos[k]` says whether threshold k adds positives.
+ */
+function descendingCounts(
+  r: RankedCases,
+  weights?: ArrayLike<number>,
+): { tps: number[]; fps: number[]; newPos: boolean[]; thresholds: number[]; totalPos: number; n: number } {
+  const { pos, neg } = groupTotals(r, weights);
   const tps: number[] = [];
   const fps: number[] = [];
+  const newPos: boolean[] = [];
   const thresholds: number[] = [];
   let tp = 0;
   let fp = 0;
-  for (let g = r.groups.length - 2; g >= 0; g--) {
-    for (let k = r.groups[g]!; k < r.groups[g + 1]!; k++) {
-      if (r.pos[k]) tp++;
-      else fp++;
-    }
+  for (let g = pos.length - 1; g >= 0; g--) {
+    tp += pos[g]!;
+    fp += neg[g]!;
     tps.push(tp);
     fps.push(fp);
+    newPos.push(pos[g]! > 0);
     thresholds.push(r.groupScores[g]!);
   }
-  return { tps, fps, thresholds, totalPos: tp, n: r.pos.length };
+  return { tps, fps, newPos, thresholds, totalPos: tp, n: r.pos.length };
 }
 
 /** Points of a ROC curve. */

@@ -1,7 +1,7 @@
 // One optimizer step within a memory budget: the plain TF.js step when it fits, else gradient checkpointing and/or
 // micro-batches whose gradients are accumulated into one Adam update. Browser-safe.
 import * as tf from '@tensorflow/tfjs';
-import { checkpointedGrads, planCheckpoints, type CheckpointPlan } from '../zoo/checkpointing.js';
+import { checkpointedGrads, planCheckpoints, releasingTape, type CheckpointPlan } from '../zoo/checkpointing.js';
 import type { Batch } from './evaluate.js';
 import { maskedSigmoidCrossEntropy, type MaskedLossOptions } from './losses.js';
 import { trainStep } from './step.js';
@@ -74,7 +74,7 @@ export async function accumulatedGrads(
         const r = withTrainingRandomness({ ...random, part: i }, () =>
           plan
             ? checkpointedGrads(plan, part.x, lossFn)
-            : tf.variableGrads(() => lossFn(model.apply(part.x, { training: true }) as tf.Tensor), [...varList]),
+            : tf.variableGrads(releasingTape(() => lossFn(model.apply(part.x, { training: true }) as tf.Tensor)), [...varList]),
         );
         loss += (await r.value.data())[0]!;
         r.value.dispose();

@@ -200,18 +200,28 @@ function ensembleFromState(state: TrainState & { validTargets?: { labels: number
 
 type FullState = TrainState & { validTargets?: { labels: number[]; mask: number[] } };
 
-/**
- * Trains a model (logits head, one output per task) with Adam (PyTorch's defaults: eps 1e-8) on masked sigmoid
- * cross-entropy. BatchNorm runs in training mode (batch statistics; running statistics updated as PyTorch does,
- * from the unbiased batch variance); dropout and stochastic-depth masks are seeded by (`seed`, step). Every `validateEvery`
- * steps the validation mean AUROC is computed; the `topK` best checkpoints are kept in `store` and their
- * ensemble (mean probability) is reported. A resumable checkpoint (weights, Adam moments and step, data
- * position, history) is saved every `checkpointEvery` steps; with `resume` (default) a new call continues from it.
- * @example
- * const result = await train(model, { train: trainDs, valid: validDs }, { lr: 1e-3, maxSteps: 500, validateEvery: 50 });
- * console.log(result.ensemble?.meanAuroc);
- */
-export async function train(model: tf.LayersModel, input: TrainData | TrainTensors, options: TrainOptions = {}): Promise<TrainResult> {
+/** What a run will do, from the options and the data: checked once, before any work. */
+interface TrainPlan {
+  data: TrainData;
+  lr: number;
+  topK: number;
+  /** Epoch budget (undefined: limited by `maxSteps` only). */
+  epochs: number | undefined;
+  /** Batches per epoch when the source knows them. */
+  perEpoch: number | undefined;
+  /** Step budget (Infinity when unknown). */
+  totalSteps: number;
+  knownTotal: number | undefined;
+  validateEvery: number;
+  checkpointEvery: number;
+  logEvery: number;
+  store: CheckpointStore;
+  tasks: string[];
+  varList: tf.Variable[];
+}
+
+/** Plan: validates the options against the model and the data and fills the defaults. */
+function planTraining(model: tf.LayersModel, input: TrainData | TrainTensors, options: TrainOptions): TrainPlan {
   const data = toSources(input, options);
   const lr = options.lr ?? 1e-4;
   if (!(lr > 0) || !Number.isFinite(lr)) throw new Error(`lr must be a positive number, got ${String(options.lr)}.`);
@@ -241,22 +251,20 @@ export async function train(model: tf.LayersModel, input: TrainData | TrainTenso
   if (numTasks !== undefined && numTasks !== null && tasks.length !== numTasks) {
     throw new Error(`The model has ${numTasks} outputs but ${tasks.length} tasks are being trained (${tasks.join(', ')}); build it with numClasses: ${tasks.length}.`);
   }
-
   const varList = model.trainableWeights.map((w) => w.read() as tf.Variable);
   if (varList.length === 0) throw new Error('The model has no trainable weights (all frozen?); unfreeze at least the classifier.');
-  const optimizer = createAdam(lr);
-  const runner = createStepRunner(model, varList, optimizer, {
-    ...pickMemoryOptions(options),
-    ...(options.loss ? { loss: options.loss } : {}),
-  });
+  return { data, lr, topK, epochs, perEpoch, totalSteps, knownTotal, validateEvery, checkpointEvery, logEvery, store, tasks, varList };
+}
 
-  let state: FullState = {
+/** The state of a run that starts from scratch. */
+function freshState(plan: TrainPlan, options: TrainOptions): FullState {
+  return {
     version: 1,
     step: 0,
     epoch: 0,
     batchInEpoch: 0,
     seed: options.seed ?? 0,
-    tasks,
+    tasks: plan.tasks,
     topK: [],
     validations: [],
     bestScore: -Infinity,
@@ -268,231 +276,320 @@ export async function train(model: tf.LayersModel, input: TrainData | TrainTenso
     seconds: 0,
     ...(options.fingerprint !== undefined ? { fingerprint: options.fingerprint } : {}),
   };
-  let resumedFrom: number | undefined;
-  try {
-    if (options.resume ?? true) {
-      const saved = await store.loadLast();
-      if (saved) {
-        const s = saved.state as FullState;
-        if (options.fingerprint !== undefined && s.fingerprint !== undefined && s.fingerprint !== options.fingerprint) {
-          throw new Error(
-            `The checkpoint at step ${s.step} was written with another configuration (${fingerprintDiff(s.fingerprint, options.fingerprint)}). Use a fresh output folder, or the same settings to resume.`,
-          );
-        }
-        if (s.tasks.join('\n') !== tasks.join('\n')) {
-          throw new Error(`The checkpoint was trained on tasks [${s.tasks.join(', ')}], this run on [${tasks.join(', ')}]; use a fresh output folder.`);
-        }
-        restoreModelWeights(model, saved.model);
-        await restoreOptimizer(optimizer, saved.optimizer, varList.length);
-        // a run that ended on its step/epoch budget continues when given a larger one; an early-stopped run stays stopped
-        state = { ...s, bestScore: s.bestScore ?? -Infinity, done: Boolean(s.earlyStopped) };
-        if (state.bestScore === null) state.bestScore = -Infinity;
-        resumedFrom = s.step;
-        // A kill between a top-k save and the next "last" save can leave entries no state lists.
-        const listed = new Set(state.topK.map((e) => e.id));
-        for (const id of await store.listTop()) if (!listed.has(id)) await store.removeTop(id);
-        await options.onResume?.({ step: s.step, epoch: s.epoch, batchInEpoch: s.batchInEpoch });
-      }
+}
+
+/**
+ * Setup / resume: the store's last checkpoint (when `resume` allows and there is one) restored into the model and
+ * the optimizer after checking it belongs to this configuration, else a fresh state.
+ */
+async function startOrResume(
+  model: tf.LayersModel,
+  optimizer: tf.AdamOptimizer,
+  plan: TrainPlan,
+  options: TrainOptions,
+): Promise<{ state: FullState; resumedFrom: number | undefined }> {
+  const fresh = { state: freshState(plan, options), resumedFrom: undefined };
+  if (!(options.resume ?? true)) return fresh;
+  const { store, tasks } = plan;
+  const saved = await store.loadLast();
+  if (!saved) return fresh;
+  const s = saved.state as FullState;
+  if (options.fingerprint !== undefined && s.fingerprint !== undefined && s.fingerprint !== options.fingerprint) {
+    throw new Error(
+      `The checkpoint at step ${s.step} was written with another configuration (${fingerprintDiff(s.fingerprint, options.fingerprint)}). Use a fresh output folder, or the same settings to resume.`,
+    );
+  }
+  if (s.tasks.join('\n') !== tasks.join('\n')) {
+    throw new Error(`The checkpoint was trained on tasks [${s.tasks.join(', ')}], this run on [${tasks.join(', ')}]; use a fresh output folder.`);
+  }
+  restoreModelWeights(model, saved.model);
+  await restoreOptimizer(optimizer, saved.optimizer, plan.varList.length);
+  // a run that ended on its step/epoch budget continues when given a larger one; an early-stopped run stays stopped
+  const state: FullState = { ...s, bestScore: s.bestScore ?? -Infinity, done: Boolean(s.earlyStopped) };
+  if (state.bestScore === null) state.bestScore = -Infinity;
+  // A kill between a top-k save and the next "last" save can leave entries no state lists.
+  const listed = new Set(state.topK.map((e) => e.id));
+  for (const id of await store.listTop()) if (!listed.has(id)) await store.removeTop(id);
+  await options.onResume?.({ step: s.step, epoch: s.epoch, batchInEpoch: s.batchInEpoch });
+  return { state, resumedFrom: s.step };
+}
+
+const disposeBatch = (batch: { x: tf.Tensor; y: tf.Tensor; mask?: tf.Tensor }): void =>
+  tf.dispose([batch.x, batch.y, ...(batch.mask ? [batch.mask] : [])]);
+
+/** One call of {@link train} after setup: the state it advances and this session's clocks and counters. */
+class TrainingRun {
+  private readonly sessionStart = Date.now();
+  private secondsAtCheckpoint: number;
+  private checkpointClock = this.sessionStart;
+  private sessionSteps = 0;
+  private smooth = Number.NaN;
+  private lastValidatedStep: number;
+  private lastSavedStep: number;
+  private stoppedEarly: boolean;
+  private interrupted = false;
+  /** Top-k entries evicted but still listed by the last saved state. */
+  private pendingRemovals: string[] = [];
+  private logSum = 0;
+  private logCount = 0;
+
+  constructor(
+    private readonly model: tf.LayersModel,
+    private readonly optimizer: tf.AdamOptimizer,
+    private readonly runner: ReturnType<typeof createStepRunner>,
+    private readonly plan: TrainPlan,
+    private readonly options: TrainOptions,
+    private readonly state: FullState,
+    private readonly resumedFrom: number | undefined,
+  ) {
+    this.secondsAtCheckpoint = state.seconds;
+    this.lastValidatedStep = state.validations.at(-1)?.step ?? -1;
+    this.lastSavedStep = resumedFrom ?? -1;
+    this.stoppedEarly = Boolean(state.earlyStopped);
+  }
+
+  private secondsNow(): number {
+    return this.secondsAtCheckpoint + (Date.now() - this.checkpointClock) / 1000;
+  }
+
+  private currentLr(): number {
+    const { lr, knownTotal } = this.plan;
+    if (this.options.lrSchedule !== 'cosine' || knownTotal === undefined) return lr;
+    return 0.5 * lr * (1 + Math.cos((Math.PI * Math.min(this.state.step, knownTotal)) / knownTotal));
+  }
+
+  private limitReached(): boolean {
+    const { totalSteps, epochs } = this.plan;
+    return this.state.step >= totalSteps || (epochs !== undefined && this.state.epoch >= epochs);
+  }
+
+  private earlyStop(): boolean {
+    const es = this.options.earlyStopping;
+    return es !== undefined && this.state.sinceBest >= es.patience;
+  }
+
+  /** Checkpoint: saves the resumable state, then deletes the top-k entries it no longer lists. */
+  private async saveLast(): Promise<void> {
+    const { state, plan } = this;
+    state.seconds = this.secondsNow();
+    const artifacts = await modelArtifacts(this.model);
+    const opt = await encodeOptimizer(this.optimizer);
+    await plan.store.saveLast({ state, model: artifacts, optimizer: opt });
+    this.secondsAtCheckpoint = state.seconds;
+    this.checkpointClock = Date.now();
+    this.lastSavedStep = state.step;
+    // Entries evicted from the top-k are deleted only once a saved state no longer lists them.
+    for (const id of this.pendingRemovals) await plan.store.removeTop(id);
+    this.pendingRemovals = [];
+    await this.options.onCheckpoint?.({ step: state.step, seconds: state.seconds });
+  }
+
+  /** Validation: mean AUROC on the validation data, best-score / patience bookkeeping, top-k update. */
+  private async validate(): Promise<void> {
+    const { state, plan, options } = this;
+    if (!plan.data.valid) return;
+    const t0 = Date.now();
+    const preds = await predict(this.model, plan.data.valid, { tasks: plan.tasks });
+    const r = scorePredictions(preds, { bootstrap: false });
+    if (!state.validTargets) state.validTargets = { labels: Array.from(preds.labels), mask: Array.from(preds.mask) };
+    const record: ValidationRecord = {
+      step: state.step,
+      epoch: state.epoch,
+      meanAuroc: r.meanAuroc,
+      perTask: r.perTask,
+      undefinedTasks: r.undefinedTasks,
+      trainLoss: state.lossCount > 0 ? state.lossSum / state.lossCount : Number.NaN,
+      seconds: (Date.now() - t0) / 1000,
+    };
+    state.validations.push(record);
+    state.lossSum = 0;
+    state.lossCount = 0;
+    this.lastValidatedStep = state.step;
+    const score = Number.isNaN(r.meanAuroc) ? -Infinity : r.meanAuroc;
+    const minDelta = options.earlyStopping?.minDelta ?? 0;
+    const isBest = score > state.bestScore + minDelta;
+    if (isBest) {
+      state.bestScore = score;
+      state.sinceBest = 0;
+    } else if (score !== -Infinity || state.bestScore !== -Infinity) {
+      state.sinceBest++;
     }
+    if (plan.topK > 0 && score !== -Infinity) await this.updateTopK(record, preds.probs);
+    await options.onValidation?.({ ...record, isBest, topK: state.topK.map((e) => ({ ...e })) });
+  }
 
-    const sessionStart = Date.now();
-    let secondsAtCheckpoint = state.seconds;
-    const secondsNow = () => secondsAtCheckpoint + (Date.now() - checkpointClock) / 1000;
-    let checkpointClock = sessionStart;
-    let sessionSteps = 0;
-    let smooth = Number.NaN;
-    let lastValidatedStep = state.validations.at(-1)?.step ?? -1;
-    let lastSavedStep = resumedFrom ?? -1;
-    let stoppedEarly = Boolean(state.earlyStopped);
-    let interrupted = false;
-    let pendingRemovals: string[] = [];
-    let logSum = 0;
-    let logCount = 0;
+  /** Keeps this step's weights (and validation probabilities) when they rank among the `topK` best. */
+  private async updateTopK(record: ValidationRecord, probs: ArrayLike<number>): Promise<void> {
+    const { state, plan } = this;
+    const worst = state.topK.length >= plan.topK ? state.topK[state.topK.length - 1]! : undefined;
+    if (worst && !(record.meanAuroc > worst.meanAuroc)) return;
+    const entry: TopKEntry = { id: stepId(state.step), step: state.step, meanAuroc: record.meanAuroc, perTask: record.perTask };
+    await plan.store.saveTop(entry.id, await modelArtifacts(this.model));
+    state.topK = state.topK.filter((e) => e.id !== entry.id);
+    state.topK.push(entry);
+    state.topK.sort((a, b) => b.meanAuroc - a.meanAuroc || a.step - b.step);
+    state.topKProbs ??= {};
+    state.topKProbs[entry.id] = Array.from(probs);
+    for (const gone of state.topK.splice(plan.topK)) {
+      delete state.topKProbs[gone.id];
+      this.pendingRemovals.push(gone.id);
+    }
+  }
 
-    const currentLr = (): number => {
-      if (options.lrSchedule !== 'cosine' || knownTotal === undefined) return lr;
-      return 0.5 * lr * (1 + Math.cos((Math.PI * Math.min(state.step, knownTotal)) / knownTotal));
-    };
-
-    const saveLast = async (): Promise<void> => {
-      state.seconds = secondsNow();
-      const artifacts = await modelArtifacts(model);
-      const opt = await encodeOptimizer(optimizer);
-      await store.saveLast({ state, model: artifacts, optimizer: opt });
-      secondsAtCheckpoint = state.seconds;
-      checkpointClock = Date.now();
-      lastSavedStep = state.step;
-      // Entries evicted from the top-k are deleted only once a saved state no longer lists them.
-      for (const id of pendingRemovals) await store.removeTop(id);
-      pendingRemovals = [];
-      await options.onCheckpoint?.({ step: state.step, seconds: state.seconds });
-    };
-
-    const validate = async (): Promise<void> => {
-      if (!data.valid) return;
-      const t0 = Date.now();
-      const preds = await predict(model, data.valid, { tasks });
-      const r = scorePredictions(preds, { bootstrap: false });
-      if (!state.validTargets) state.validTargets = { labels: Array.from(preds.labels), mask: Array.from(preds.mask) };
-      const record: ValidationRecord = {
-        step: state.step,
-        epoch: state.epoch,
-        meanAuroc: r.meanAuroc,
-        perTask: r.perTask,
-        undefinedTasks: r.undefinedTasks,
-        trainLoss: state.lossCount > 0 ? state.lossSum / state.lossCount : Number.NaN,
-        seconds: (Date.now() - t0) / 1000,
-      };
-      state.validations.push(record);
-      state.lossSum = 0;
-      state.lossCount = 0;
-      lastValidatedStep = state.step;
-      const score = Number.isNaN(r.meanAuroc) ? -Infinity : r.meanAuroc;
-      const minDelta = options.earlyStopping?.minDelta ?? 0;
-      const isBest = score > state.bestScore + minDelta;
-      if (isBest) {
-        state.bestScore = score;
-        state.sinceBest = 0;
-      } else if (score !== -Infinity || state.bestScore !== -Infinity) {
-        state.sinceBest++;
-      }
-      if (topK > 0 && score !== -Infinity) {
-        const worst = state.topK.length >= topK ? state.topK[state.topK.length - 1]! : undefined;
-        if (!worst || score > worst.meanAuroc) {
-          const entry: TopKEntry = { id: stepId(state.step), step: state.step, meanAuroc: r.meanAuroc, perTask: r.perTask };
-          await store.saveTop(entry.id, await modelArtifacts(model));
-          state.topK = state.topK.filter((e) => e.id !== entry.id);
-          state.topK.push(entry);
-          state.topK.sort((a, b) => b.meanAuroc - a.meanAuroc || a.step - b.step);
-          state.topKProbs ??= {};
-          state.topKProbs[entry.id] = Array.from(preds.probs);
-          for (const gone of state.topK.splice(topK)) {
-            delete state.topKProbs[gone.id];
-            pendingRemovals.push(gone.id);
-          }
-        }
-      }
-      await options.onValidation?.({ ...record, isBest, topK: state.topK.map((e) => ({ ...e })) });
-    };
-
-    const limitReached = () => state.step >= totalSteps || (epochs !== undefined && state.epoch >= epochs);
-    const earlyStop = () => options.earlyStopping !== undefined && state.sinceBest >= options.earlyStopping.patience;
-
-    if (stoppedEarly) state.done = true;
-    training: while (!state.done && !limitReached()) {
-      const epoch = state.epoch;
-      if (perEpoch !== undefined && state.batchInEpoch >= perEpoch) {
-        state.epoch++;
-        state.batchInEpoch = 0;
-        continue;
-      }
-      const seek = Boolean(data.train.seekable) && state.batchInEpoch > 0;
-      let seen = seek ? state.batchInEpoch : 0;
-      let consumed = false;
-      const iterator = seek ? data.train.batches(epoch, { startBatch: state.batchInEpoch }) : data.train.batches(epoch);
-      for await (const batch of iterator) {
-        // a source may leave batches out (all images unreadable): its index, not the count, is the position
-        const position = batch.index ?? seen;
-        seen++;
-        if (position < state.batchInEpoch) {
-          // already trained on before the checkpoint this run resumed from
-          tf.dispose([batch.x, batch.y, ...(batch.mask ? [batch.mask] : [])]);
-          continue;
-        }
-        if (!consumed) {
-          checkInputShape(model, batch.x);
-          runner.plan(batch.x.shape[0]); // a MemoryError here comes before any training work
-        }
-        consumed = true;
-        let lossValue: number;
+  /** Per step: one optimizer step on `batch` (disposed here); after a MemoryError, saves what was trained. */
+  private async step(batch: Parameters<typeof this.runner.step>[0]): Promise<number> {
+    const { state } = this;
+    let lossValue: number;
+    try {
+      (this.optimizer as unknown as { learningRate: number }).learningRate = this.currentLr();
+      lossValue = await this.runner.step(batch, { seed: state.seed, step: state.step });
+    } catch (e) {
+      if (e instanceof MemoryError && this.sessionSteps > 0 && state.step > this.lastSavedStep) {
+        // keep what was trained: the weights are intact when the failed step never reached the update
         try {
-          (optimizer as unknown as { learningRate: number }).learningRate = currentLr();
-          lossValue = await runner.step(batch, { seed: state.seed, step: state.step });
-        } catch (e) {
-          if (e instanceof MemoryError && sessionSteps > 0 && state.step > lastSavedStep) {
-            // keep what was trained: the weights are intact when the failed step never reached the update
-            try {
-              await saveLast();
-              e.message += ` The checkpoint of step ${state.step} was saved; resume with the same output folder.`;
-            } catch {
-              e.message += ` The last checkpoint (step ${lastSavedStep}) is intact.`;
-            }
-          }
-          throw e;
-        } finally {
-          tf.dispose([batch.x, batch.y, ...(batch.mask ? [batch.mask] : [])]);
+          await this.saveLast();
+          e.message += ` The checkpoint of step ${state.step} was saved; resume with the same output folder.`;
+        } catch {
+          e.message += ` The last checkpoint (step ${this.lastSavedStep}) is intact.`;
         }
-        if (!Number.isFinite(lossValue)) {
-          throw new Error(`The training loss became ${lossValue} at step ${state.step + 1}; lower the learning rate (now ${currentLr()}).`);
-        }
-        state.step++;
-        state.batchInEpoch = position + 1;
-        sessionSteps++;
-        state.lossSum += lossValue;
-        state.lossCount++;
-        logSum += lossValue;
-        logCount++;
-        if (state.step % logEvery === 0) {
-          state.lossHistory.push([state.step, logSum / logCount]);
-          logSum = 0;
-          logCount = 0;
-        }
-        smooth = Number.isNaN(smooth) ? lossValue : 0.9 * smooth + 0.1 * lossValue;
-        await options.onStep?.({
-          step: state.step,
-          totalSteps: knownTotal,
-          epoch: state.epoch,
-          batchInEpoch: state.batchInEpoch,
-          batchesPerEpoch: perEpoch,
-          loss: lossValue,
-          smoothLoss: smooth,
-          lr: currentLr(),
-          stepsPerSecond: sessionSteps / Math.max((Date.now() - sessionStart) / 1000, 1e-3),
-        });
-        let validated = false;
-        if (data.valid && state.step % validateEvery === 0) {
-          await validate();
-          validated = true;
-        }
-        if (earlyStop()) {
-          stoppedEarly = true;
-          state.earlyStopped = true;
-          state.done = true;
-        }
-        const epochEnds = perEpoch !== undefined && state.batchInEpoch >= perEpoch;
-        if (epochEnds) {
-          state.epoch++;
-          state.batchInEpoch = 0;
-        }
-        if (state.done || limitReached() || options.signal?.aborted) break training;
-        if (validated || state.step % checkpointEvery === 0) await saveLast();
-        if (epochEnds) continue training;
-        await nextMacrotask();
       }
-      if (!consumed && seen === 0) throw new Error(`The training data yielded no batches in epoch ${epoch}.`);
-      // the source ran out (its numBatches may be unknown or smaller than announced)
-      state.epoch = epoch + 1;
+      throw e;
+    } finally {
+      disposeBatch(batch);
+    }
+    if (!Number.isFinite(lossValue)) {
+      throw new Error(`The training loss became ${lossValue} at step ${state.step + 1}; lower the learning rate (now ${this.currentLr()}).`);
+    }
+    return lossValue;
+  }
+
+  /** Per step: counts the step done at data `position`, records its loss and reports it. */
+  private async recordStep(lossValue: number, position: number): Promise<void> {
+    const { state, plan } = this;
+    state.step++;
+    state.batchInEpoch = position + 1;
+    this.sessionSteps++;
+    state.lossSum += lossValue;
+    state.lossCount++;
+    this.logSum += lossValue;
+    this.logCount++;
+    if (state.step % plan.logEvery === 0) {
+      state.lossHistory.push([state.step, this.logSum / this.logCount]);
+      this.logSum = 0;
+      this.logCount = 0;
+    }
+    this.smooth = Number.isNaN(this.smooth) ? lossValue : 0.9 * this.smooth + 0.1 * lossValue;
+    await this.options.onStep?.({
+      step: state.step,
+      totalSteps: plan.knownTotal,
+      epoch: state.epoch,
+      batchInEpoch: state.batchInEpoch,
+      batchesPerEpoch: plan.perEpoch,
+      loss: lossValue,
+      smoothLoss: this.smooth,
+      lr: this.currentLr(),
+      stepsPerSecond: this.sessionSteps / Math.max((Date.now() - this.sessionStart) / 1000, 1e-3),
+    });
+  }
+
+  /**
+   * After a step: validation when due, early stopping, the epoch boundary, then a checkpoint when due.
+   * Says whether to stop training, start the next epoch, or go on with this one.
+   */
+  private async afterStep(): Promise<'stop' | 'epochEnd' | 'continue'> {
+    const { state, plan } = this;
+    let validated = false;
+    if (plan.data.valid && state.step % plan.validateEvery === 0) {
+      await this.validate();
+      validated = true;
+    }
+    if (this.earlyStop()) {
+      this.stoppedEarly = true;
+      state.earlyStopped = true;
+      state.done = true;
+    }
+    const epochEnds = plan.perEpoch !== undefined && state.batchInEpoch >= plan.perEpoch;
+    if (epochEnds) {
+      state.epoch++;
       state.batchInEpoch = 0;
     }
-    interrupted = Boolean(options.signal?.aborted) && !state.done && !limitReached();
-    if (!interrupted) {
-      if (data.valid && lastValidatedStep !== state.step && state.step > 0) await validate();
-      if (data.valid && earlyStop()) {
-        stoppedEarly = true;
+    if (state.done || this.limitReached() || this.options.signal?.aborted) return 'stop';
+    if (validated || state.step % plan.checkpointEvery === 0) await this.saveLast();
+    return epochEnds ? 'epochEnd' : 'continue';
+  }
+
+  /** The current epoch from the saved position; 'stop' when training must end. */
+  private async runEpoch(): Promise<'stop' | 'next'> {
+    const { state, plan, model } = this;
+    const epoch = state.epoch;
+    if (plan.perEpoch !== undefined && state.batchInEpoch >= plan.perEpoch) {
+      state.epoch++;
+      state.batchInEpoch = 0;
+      return 'next';
+    }
+    const source = plan.data.train;
+    const seek = Boolean(source.seekable) && state.batchInEpoch > 0;
+    let seen = seek ? state.batchInEpoch : 0;
+    let consumed = false;
+    const iterator = seek ? source.batches(epoch, { startBatch: state.batchInEpoch }) : source.batches(epoch);
+    for await (const batch of iterator) {
+      // a source may leave batches out (all images unreadable): its index, not the count, is the position
+      const position = batch.index ?? seen;
+      seen++;
+      if (position < state.batchInEpoch) {
+        // already trained on before the checkpoint this run resumed from
+        disposeBatch(batch);
+        continue;
+      }
+      if (!consumed) {
+        checkInputShape(model, batch.x);
+        this.runner.plan(batch.x.shape[0]); // a MemoryError here comes before any training work
+      }
+      consumed = true;
+      const lossValue = await this.step(batch);
+      await this.recordStep(lossValue, position);
+      const next = await this.afterStep();
+      if (next === 'stop') return 'stop';
+      if (next === 'epochEnd') return 'next';
+      await nextMacrotask();
+    }
+    if (!consumed && seen === 0) throw new Error(`The training data yielded no batches in epoch ${epoch}.`);
+    // the source ran out (its numBatches may be unknown or smaller than announced)
+    state.epoch = epoch + 1;
+    state.batchInEpoch = 0;
+    return 'next';
+  }
+
+  /** Trains epoch after epoch until the budget, early stopping or the abort signal ends it. */
+  async run(): Promise<void> {
+    if (this.stoppedEarly) this.state.done = true;
+    while (!this.state.done && !this.limitReached()) {
+      if ((await this.runEpoch()) === 'stop') break;
+    }
+  }
+
+  /** Finish: a last validation and checkpoint (unless interrupted), pending top-k removals, the result. */
+  async finish(): Promise<TrainResult> {
+    const { state, plan } = this;
+    this.interrupted = Boolean(this.options.signal?.aborted) && !state.done && !this.limitReached();
+    if (!this.interrupted) {
+      if (plan.data.valid && this.lastValidatedStep !== state.step && state.step > 0) await this.validate();
+      if (plan.data.valid && this.earlyStop()) {
+        this.stoppedEarly = true;
         state.earlyStopped = true;
       }
-      state.done = state.done || stoppedEarly || limitReached();
+      state.done = state.done || this.stoppedEarly || this.limitReached();
     }
-    if (lastSavedStep !== state.step || state.done) await saveLast();
+    if (this.lastSavedStep !== state.step || state.done) await this.saveLast();
     // Entries removed after a resume may still be pending when nothing was trained.
-    for (const id of pendingRemovals) await store.removeTop(id);
+    for (const id of this.pendingRemovals) await plan.store.removeTop(id);
 
     return {
       steps: state.step,
-      epochs: state.epoch + (perEpoch ? state.batchInEpoch / perEpoch : 0),
-      stoppedEarly,
-      interrupted,
-      resumedFrom,
+      epochs: state.epoch + (plan.perEpoch ? state.batchInEpoch / plan.perEpoch : 0),
+      stoppedEarly: this.stoppedEarly,
+      interrupted: this.interrupted,
+      resumedFrom: this.resumedFrom,
       validations: state.validations,
       topK: state.topK,
       ensemble: ensembleFromState(state),
@@ -500,6 +597,32 @@ export async function train(model: tf.LayersModel, input: TrainData | TrainTenso
       lossHistory: state.lossHistory,
       seconds: state.seconds,
     };
+  }
+}
+
+/**
+ * Trains a model (logits head, one output per task) with Adam (PyTorch's defaults: eps 1e-8) on masked sigmoid
+ * cross-entropy. BatchNorm runs in training mode (batch statistics; running statistics updated as PyTorch does,
+ * from the unbiased batch variance); dropout and stochastic-depth masks are seeded by (`seed`, step). Every `validateEvery`
+ * steps the validation mean AUROC is computed; the `topK` best checkpoints are kept in `store` and their
+ * ensemble (mean probability) is reported. A resumable checkpoint (weights, Adam moments and step, data
+ * position, history) is saved every `checkpointEvery` steps; with `resume` (default) a new call continues from it.
+ * @example
+ * const result = await train(model, { train: trainDs, valid: validDs }, { lr: 1e-3, maxSteps: 500, validateEvery: 50 });
+ * console.log(result.ensemble?.meanAuroc);
+ */
+export async function train(model: tf.LayersModel, input: TrainData | TrainTensors, options: TrainOptions = {}): Promise<TrainResult> {
+  const plan = planTraining(model, input, options);
+  const optimizer = createAdam(plan.lr);
+  const runner = createStepRunner(model, plan.varList, optimizer, {
+    ...pickMemoryOptions(options),
+    ...(options.loss ? { loss: options.loss } : {}),
+  });
+  try {
+    const { state, resumedFrom } = await startOrResume(model, optimizer, plan, options);
+    const run = new TrainingRun(model, optimizer, runner, plan, options, state, resumedFrom);
+    await run.run();
+    return await run.finish();
   } finally {
     optimizer.dispose();
   }

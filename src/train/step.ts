@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { maskedSigmoidCrossEntropy, type MaskedLossOptions } from './losses.js';
 import { withTrainingRandomness } from '../zoo/layers.js';
+import { releasingTape } from '../zoo/checkpointing.js';
 
 /** torch.optim.Adam's defaults (betas 0.9 / 0.999, eps 1e-8; TF.js' own default eps is 1e-7). */
 export const ADAM = { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 } as const;
@@ -58,10 +59,11 @@ export async function trainStep(
   const varList = o.varList ?? model.trainableWeights.map((w) => w.read() as tf.Variable);
   const loss = withTrainingRandomness({ seed: o.seed, step: o.step }, () =>
     optimizer.minimize(
-      () => {
+      // the backward pass frees each op's saved tensors as soon as its gradient is computed
+      releasingTape(() => {
         const logits = model.apply(batch.x, { training: true }) as tf.Tensor;
         return maskedSigmoidCrossEntropy(batch.y, logits, batch.mask, o.loss);
-      },
+      }),
       true,
       varList,
     ),

@@ -107,6 +107,87 @@ export function checkpointSegments(model: tf.LayersModel, options: { maxSegments
   return merged;
 }
 
+interface TapeNode {
+  inputs?: Record<string, tf.Tensor>;
+  saved?: tf.Tensor[];
+  gradient?: (dys: (tf.Tensor | null)[]) => Record<string, () => tf.Tensor>;
+}
+interface EngineState {
+  activeTape: TapeNode[] | null;
+  gradientDepth: number;
+}
+
+/**
+ * Wraps the function whose gradient is taken (`tf.variableGrads`, `optimizer.minimize`, `tf.engine().gradients`)
+ * so that its backward pass releases tape tensors as soon as it no longer needs them. TF.js keeps every op's saved
+ * tensors (its inputs/outputs cloned for the backward pass) and the gradient of every intermediate tensor until the
+ * whole backward pass ends; with this wrapper, once an op's input gradients are computed, the op's saved tensors,
+ * the gradients of its outputs and its input gradients that were already added into a running sum are freed (the
+ * backward pass visits ops in reverse order, so nothing reads them again). Same arithmetic, same gradients; only
+ * the peak drops. `keep` are tensors never freed here (the `dy` passed to `gradients`). The differentiated
+ * variables must be created outside `f` (as variables and stored inputs are). Nested gradients (higher order) are
+ * left alone. Relies on TF.js 4's tape internals (`engine.state.activeTape`, `node.saved`, `node.gradient`,
+ * `node.inputs`); without them it does nothing.
+ */
+export function releasingTape<T extends tf.Tensor>(f: () => T, keep: readonly tf.Tensor[] = []): () => T {
+  return () => {
+    const state = (tf.engine() as unknown as { state?: EngineState }).state;
+    const tape = state?.activeTape;
+    const start = Array.isArray(tape) ? tape.length : 0;
+    const y = f();
+    if (!Array.isArray(tape) || state!.gradientDepth !== 1) return y;
+    const protect = new Set<tf.Tensor>(keep);
+    // tensors whose gradient the engine holds, and the gradients it holds as the first (not summed) one
+    const hasGrad = new Set<number>();
+    const placed = new Set<tf.Tensor>();
+    // the op whose gradient ran last: the dys it read, the tensors its gradient functions returned, and those the
+    // engine added into an existing gradient (garbage once added)
+    let prev: { node: TapeNode; dys: (tf.Tensor | null)[]; outs: Set<tf.Tensor>; summed: tf.Tensor[] } | undefined;
+    const free = (t: tf.Tensor | null, outs: Set<tf.Tensor>) => {
+      if (t && !outs.has(t) && !protect.has(t)) t.dispose();
+    };
+    const release = () => {
+      if (!prev) return;
+      const { node, dys, outs, summed } = prev;
+      prev = undefined;
+      for (const t of node.saved ?? []) free(t, outs);
+      for (const t of dys) free(t, outs);
+      for (const t of summed) if (!placed.has(t) && !protect.has(t)) t.dispose();
+    };
+    for (let i = start; i < tape.length; i++) {
+      const node = tape[i]!;
+      const gradient = node.gradient;
+      if (typeof gradient !== 'function') continue;
+      node.gradient = (dys) => {
+        release();
+        const g = gradient(dys);
+        const outs = new Set<tf.Tensor>();
+        const summed: tf.Tensor[] = [];
+        const wrapped: Record<string, () => tf.Tensor> = {};
+        for (const k of Object.keys(g)) {
+          wrapped[k] = () => {
+            const t = g[k]!();
+            outs.add(t);
+            const x = node.inputs?.[k];
+            if (x) {
+              // the engine stores the first gradient of x as is and adds later ones into it
+              if (hasGrad.has(x.id)) summed.push(t);
+              else {
+                hasGrad.add(x.id);
+                placed.add(t);
+              }
+            }
+            return t;
+          };
+        }
+        prev = { node, dys: [...dys], outs, summed };
+        return wrapped;
+      };
+    }
+    return y;
+  };
+}
+
 /** Runs nodes [start, end) on a concrete input; intermediates are freed as soon as no later node reads them. */
 function runNodes(nodes: GraphNode[], seg: Segment, x: tf.Tensor, training: boolean, freeEarly: boolean): tf.Tensor {
   const values = new Map<number, tf.Tensor>([[seg.input.id, x]]);
@@ -212,7 +293,10 @@ export function checkpointedGrads(
       const saved = stats.map((v) => tf.clone(v));
       try {
         const r = engine.gradients(
-          () => (last ? lossFn(runNodes(nodes, seg, input, true, false)) : runNodes(nodes, seg, input, true, false)),
+          releasingTape(
+            () => (last ? lossFn(runNodes(nodes, seg, input, true, true)) : runNodes(nodes, seg, input, true, true)),
+            dy ? [dy] : [],
+          ),
           xs,
           last ? undefined : dy,
           true,

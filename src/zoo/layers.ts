@@ -245,8 +245,9 @@ export function conv2d(x: ST, o: ConvOptions): ST {
     useBias: o.bias ?? false,
     name: o.name,
   };
-  if (o.depthwise) return tf.layers.depthwiseConv2d({ ...common, depthMultiplier: 1 }).apply(x) as ST;
-  return tf.layers.conv2d({ ...common, filters: o.filters }).apply(x) as ST;
+  // zeros: createModel draws every weight as the reference does (zoo/init.ts); TF.js's own random draw would be wasted
+  if (o.depthwise) return tf.layers.depthwiseConv2d({ ...common, depthMultiplier: 1, depthwiseInitializer: 'zeros' }).apply(x) as ST;
+  return tf.layers.conv2d({ ...common, filters: o.filters, kernelInitializer: 'zeros' }).apply(x) as ST;
 }
 
 /**
@@ -384,5 +385,5 @@ export function head(
   if (o.dropout && o.dropout > 0) {
     x = new Dropout({ rate: o.dropout, name: o.dropoutName ?? `${o.fcName}.dropout` }).apply(x) as ST;
   }
-  return tf.layers.dense({ units: o.numClasses, name: o.fcName }).apply(x) as ST;
+  return tf.layers.dense({ units: o.numClasses, name: o.fcName, kernelInitializer: 'zeros' }).apply(x) as ST;
 }

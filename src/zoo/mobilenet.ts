@@ -133,10 +133,10 @@ export function buildMobileNetV3(rows: V3Row[], lastChannel: number, config: Bui
   x = convBnAct(x, `features.${rows.length + 1}`, { filters: lastConv, kernel: 1, act: 'hardswish', ...V3_BN });
   x = tf.layers.globalAveragePooling2d({ name: 'avgpool' }).apply(x) as ST;
   if (config.numClasses > 0) {
-    x = tf.layers.dense({ units: lastChannel, name: 'classifier.0' }).apply(x) as ST;
+    x = tf.layers.dense({ units: lastChannel, name: 'classifier.0', kernelInitializer: 'zeros' }).apply(x) as ST;
     x = act(x, 'hardswish', 'classifier.1');
     x = new Dropout({ rate: config.dropout ?? 0.2, name: 'classifier.2' }).apply(x) as ST;
-    x = tf.layers.dense({ units: config.numClasses, name: 'classifier.3' }).apply(x) as ST;
+    x = tf.layers.dense({ units: config.numClasses, name: 'classifier.3', kernelInitializer: 'zeros' }).apply(x) as ST;
   }
   return tf.model({ inputs: input, outputs: x, name: config.name });
 }

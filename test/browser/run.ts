@@ -4,18 +4,24 @@
 // equal what the same code computes in Node for the same model and image. The page's server is stopped before
 // the files are given, so the page works offline once loaded. Runs on wasm, and on WebGL when headless
 // Chromium offers it (SwiftShader); screenshots go to test/browser/screenshots/.
+// Training: one step through the memory planner (train-probe.ts) in the page on wasm, with a small `memoryLimit`
+// that makes the planner choose checkpointing and micro-batches; loss and gradients must equal Node's.
+// `npm run test:browser -- --train-full resnet18` instead measures one step at 320 px, batch 16 in the page
+// (minutes and up to 4 GiB: not part of the test).
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { chromium, type Page } from 'playwright-core';
-import { createModel, ensureBackend, loadWeights, renderSynthImage, synthRecords, toSafetensors, truncate } from '../../src/index.js';
+import { build } from 'esbuild';
+import { createModel, ensureBackend, estimateStepBytes, loadWeights, renderSynthImage, synthRecords, toSafetensors, truncate } from '../../src/index.js';
 import { loadModel, saveModel } from '../../src/node.js';
 import { analyze, overlay, type Analysis } from '../../examples/browser/pipeline.js';
 // @ts-expect-error plain ESM script without types
 import { buildDemo, serveDemo } from '../../examples/browser/serve.mjs';
 import { fillFromFormula } from '../helpers/formula.js';
+import { trainProbe, type TrainProbeOptions, type TrainProbeResult } from './train-probe.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SIZE = 128; // model input
@@ -229,11 +235,77 @@ async function runOn(backend: 'wasm' | 'webgl', tol: number, extraArgs: string[]
   }
 }
 
+/** The training page (train-page.ts) next to the demo's files (same server, same wasm binaries). */
+async function addTrainPage(): Promise<void> {
+  const out = await build({
+    entryPoints: [join(here, 'train-page.ts')], bundle: true, platform: 'browser', format: 'esm', target: 'es2022',
+    minify: true, write: false, logLevel: 'warning',
+  });
+  files.set('/train', { type: 'text/html; charset=utf-8', body: Buffer.from('<!doctype html><meta charset="utf-8"><title>train probe</title><script type="module" src="./train.js"></script>') });
+  files.set('/train.js', { type: 'text/javascript; charset=utf-8', body: Buffer.from(out.outputFiles[0]!.contents) });
+}
+
+/** Runs `trainProbe(o)` in a fresh headless Chromium page on wasm. */
+async function probeInBrowser(o: TrainProbeOptions, timeout: number): Promise<TrainProbeResult> {
+  const { server, url } = await serveDemo(files, 0);
+  const profile = mkdtempSync(join(tmpdir(), 'chexzoo-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM, headless: true, args: ['--headless', ...BASE_ARGS, '--disable-gpu'],
+  });
+  try {
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.setDefaultTimeout(timeout);
+    await page.goto(`${url}train`);
+    await page.waitForFunction(() => document.body?.dataset.status === 'ready', null, { timeout: 60_000 });
+    return await page.evaluate((opts) => (window as unknown as { chexzooTrainProbe: typeof trainProbe }).chexzooTrainProbe(opts), o);
+  } finally {
+    await context.close();
+    server.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+async function trainCheck(): Promise<void> {
+  log('\n[training step through the memory planner, wasm]');
+  const o: TrainProbeOptions = { arch: 'resnet18', size: 32, batch: 4, seed: 3 };
+  {
+    // a limit between the checkpointed micro-batch of 2 and the whole batch: checkpointing + 2 micro-batches
+    const m = await createModel(o.arch, { numClasses: 5, inputShape: [o.size, o.size, 3], seed: o.seed });
+    o.memoryLimit = estimateStepBytes(m, 2, true) + 1;
+    m.dispose();
+  }
+  const node = await trainProbe(o);
+  const web = await probeInBrowser(o, 180_000);
+  log(`  Node: plan ${JSON.stringify(node.plan)}, loss ${node.gradLoss}; Chromium: plan ${JSON.stringify(web.plan)}, loss ${web.gradLoss}, step ${web.stepSeconds.toFixed(1)} s`);
+  check('the planner picks checkpointing with 2 micro-batches of 2 in the page, as in Node',
+    web.backend === 'wasm' && web.plan.checkpointing && web.plan.microBatch === 2 && web.plan.chunks === 2 && JSON.stringify(web.plan) === JSON.stringify(node.plan), JSON.stringify(web.plan));
+  let worst = 0;
+  node.gradNorms.forEach((g, i) => (worst = Math.max(worst, Math.abs(g - web.gradNorms[i]!) / Math.max(Math.abs(g), 1e-6))));
+  const dl = Math.abs(web.gradLoss - node.gradLoss);
+  check(`accumulated checkpointed gradients equal Node's (${web.gradNorms.length} variables, max rel. diff of norms ${worst.toExponential(2)} <= 1e-4; loss diff ${dl.toExponential(2)})`,
+    web.gradNorms.length === node.gradNorms.length && node.gradNorms.length > 0 && worst <= 1e-4 && dl <= 1e-5);
+  check(`the optimizer step runs in the page with the same loss (${web.stepLoss.toFixed(6)}), leaking no tensor`,
+    Math.abs(web.stepLoss - node.stepLoss) <= 1e-5 && web.leaked === 0 && node.leaked === 0, `leaked ${web.leaked}`);
+}
+
+const full = process.argv.indexOf('--train-full');
+if (full > 0) {
+  // measurement, not a test: one step at the paper's settings in Chromium
+  await addTrainPage();
+  const arch = process.argv[full + 1] ?? 'resnet18';
+  const r = await probeInBrowser({ arch, size: 320, batch: 16, seed: 0, grads: false }, 3_600_000);
+  console.log(JSON.stringify({ arch, ...r, heapMiB: r.heapBytes / 2 ** 20 }));
+  rmSync(work, { recursive: true, force: true });
+  process.exit(0);
+}
+
 const t0 = Date.now();
 try {
   await runOn('wasm', 1e-4, ['--disable-gpu']);
   // WebGL in headless Chromium without a GPU: ANGLE on SwiftShader (float32 textures; a looser tolerance)
   await runOn('webgl', 1e-3, ['--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist'], 5e-3);
+  await addTrainPage();
+  await trainCheck();
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

@@ -33,17 +33,15 @@ export function formulaParam(key: string, shape: number[]): Float32Array {
   const n = shape.reduce((a, b) => a * b, 1);
   const u = uniform(key, n);
   const out = new Float32Array(n);
-  let f: (v: number) => number;
-  if (key.endsWith('running_var')) f = (v) => 0.5 + v;
-  else if (key.endsWith('running_mean')) f = (v) => (2 * v - 1) * 0.1;
-  else if (key.endsWith('bias')) f = (v) => (2 * v - 1) * 0.1;
-  else if (shape.length === 1) f = (v) => 0.8 + 0.4 * v;
+  // one loop per kind (the same expressions as formula.py): a loop calling a per-kind closure ran 5x slower
+  if (key.endsWith('running_var')) for (let i = 0; i < n; i++) out[i] = 0.5 + u[i]!;
+  else if (key.endsWith('running_mean') || key.endsWith('bias')) for (let i = 0; i < n; i++) out[i] = (2 * u[i]! - 1) * 0.1;
+  else if (shape.length === 1) for (let i = 0; i < n; i++) out[i] = 0.8 + 0.4 * u[i]!;
   else {
     const fanIn = n / shape[0]!;
     const a = Math.sqrt(6 / fanIn);
-    f = (v) => (2 * v - 1) * a;
+    for (let i = 0; i < n; i++) out[i] = (2 * u[i]! - 1) * a;
   }
-  for (let i = 0; i < n; i++) out[i] = f(u[i]!);
   return out;
 }
 

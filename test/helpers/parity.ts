@@ -1,7 +1,8 @@
 // Reading and comparing the zoo parity fixtures (tools/zoo_fixtures.py), shared by the parity and truncation tests.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import type * as tf from '@tensorflow/tfjs';
 import { expect } from 'vitest';
+import { fixtureUrl, readJsonFixture, relErr } from './index.js';
 
 export interface StageFixture {
   /** NHWC shape of the reference module's output. */
@@ -21,20 +22,8 @@ export interface ZooFixture {
 /** Relative error required of logits and stage outputs. */
 export const TOL = 1e-4;
 
-const fixtureUrl = (arch: string) => new URL(`../fixtures/zoo/${arch}.json`, import.meta.url);
-export const hasZooFixture = (arch: string): boolean => existsSync(fixtureUrl(arch));
-export const loadZooFixture = (arch: string): ZooFixture => JSON.parse(readFileSync(fixtureUrl(arch), 'utf8')) as ZooFixture;
-
-/** max |actual - expected| / max |expected|. */
-export function relErr(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  let maxDiff = 0;
-  let maxRef = 0;
-  for (let i = 0; i < expected.length; i++) {
-    maxDiff = Math.max(maxDiff, Math.abs(actual[i]! - expected[i]!));
-    maxRef = Math.max(maxRef, Math.abs(expected[i]!));
-  }
-  return maxDiff / Math.max(maxRef, 1e-12);
-}
+export const hasZooFixture = (arch: string): boolean => existsSync(fixtureUrl(`zoo/${arch}.json`));
+export const loadZooFixture = (arch: string): ZooFixture => readJsonFixture<ZooFixture>(`zoo/${arch}.json`);
 
 /** A stage output equals the reference module's: shape, sampled values and mean, within TOL. */
 export async function expectStage(y: tf.Tensor, f: StageFixture, label: string): Promise<void> {
@@ -46,6 +35,3 @@ export async function expectStage(y: tf.Tensor, f: StageFixture, label: string):
   mean /= data.length;
   expect(Math.abs(mean - f.mean) / Math.max(f.meanAbs, 1e-12), `${label} mean`).toBeLessThanOrEqual(TOL);
 }
-
-/** Gives the event loop a turn between long synchronous steps (vitest's worker RPC needs it). */
-export const tick = () => new Promise<void>((r) => setImmediate(r));

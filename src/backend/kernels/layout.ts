@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { gatherRuns, transpose2d } from './copy.js';
+import { transpose2d } from './copy.js';
+import { gatherStrided, rowMajorStrides } from '../../utils/strided.js';
 import { callStock, scoped, sizeOf, type Info, type KernelArgs } from './scope.js';
 
 // Data-movement kernels of the wasm backend: Transpose, Slice, SplitV as block copies; Identity sharing buffers.
@@ -50,7 +51,7 @@ export function fastSplitV(args: KernelArgs, backendName: string): Info[] {
     const src = s.view(x);
     let off = 0;
     sizes.forEach((sz, k) => {
-      gatherRuns(src, off, sz * inner, [outer], [rowLen], s.view(outs[k]!));
+      gatherStrided(src, off, [outer, sz * inner], [rowLen, 1], s.view(outs[k]!));
       off += sz * inner;
     });
     return outs;
@@ -67,19 +68,11 @@ export function fastSlice(args: KernelArgs, backendName: string): Info {
   const [b, sz] = tf.slice_util.parseSliceParams(x as unknown as tf.Tensor, begin, size);
   const r = x.shape.length;
   if (x.dtype !== 'float32' || r === 0 || sz.some((v) => v <= 0)) return callStock('Slice', backendName, args);
-  // Innermost axes that are taken whole form one contiguous run together with the first partial one.
-  let k = r - 1;
-  let run = sz[k]!;
-  while (k > 0 && sz[k] === x.shape[k] && b[k] === 0) {
-    k--;
-    run *= sz[k]!;
-  }
-  const strides = new Array<number>(r).fill(1);
-  for (let i = r - 2; i >= 0; i--) strides[i] = strides[i + 1]! * x.shape[i + 1]!;
+  const strides = rowMajorStrides(x.shape);
   const base = b.reduce((acc, v, i) => acc + v * strides[i]!, 0);
   return scoped(args, backendName, (s) => {
     const out = s.alloc(sz);
-    gatherRuns(s.view(x), base, run, sz.slice(0, k), strides.slice(0, k), s.view(out));
+    gatherStrided(s.view(x), base, sz, strides, s.view(out));
     return out;
   });
 }
