@@ -1,18 +1,18 @@
 import * as tf from '@tensorflow/tfjs';
-import { resolveStage, type StageRef } from './truncate.js';
+import { resolveBlock, type BlockRef } from './truncate.js';
 
 /*
  * Grad-CAM (Selvaraju et al., 2017) for zoo models, in Node and in browsers.
  *
  * The model graph is evaluated node by node (the way tfjs-layers' own executor does), so the feature map of
- * any stage can be swapped for a tensor we differentiate against: residual adds, DenseNet concatenations and
- * Inception branches downstream of the stage are all on the gradient's path. Every layer is called with
+ * any block can be swapped for a tensor we differentiate against: residual adds, DenseNet concatenations and
+ * Inception branches downstream of the block are all on the gradient's path. Every layer is called with
  * `training: false` (BatchNorm normalises with its moving statistics, Dropout is off).
  */
 
 export interface GradCamOptions {
-  /** Stage whose feature map is explained: a stage name (`layer3`) or -k (k stages before the last). Default: the last stage. */
-  block?: StageRef;
+  /** Block whose feature map is explained: a block name (`layer3`) or -k (k blocks before the last). Default: the last block. */
+  block?: BlockRef;
   /** Output unit to explain. Default: the unit with the largest logit. */
   classIndex?: number;
 }
@@ -26,7 +26,7 @@ export interface GradCamResult {
   heatmap: Float32Array;
   height: number;
   width: number;
-  /** The class-activation map at the stage's resolution, before upsampling, divided by the same maximum. */
+  /** The class-activation map at the block's resolution, before upsampling, divided by the same maximum. */
   cam: Float32Array;
   camHeight: number;
   camWidth: number;
@@ -34,8 +34,8 @@ export interface GradCamResult {
   classIndex: number;
   /** Its logit (before the sigmoid / softmax): the score the gradient is taken of. */
   score: number;
-  /** The stage that was explained. */
-  stage: string;
+  /** The block that was explained. */
+  block: string;
 }
 
 type SymT = tf.SymbolicTensor;
@@ -83,7 +83,7 @@ function logitsOf(model: tf.LayersModel, nodes: GraphNode[], values: Map<number,
 
 /**
  * Grad-CAM of a zoo model (any of the 17 architectures, truncated models included) for one image: the
- * stage's feature maps weighted by the spatial mean of the gradient of the class logit, summed over
+ * block's feature maps weighted by the spatial mean of the gradient of the class logit, summed over
  * channels, ReLU'd, upsampled bilinearly (half-pixel centres, as PyTorch's `align_corners=False`) to the
  * image and divided by its maximum. `image` is the model input, already preprocessed: [H, W, C] or [1, H, W, C].
  * The model needs a single output of logits [1, classes]; a final Dense with a sigmoid/softmax is explained
@@ -99,23 +99,23 @@ export async function gradCam(model: tf.LayersModel, image: tf.Tensor3D | tf.Ten
   if (model.outputs[0]!.shape.length !== 2) {
     throw new Error(
       `gradCam needs a model that ends in class logits [batch, classes]; '${model.name}' outputs shape ` +
-        `[${model.outputs[0]!.shape.join(', ')}]. Truncate it with a classifier (truncate(model, stage, { numClasses })).`,
+        `[${model.outputs[0]!.shape.join(', ')}]. Truncate it with a classifier (truncate(model, block, { numClasses })).`,
     );
   }
-  const stages = resolveStageForCam(model, options.block);
+  const chosen = resolveBlockForCam(model, options.block);
   const numClasses = model.outputs[0]!.shape[1]!;
   const ci = options.classIndex;
   if (ci !== undefined && !(Number.isInteger(ci) && ci >= 0 && ci < numClasses)) {
     throw new Error(`classIndex must be an integer in [0, ${numClasses - 1}] for '${model.name}' (${numClasses} outputs); got ${String(ci)}.`);
   }
   const nodes = graphNodes(model);
-  const target = stages.layer.output as SymT;
+  const target = chosen.layer.output as SymT;
   const [h, w] = image.rank === 3 ? [image.shape[0], image.shape[1]] : [image.shape[1], image.shape[2]];
 
   const [cam, up, scoreT, classT] = tf.tidy(() => {
     const x = (image.rank === 3 ? tf.expandDims(image, 0) : image) as tf.Tensor4D;
     const values = new Map<number, tf.Tensor>([[model.inputs[0]!.id, x]]);
-    // forward pass up to (and including) the stage; record what lies downstream of it
+    // forward pass up to (and including) the block; record what lies downstream of it
     const downstream: GraphNode[] = [];
     const dirty = new Set<number>([target.id]);
     let reached = false;
@@ -157,19 +157,19 @@ export async function gradCam(model: tf.LayersModel, image: tf.Tensor3D | tf.Ten
       camWidth: cam.shape[2]!,
       classIndex: cls[0]!,
       score: score[0]!,
-      stage: stages.stage,
+      block: chosen.block,
     };
   } finally {
     tf.dispose([cam, up, scoreT, classT]);
   }
 }
 
-/** The stage to explain: a zoo stage (default the last), or any layer name of a non-zoo model. */
-function resolveStageForCam(model: tf.LayersModel, block: StageRef | undefined): { stage: string; layer: tf.layers.Layer } {
+/** The block to explain: a zoo block (default the last), or any layer name of a non-zoo model. */
+function resolveBlockForCam(model: tf.LayersModel, block: BlockRef | undefined): { block: string; layer: tf.layers.Layer } {
   try {
-    return resolveStage(model, block ?? 0);
+    return resolveBlock(model, block ?? 0);
   } catch (e) {
-    if (typeof block === 'string' && model.layers.some((l) => l.name === block)) return { stage: block, layer: model.getLayer(block) };
+    if (typeof block === 'string' && model.layers.some((l) => l.name === block)) return { block, layer: model.getLayer(block) };
     throw e;
   }
 }

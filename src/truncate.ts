@@ -116,12 +116,6 @@ export function resolveBlock(model: tf.LayersModel, ref: BlockRef): { spec: Mode
   return { spec, block, layer: blockOutputLayer(model, block)! };
 }
 
-/** @deprecated Use `resolveBlock` (its result names the block `block`). */
-export function resolveStage(model: tf.LayersModel, ref: BlockRef): { spec: ModelSpec; stage: string; layer: tf.layers.Layer } {
-  const { block, ...rest } = resolveBlock(model, ref);
-  return { ...rest, stage: block };
-}
-
 /** The layers a layer's output depends on, itself included. */
 function ancestors(layer: tf.layers.Layer): Set<tf.layers.Layer> {
   const seen = new Set<tf.layers.Layer>();

@@ -45,7 +45,7 @@ describe('gradCam equals PyTorch autograd Grad-CAM (torchvision, formula weights
       const leaks = leakCheck();
       const r = await gradCam(model, x, { block: c.stage, classIndex: c.requestedClass ?? undefined });
       leaks.check(); // no leak
-      expect(r.stage).toBe(c.stage);
+      expect(r.block).toBe(c.stage);
       expect(r.classIndex).toBe(c.classIndex);
       expect(Math.abs(r.score - c.score)).toBeLessThan(1e-4 * Math.max(1, Math.abs(c.score)));
       expect([r.camHeight, r.camWidth]).toEqual(c.camShape);
@@ -68,8 +68,8 @@ describe('gradCam', () => {
     const x = tf.randomNormal([48, 48, 3]) as tf.Tensor3D;
     const leaks = leakCheck();
     const last = await gradCam(model, x, { classIndex: 1 });
-    expect(last.stage).toBe('layer4');
-    expect((await gradCam(model, x, { block: -1, classIndex: 1 })).stage).toBe('layer3');
+    expect(last.block).toBe('layer4');
+    expect((await gradCam(model, x, { block: -1, classIndex: 1 })).block).toBe('layer3');
     for (const b of blocks(model)) {
       const r = await gradCam(model, x, { block: b.name, classIndex: 1 });
       expect(r.camHeight).toBe(Math.ceil(48 / b.reduction));

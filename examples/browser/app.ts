@@ -3,11 +3,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { COMPETITION_TASKS, backendInfo, createModel, ensureBackend, fromStandardArtifacts, listModels, loadWeights, type BackendName } from '../../src/index.js';
-import { analyze, archOfModel, checkModel, overlay, stagesOf, type Analysis } from './pipeline.js';
+import { analyze, archOfModel, checkModel, overlay, blocksOf, type Analysis } from './pipeline.js';
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 const archSel = $<HTMLSelectElement>('arch');
-const stageSel = $<HTMLSelectElement>('stage');
+const blockSel = $<HTMLSelectElement>('block');
 const taskSel = $<HTMLSelectElement>('task');
 const message = $<HTMLDivElement>('message');
 
@@ -106,9 +106,9 @@ async function loadModelFiles(files: File[]): Promise<void> {
     state.model?.dispose();
     state.model = model;
     state.arch = arch;
-    const stages = stagesOf(model);
-    stageSel.replaceChildren(...stages.map((s) => new Option(s, s)));
-    stageSel.value = stages[stages.length - 1]!;
+    const blocks = blocksOf(model);
+    blockSel.replaceChildren(...blocks.map((s) => new Option(s, s)));
+    blockSel.value = blocks[blocks.length - 1]!;
     $('modelStatus').textContent = `Loaded ${how}; input ${model.inputs[0]!.shape.slice(1).join(' x ')}.`;
     say(`Model ready: ${how}.`);
     await run();
@@ -166,8 +166,8 @@ async function run(classIndex?: number): Promise<void> {
   }
   setStatus('busy');
   try {
-    const stage = stageSel.value || undefined;
-    const r = await analyze(state.model, state.arch!, state.image, { stage, classIndex });
+    const block = blockSel.value || undefined;
+    const r = await analyze(state.model, state.arch!, state.image, { block, classIndex });
     state.result = r;
     state.error = undefined;
     const rows = r.probabilities.map((p, i) => {
@@ -178,12 +178,12 @@ async function run(classIndex?: number): Promise<void> {
     });
     $('probs').replaceChildren(...rows);
     taskSel.disabled = false;
-    stageSel.disabled = false;
+    blockSel.disabled = false;
     taskSel.value = String(r.cam.classIndex);
     draw('overlay', overlay(r), r.cam.width, r.cam.height);
     draw('input', r.inputRgba, r.cam.width, r.cam.height);
-    $('camCaption').textContent = `Grad-CAM of ${COMPETITION_TASKS[r.cam.classIndex]} at ${r.cam.stage} (logit ${r.cam.score.toFixed(3)}, map ${r.cam.camHeight} x ${r.cam.camWidth})`;
-    say(`${state.imageName}: explained ${COMPETITION_TASKS[r.cam.classIndex]} at ${r.cam.stage}.`);
+    $('camCaption').textContent = `Grad-CAM of ${COMPETITION_TASKS[r.cam.classIndex]} at ${r.cam.block} (logit ${r.cam.score.toFixed(3)}, map ${r.cam.camHeight} x ${r.cam.camWidth})`;
+    say(`${state.imageName}: explained ${COMPETITION_TASKS[r.cam.classIndex]} at ${r.cam.block}.`);
     setStatus('done');
   } catch (e) {
     say(errText(e), 'error');
@@ -208,7 +208,7 @@ $<HTMLInputElement>('imageFile').addEventListener('change', (e) => {
 archSel.addEventListener('change', () => {
   if (lastCheckpoint) void loadModelFiles(lastCheckpoint);
 });
-stageSel.addEventListener('change', () => void run(Number(taskSel.value)));
+blockSel.addEventListener('change', () => void run(Number(taskSel.value)));
 taskSel.addEventListener('change', () => void run(Number(taskSel.value)));
 const drop = $('drop');
 drop.addEventListener('dragover', (e) => {

@@ -46,19 +46,19 @@ export function checkModel(model: tf.LayersModel): void {
   }
 }
 
-export function stagesOf(model: tf.LayersModel): string[] {
+export function blocksOf(model: tf.LayersModel): string[] {
   return blocks(model).map((b) => b.name);
 }
 
 /**
  * Preprocesses an RGB image (int32 [H, W, 3], 0..255), runs the model, and explains task `classIndex`
- * (default: the most probable task) at stage `stage` (default: the last).
+ * (default: the most probable task) at block `block` (default: the last).
  */
 export async function analyze(
   model: tf.LayersModel,
   arch: string,
   rgb: tf.Tensor3D,
-  options: { stage?: string; classIndex?: number } = {},
+  options: { block?: string; classIndex?: number } = {},
 ): Promise<Analysis> {
   const spec = preprocessSpecFor(arch, model);
   const channels = model.inputs[0]!.shape[3] as 1 | 3;
@@ -68,7 +68,7 @@ export async function analyze(
     const p = Array.from(await probs.data());
     probs.dispose();
     const classIndex = options.classIndex ?? p.indexOf(Math.max(...p));
-    const cam = await gradCam(model, x, { block: options.stage, classIndex });
+    const cam = await gradCam(model, x, { block: options.block, classIndex });
     const shown = tf.tidy(() => {
       const mean = channels === 1 ? [spec.mean.reduce((a, b) => a + b) / 3] : spec.mean;
       const std = channels === 1 ? [spec.std.reduce((a, b) => a + b) / 3] : spec.std;

@@ -14,6 +14,3 @@ export function blockOutputLayer(model: tf.LayersModel, block: string): tf.layer
   }
   return found;
 }
-
-/** @deprecated Use `blockOutputLayer` ("block" is the one name for the unit `blocks()` lists). */
-export const stageOutputLayer = blockOutputLayer;

@@ -93,10 +93,10 @@ const nodeModel = await loadModel(modelDir);
 const gray = tf.tensor3d(Int32Array.from(phantom.data), [IMAGE, IMAGE, 1], 'int32');
 const rgb = tf.tile(gray, [1, 1, 3]) as tf.Tensor3D;
 const expected: Analysis = await analyze(nodeModel, 'resnet18', rgb);
-const expectedLayer2: Analysis = await analyze(nodeModel, 'resnet18', rgb, { stage: 'layer2', classIndex: 1 });
+const expectedLayer2: Analysis = await analyze(nodeModel, 'resnet18', rgb, { block: 'layer2', classIndex: 1 });
 tf.dispose([gray, rgb]);
 nodeModel.dispose();
-log(`Node (wasm): probabilities ${expected.probabilities.map((p) => p.probability.toFixed(4)).join(' ')}, explained class ${expected.cam.classIndex} at ${expected.cam.stage}`);
+log(`Node (wasm): probabilities ${expected.probabilities.map((p) => p.probability.toFixed(4)).join(' ')}, explained class ${expected.cam.classIndex} at ${expected.cam.block}`);
 
 const files = await buildDemo();
 mkdirSync(shots, { recursive: true });
@@ -105,7 +105,7 @@ interface PageResult {
   probabilities: number[];
   heatmap: number[];
   classIndex: number;
-  stage: string;
+  block: string;
   score: number;
   overlay: number[];
   message: string;
@@ -120,7 +120,7 @@ async function readPage(page: Page): Promise<PageResult> {
       probabilities: s.result.probabilities.map((p) => p.probability),
       heatmap: Array.from(s.result.cam.heatmap),
       classIndex: s.result.cam.classIndex,
-      stage: s.result.cam.stage,
+      block: s.result.cam.block,
       score: s.result.cam.score,
       overlay: Array.from(px),
       message: document.getElementById('message')!.textContent ?? '',
@@ -131,7 +131,7 @@ async function readPage(page: Page): Promise<PageResult> {
 const waitStatus = (page: Page, status: string, timeout = 60_000) =>
   page.waitForFunction((s) => document.body.dataset.status === s, status, { timeout });
 
-// `camTol`: a Grad-CAM map at an inner stage is divided by its maximum, which magnifies float32 differences of
+// `camTol`: a Grad-CAM map at an inner block is divided by its maximum, which magnifies float32 differences of
 // the GPU path (WebGL via SwiftShader: measured 1.1e-3 at layer2); wasm must match to `tol` everywhere.
 async function runOn(backend: 'wasm' | 'webgl', tol: number, extraArgs: string[], camTol = tol): Promise<void> {
   log(`\n[${backend}]`);
@@ -190,7 +190,7 @@ async function runOn(backend: 'wasm' | 'webgl', tol: number, extraArgs: string[]
     check(`class logit equals Node's (${r.score.toFixed(4)}, rel. diff ${ds.toExponential(2)} <= ${tol})`, ds <= tol);
     check(`probabilities equal Node's (max |diff| ${dp.toExponential(2)} <= ${tol})`, dp <= tol);
     check(`heatmap equals Node's (${r.heatmap.length} px, max |diff| ${dh.toExponential(2)} <= ${tol})`, dh <= tol);
-    check('explains the most probable task at the last stage', r.classIndex === expected.cam.classIndex && r.stage === 'layer3', `${r.classIndex} at ${r.stage}`);
+    check('explains the most probable task at the last block', r.classIndex === expected.cam.classIndex && r.block === 'layer3', `${r.classIndex} at ${r.block}`);
     const want = overlay(expected);
     const dpx = maxAbsDiff(r.overlay, want);
     let heated = 0;
@@ -199,14 +199,14 @@ async function runOn(backend: 'wasm' | 'webgl', tol: number, extraArgs: string[]
     check(`overlay shows heat over the image (${((100 * heated) / (want.length / 4)).toFixed(0)}% of pixels tinted)`, heated > 0.05 * (want.length / 4));
     await page.screenshot({ path: join(shots, `demo-${backend}.png`) });
 
-    // another stage and task through the pickers
-    await page.selectOption('#stage', 'layer2');
+    // another block and task through the pickers
+    await page.selectOption('#block', 'layer2');
     await page.waitForFunction(() => /at layer2/.test(document.getElementById('message')!.textContent ?? ''), null, { timeout: 60_000 });
     await page.selectOption('#task', '1');
     await page.waitForFunction(() => /Cardiomegaly at layer2/.test(document.getElementById('message')!.textContent ?? ''), null, { timeout: 60_000 });
     r = await readPage(page);
     const dh2 = maxAbsDiff(r.heatmap, expectedLayer2.cam.heatmap);
-    check(`stage and task pickers: Cardiomegaly at layer2 equals Node's (max |diff| ${dh2.toExponential(2)} <= ${camTol})`, dh2 <= camTol && r.stage === 'layer2' && r.classIndex === 1);
+    check(`block and task pickers: Cardiomegaly at layer2 equals Node's (max |diff| ${dh2.toExponential(2)} <= ${camTol})`, dh2 <= camTol && r.block === 'layer2' && r.classIndex === 1);
     await page.screenshot({ path: join(shots, `demo-${backend}-layer2.png`) });
     if (backend === 'wasm') {
       // a .safetensors checkpoint: refused with a clear message for the wrong architecture, loaded for the right one
@@ -224,7 +224,7 @@ async function runOn(backend: 'wasm' | 'webgl', tol: number, extraArgs: string[]
       r = await readPage(page);
       const dpc = maxAbsDiff(r.probabilities, expectedCkpt.probabilities.map((p) => p.probability));
       const dhc = maxAbsDiff(r.heatmap, expectedCkpt.cam.heatmap);
-      check(`.safetensors checkpoint (mobilenet_v3_small, 224 x 224): probabilities and heatmap equal Node's (${dpc.toExponential(2)}, ${dhc.toExponential(2)})`, dpc <= tol && dhc <= tol && r.stage === expectedCkpt.cam.stage, r.message);
+      check(`.safetensors checkpoint (mobilenet_v3_small, 224 x 224): probabilities and heatmap equal Node's (${dpc.toExponential(2)}, ${dhc.toExponential(2)})`, dpc <= tol && dhc <= tol && r.block === expectedCkpt.cam.block, r.message);
       await page.screenshot({ path: join(shots, `demo-${backend}-checkpoint.png`) });
     }
     check('no uncaught page errors', consoleErrors.length === 0, consoleErrors.join('; '));
