@@ -1,6 +1,6 @@
 import { afterEach, beforeEach } from 'vitest';
 import { ensureBackend } from '../src/backend/index.js';
-import { tick } from './helpers/index.js';
+import { tick } from './helpers/tick.js'; // not helpers/index.js: see tick.ts
 
 await ensureBackend();
 

@@ -86,8 +86,7 @@ export function runCommand(cmd: string, args: string[], opts: SpawnOptions = {})
   });
 }
 
-/** Gives the event loop a turn between long synchronous steps (vitest's worker RPC needs it). */
-export const tick = (): Promise<void> => new Promise<void>((r) => setImmediate(r));
+export { tick } from './tick.js';
 
 /**
  * `npm run test:full` (CHEXZOO_TEST_FULL=1): family-generic checks run on every architecture instead of
