@@ -222,6 +222,37 @@ describe('fast gradient kernels', () => {
     leaks.check();
   });
 
+  it('FusedBatchNorm replacement equals the elementwise formula in float64 (shapes, missing and scalar parameters)', () => {
+    expect(isFastKernel('FusedBatchNorm', 'wasm')).toBe(true);
+    const leaks = leakCheck();
+    type P = number[] | number | undefined;
+    const cases: { name: string; shape: number[]; mean: P; variance: P; offset: P; scale: P }[] = [];
+    const vec = (c: number, seed: number, lo: number, hi: number) => Array.from(randomArray(c, seed, lo, hi));
+    cases.push({ name: 'rank 4', shape: [3, 5, 4, 7], mean: vec(7, 41, -1, 1), variance: vec(7, 42, 0.1, 2), offset: vec(7, 43, -1, 1), scale: vec(7, 44, -2, 2) });
+    cases.push({ name: 'rank 2', shape: [9, 6], mean: vec(6, 45, -1, 1), variance: vec(6, 46, 0.1, 2), offset: vec(6, 47, -1, 1), scale: vec(6, 48, -2, 2) });
+    cases.push({ name: 'rank 3, no offset or scale', shape: [2, 5, 3], mean: vec(3, 49, -1, 1), variance: vec(3, 50, 0.1, 2), offset: undefined, scale: undefined });
+    cases.push({ name: 'scalar parameters', shape: [2, 3, 3, 4], mean: 0.3, variance: 1.7, offset: -0.4, scale: 2 });
+    cases.push({ name: 'mean far from zero', shape: [4, 3, 3, 5], mean: vec(5, 52, 40, 60), variance: vec(5, 53, 0.5, 2), offset: vec(5, 54, -1, 1), scale: vec(5, 55, 0.5, 2) });
+    const eps = 1e-3;
+    for (const c of cases) {
+      const size = c.shape.reduce((a, b) => a * b, 1), ch = c.shape[c.shape.length - 1]!;
+      const base = randomArray(size, 56, -2, 2);
+      // x around the mean, as BatchNorm sees it
+      const mAt = (i: number) => (c.mean === undefined ? 0 : typeof c.mean === 'number' ? c.mean : c.mean[i % ch]!);
+      const xv = Float32Array.from(base, (v, i) => mAt(i) + v);
+      const t = (p: P) => (p === undefined ? undefined : typeof p === 'number' ? tf.scalar(p) : tf.tensor1d(p));
+      const [m, v, o, g] = [t(c.mean), t(c.variance), t(c.offset), t(c.scale)];
+      const x = tf.tensor(xv, c.shape);
+      const y = tf.batchNorm(x, m!, v!, o, g, eps);
+      const at = (p: P, i: number, dflt: number) => (p === undefined ? dflt : typeof p === 'number' ? p : p[i % ch]!);
+      const want = Float32Array.from(xv, (xi, i) => (xi - at(c.mean, i, 0)) / Math.sqrt(at(c.variance, i, 1) + eps) * at(c.scale, i, 1) + at(c.offset, i, 0));
+      expect(y.shape, c.name).toEqual(c.shape);
+      expectAllCloseScaled(y.dataSync(), want, 1e-5, c.name);
+      tf.dispose([x, y, m!, v!, ...(o ? [o] : []), ...(g ? [g] : [])]);
+    }
+    leaks.check();
+  });
+
   it('BatchNorm gradient (no tile) equals the gradient of the elementwise formula', async () => {
     const x = tf.tensor4d(rand(4 * 5 * 3 * 6, 11), [4, 5, 3, 6]);
     const gamma = tf.tensor1d(rand(6, 12));

@@ -8,9 +8,11 @@
 // (pixel stride * n for torchvision's symmetrically padded stride-2 convs) instead of gradCam's half-pixel grid.
 // Also per image: whether the heatmap's peak is inside (`peakInRegion`), the mass share of its faint part
 // (< 0.3 of the peak, `faintMass`) and the in-region share of its strong part (>= 0.5, `strongInRegion`).
-// Writes docs/gradcam-phantoms.json (the table in docs/gradcam.md) and docs/gradcam-phantoms.png (the figure).
+// Writes docs/gradcam-phantoms.json (the table in docs/gradcam.md) and docs/gradcam-phantoms.png (the figure), or
+// <--out>.json / .png. --size sets the image side (the layer2 map is side / 8 cells wide).
 //
-//   npx tsx tools/gradcam_phantoms.ts [--steps 150] [--save dir] [--model dir] [--explain 40] [--valid 400]
+//   npx tsx tools/gradcam_phantoms.ts [--steps 150] [--size 128] [--out docs/gradcam-phantoms] [--save dir] [--model dir]
+//                                     [--explain 40] [--valid 400]
 //
 // --save writes the trained model (saveModel, plus training.json), --model measures a saved one instead of training. Deterministic
 // for a given step count (seeded init, data order and phantoms); the run time depends on the machine's load.
@@ -49,8 +51,9 @@ const arg = (name: string, dflt: string | undefined): string | undefined => {
   const k = process.argv.indexOf(`--${name}`);
   return k > 0 ? process.argv[k + 1] : dflt;
 };
-const SIZE = 128;
-const BLOCK = 'layer2'; // truncation point: the classifier sees layer2 (16 x 16 at 128 px)
+const SIZE = Number(arg('size', '128'));
+const OUT = arg('out', 'docs/gradcam-phantoms')!; // writes OUT.json and OUT.png
+const BLOCK = 'layer2'; // truncation point: the classifier sees layer2 (16 x 16 at 128 px, stride 8)
 const STAGES: { block: string; stride: number }[] = [
   { block: 'layer2', stride: 8 },
   { block: 'layer1', stride: 4 },
@@ -299,7 +302,7 @@ for (const [ti, task] of COMPETITION_TASKS.entries()) {
   console.log(task, JSON.stringify(tasks[task]), `(${secs()} s)`);
 }
 result.seconds = Math.round((Date.now() - t0) / 1000);
-writeFileSync('docs/gradcam-phantoms.json', JSON.stringify(result, null, 2) + '\n');
+writeFileSync(`${OUT}.json`, JSON.stringify(result, null, 2) + '\n');
 
 // figure: per task, the phantom with the region outlined (top) and the Grad-CAM overlay at BLOCK (bottom)
 const S = SIZE;
@@ -335,6 +338,6 @@ for (const [c, f] of figure.entries()) {
     }
   }
 }
-await sharp(Buffer.from(canvas), { raw: { width: W, height: H, channels: 3 } }).png().toFile('docs/gradcam-phantoms.png');
+await sharp(Buffer.from(canvas), { raw: { width: W, height: H, channels: 3 } }).png().toFile(`${OUT}.png`);
 console.log('figure tasks:', figure.map((f) => f.task).join(', '), `(${secs()} s)`);
 model.dispose();

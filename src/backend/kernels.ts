@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { registerBatchNormGradient } from './kernels/batchnorm.js';
+import { fastFusedBatchNorm, registerBatchNormGradient } from './kernels/batchnorm.js';
 import { conv2dBackpropFilter, conv2dBackpropInput, depthwiseBackpropFilter, depthwiseBackpropInput } from './kernels/conv.js';
 import { fastSlice, fastSplitV, fastTranspose, sharedIdentity } from './kernels/layout.js';
 import { channelReduction, fastBatchMatMul, fastMaxPoolGrad, registerMinimumGradient, scalarMinimum } from './kernels/math.js';
@@ -16,7 +16,7 @@ import { stock, type Impl, type KernelArgs } from './kernels/scope.js';
 // are replaced too; docs/performance.md has the measurements. The kernels live in ./kernels/:
 // scope.ts (the kernel scope and its one try/abort wrapper), copy.ts (block copies), conv.ts (convolution
 // gradients), layout.ts (data movement), math.ts (matmul, reductions, minimum, MaxPool gradient),
-// batchnorm.ts (the FusedBatchNorm gradient).
+// batchnorm.ts (FusedBatchNorm as a threaded per-channel multiply-add, and its gradient).
 
 const WASM_KERNELS: Record<string, Impl> = {
   Conv2DBackpropInput: conv2dBackpropInput,
@@ -32,6 +32,7 @@ const WASM_KERNELS: Record<string, Impl> = {
   Slice: fastSlice,
   MaxPoolGrad: fastMaxPoolGrad,
   Minimum: scalarMinimum,
+  FusedBatchNorm: fastFusedBatchNorm,
 };
 
 // The cpu backend has correct kernels for everything; only its backprop-filter loops are pathological.

@@ -162,8 +162,10 @@ export function conv2dBackpropFilter(args: KernelArgs, backendName: string): Inf
         });
       }
       const rows = n * ho * wo;
-      if (co < ci) {
-        // Transpose the smaller operand: dW^T = dy^T · x, then transpose the small result.
+      // The stock matMul packs its right operand (rows x channels) on every call with a transposing copy that
+      // costs far more per element than the product itself reads: the operand with fewer channels goes right.
+      if (co > ci) {
+        // dW^T = dy^T · x, then transpose the small result.
         const dyT = s.transpose(s.reshape(dy, [1, rows, co]), [0, 2, 1]);
         const prodT = s.run('BatchMatMul', { a: dyT, b: s.reshape(xs, [1, rows, ci]) }, { transposeA: false, transposeB: false });
         return s.reshape(s.transpose(prodT, [0, 2, 1]), [1, 1, ci, co]);
