@@ -1,6 +1,7 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { ensureBackend, registerFastKernels } from '../src/backend/index.js';
+import { backendInfo, ensureBackend, registerFastKernels } from '../src/backend/index.js';
+import { copyHelperActive, copyHelperProblem } from '../src/backend/copy-helper.js';
 import { isFastKernel } from '../src/backend/kernels.js';
 import { batchNormTraining } from '../src/backend/kernels/batchnorm.js';
 import { expectAllCloseScaled } from './helpers/close.js';
@@ -219,6 +220,32 @@ describe('fast gradient kernels', () => {
       await ensureBackend('wasm');
     }
     tf.dispose([a, b3, m1, m2, x4]);
+    leaks.check();
+  });
+
+  it('large transposes split across the copy helper thread (Node, threaded wasm) equal a direct transpose', () => {
+    // the helper starts with the threaded binary; under vitest the backend runs threaded (backend-threads.test.ts)
+    expect(backendInfo()?.threads).toBeGreaterThan(1);
+    expect(copyHelperActive()).toBe(true);
+    const leaks = leakCheck();
+    for (const shape of [[5000, 33], [3, 700, 100], [2, 1, 4097, 24]]) {
+      const size = shape.reduce((a, b) => a * b, 1);
+      const [rows, cols] = shape.slice(-2) as [number, number];
+      const batch = size / (rows * cols);
+      const v = randomArray(size, 61, -1, 1);
+      const x = tf.tensor(v, shape);
+      const perm = shape.map((_, i) => i);
+      [perm[shape.length - 2], perm[shape.length - 1]] = [perm[shape.length - 1]!, perm[shape.length - 2]!];
+      const y = tf.transpose(x, perm);
+      const got = y.dataSync();
+      const want = new Float32Array(size);
+      for (let b = 0; b < batch; b++) for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) {
+        want[b * rows * cols + c * rows + r] = v[b * rows * cols + r * cols + c]!;
+      }
+      expect(Array.from(got).every((g, i) => g === want[i]), `transpose ${shape}`).toBe(true);
+      tf.dispose([x, y]);
+    }
+    expect(copyHelperProblem()).toBeUndefined();
     leaks.check();
   });
 

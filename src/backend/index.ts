@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { registerFastKernels } from './kernels.js';
 import { availableCores, settleWorkers, startThreadedWasm } from './wasm-threads.js';
+import { startCopyHelper } from './copy-helper.js';
 
 export { registerFastKernels } from './kernels.js';
 
@@ -230,6 +231,9 @@ async function prepareWasm(opts: EnsureBackendOptions, skipped: BackendInfo['ski
     settleWorkers(started.module);
     tf.removeBackend('wasm');
     tf.registerBackend('wasm', () => backend, 2);
+    // a second JS thread for the fast kernels' transposes, on the shared wasm memory
+    const why = startCopyHelper(started.module.wasmMemory);
+    if (why) skipped.push({ name: 'wasm-copy-helper', reason: why });
   } catch (e) {
     started?.terminate();
     wasm.setThreadsCount(1);
