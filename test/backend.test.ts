@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { backendInfo, ensureBackend, getBackendName, registerFastKernels } from '../src/backend/index.js';
@@ -59,6 +59,7 @@ describe('backend choice', () => {
     expect(out.name).toBe('cpu');
     expect(out.info.source).toBe('env');
     const bad = run('quantum');
+    rmSync(dir, { recursive: true, force: true });
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toMatch(/Unknown TF.js backend 'quantum' \(from CHEXZOO_BACKEND\)/);
   });
@@ -71,6 +72,7 @@ describe('backend choice', () => {
       "console.log(await ensureBackend(), process.listeners('uncaughtException').length);\n" +
       "setTimeout(() => { throw new Error('a user bug'); }, 0);\n");
     const r = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', cwd: resolve('.') });
+    rmSync(dir, { recursive: true, force: true });
     expect(r.stdout.trim()).toBe('wasm 0');
     // Node's own report (exit 1, the user's line), not emscripten's rethrow (exit 7, the minified wasm glue)
     expect(r.status).toBe(1);
