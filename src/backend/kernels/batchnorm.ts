@@ -3,16 +3,16 @@ import { callStock, scoped, sizeOf, type Info, type KernelArgs } from './scope.j
 
 // The FusedBatchNorm kernel of the wasm backend, and its gradient (all backends), registered by registerFastKernels.
 
+/** Above this |mean| / std in any channel, {@link fastFusedBatchNorm} subtracts the mean in a pass of its own. */
+const FOLD_MEAN_LIMIT = 1;
+
 /**
  * FusedBatchNorm with per-channel (last-axis) or scalar statistics as one threaded XNNPACK pass: the per-channel
  * factor a = scale / sqrt(variance + eps) and shift b = offset - mean * a are computed once (C values), then
  * y = x * a + b runs as a 1x1 depthwise convolution with bias. This is the form PyTorch's CPU kernels use
  * (alpha / beta per channel). The stock wasm kernel is a single-threaded loop with a square root and a division
- * per element, about 5-10x slower; it took a third of a MobileNet-V2 training step. Other layouts go to it.
+ * per element, 3-10x slower; it took a third of a MobileNet-V2 training step. Other layouts go to it.
  */
-/** Above this |mean| / std in any channel, {@link fastFusedBatchNorm} subtracts the mean in a pass of its own. */
-const FOLD_MEAN_LIMIT = 1;
-
 export function fastFusedBatchNorm(args: KernelArgs, backendName: string): Info {
   const { x, mean, variance, offset, scale } = args.inputs as Record<string, Info | undefined> as {
     x: Info; mean: Info; variance: Info; offset?: Info; scale?: Info;
@@ -27,8 +27,10 @@ export function fastFusedBatchNorm(args: KernelArgs, backendName: string): Info 
     return callStock('FusedBatchNorm', backendName, args);
   }
   return scoped(args, backendName, (s) => {
+    // every allocation first: a view taken before an allocation may be detached by the heap's growth
     const filter = s.alloc([1, 1, ch, 1]);
     const bias = s.alloc([ch]);
+    const meanVec = s.alloc([ch]);
     const at = (t: Info | undefined, dflt: number) => {
       if (!t) return () => dflt;
       const v = s.view(t);
@@ -45,13 +47,12 @@ export function fastFusedBatchNorm(args: KernelArgs, backendName: string): Info 
       a[c] = f;
       b[c] = far ? o(c) : o(c) - m(c) * f;
     }
-    let x4 = r === 4 ? x : s.reshape(x, [1, 1, sizeOf(x.shape) / ch, ch]);
     if (far) {
-      const mv = s.alloc([ch]);
-      const mvv = s.view(mv);
-      for (let c = 0; c < ch; c++) mvv[c] = m(c);
-      x4 = s.run('Sub', { a: x4, b: mv });
+      const mv = s.view(meanVec);
+      for (let c = 0; c < ch; c++) mv[c] = m(c);
     }
+    let x4 = r === 4 ? x : s.reshape(x, [1, 1, sizeOf(x.shape) / ch, ch]);
+    if (far) x4 = s.run('Sub', { a: x4, b: meanVec });
     const y = s.run('FusedDepthwiseConv2D', { x: x4, filter, bias }, {
       strides: [1, 1], pad: 'valid', dilations: [1, 1], dataFormat: 'NHWC', activation: 'linear',
     });
