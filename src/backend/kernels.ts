@@ -14,8 +14,8 @@ import { stock, type Impl, type KernelArgs } from './kernels/scope.js';
 // would not reach model.fit(). A few generic wasm kernels that dominated a training step after that
 // (transposed matMul, tall transposes, leading-axis reductions, SplitV, Slice, MaxPoolGrad, copying Identity)
 // are replaced too; docs/performance.md has the measurements. The kernels live in ./kernels/:
-// scope.ts (the kernel scope and its one try/abort wrapper), copy.ts (block copies), conv.ts (convolution
-// gradients), layout.ts (data movement), math.ts (matmul, reductions, minimum, MaxPool gradient),
+// scope.ts (the kernel scope and its one try/abort wrapper), conv.ts (convolution gradients), layout.ts (data
+// movement; transposes through ../copy-helper.ts), math.ts (matmul, reductions, minimum, MaxPool gradient),
 // batchnorm.ts (FusedBatchNorm as a threaded per-channel multiply-add, and its gradient).
 
 const WASM_KERNELS: Record<string, Impl> = {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { transpose2d } from './copy.js';
+import { splitTranspose, transposeRows } from '../copy-helper.js';
 import { gatherStrided, rowMajorStrides } from '../../utils/strided.js';
 import { callStock, scoped, sizeOf, type Info, type KernelArgs } from './scope.js';
 
@@ -23,7 +23,9 @@ export function fastTranspose(args: KernelArgs, backendName: string): Info {
   const rows = x.shape[keep[r - 2]!]!, cols = x.shape[keep[r - 1]!]!;
   return scoped(args, backendName, (s) => {
     const out = s.alloc(perm.map((a) => x.shape[a]!));
-    transpose2d(s.view(x), s.view(out), size / (rows * cols), rows, cols);
+    const src = s.view(x), dst = s.view(out), batch = size / (rows * cols);
+    // half of the rows on the copy helper's thread when it runs (Node, threaded wasm)
+    if (!splitTranspose(src, dst, batch, rows, cols)) transposeRows(src, 0, dst, 0, batch, rows, cols, 0, rows);
     return out;
   });
 }
