@@ -41,12 +41,12 @@ export function fastFusedBatchNorm(args: KernelArgs, backendName: string): Info 
     // x * a + (offset - mean * a) rounds x * a, so when |mean| is large next to the standard deviation its error
     // (float32 eps times |mean * a|) exceeds that of the direct formula: subtract the mean first then.
     let far = false;
-    for (let c = 0; c < ch; c++) if (Math.abs(m(c)) > FOLD_MEAN_LIMIT * Math.sqrt(v(c) + eps)) far = true;
     for (let c = 0; c < ch; c++) {
-      const f = Math.fround(g(c) / Math.sqrt(v(c) + eps));
-      a[c] = f;
-      b[c] = far ? o(c) : o(c) - m(c) * f;
+      const sd = Math.sqrt(v(c) + eps);
+      a[c] = g(c) / sd;
+      if (Math.abs(m(c)) > FOLD_MEAN_LIMIT * sd) far = true;
     }
+    for (let c = 0; c < ch; c++) b[c] = far ? o(c) : o(c) - m(c) * a[c]!;
     if (far) {
       const mv = s.view(meanVec);
       for (let c = 0; c < ch; c++) mv[c] = m(c);
