@@ -9,10 +9,11 @@
 // Also per image: whether the heatmap's peak is inside (`peakInRegion`), the mass share of its faint part
 // (< 0.3 of the peak, `faintMass`) and the in-region share of its strong part (>= 0.5, `strongInRegion`).
 // Writes docs/gradcam-phantoms.json (the table in docs/gradcam.md) and docs/gradcam-phantoms.png (the figure), or
-// <--out>.json / .png. --size sets the image side (the layer2 map is side / 8 cells wide).
+// <--out>.json / .png. --size sets the image side (the layer2 map is side / 8 cells wide); --cut the block resnet18
+// is truncated at (default layer2; the cut block and the one before it are explained).
 //
-//   npx tsx tools/gradcam_phantoms.ts [--steps 150] [--size 128] [--out docs/gradcam-phantoms] [--save dir] [--model dir]
-//                                     [--explain 40] [--valid 400]
+//   npx tsx tools/gradcam_phantoms.ts [--steps 150] [--size 128] [--cut layer2] [--out docs/gradcam-phantoms]
+//                                     [--save dir] [--model dir] [--explain 40] [--valid 400] [--train 2400]
 //
 // --save writes the trained model (saveModel, plus training.json), --model measures a saved one instead of training. Deterministic
 // for a given step count (seeded init, data order and phantoms); the run time depends on the machine's load.
@@ -53,11 +54,18 @@ const arg = (name: string, dflt: string | undefined): string | undefined => {
 };
 const SIZE = Number(arg('size', '128'));
 const OUT = arg('out', 'docs/gradcam-phantoms')!; // writes OUT.json and OUT.png
-const BLOCK = 'layer2'; // truncation point: the classifier sees layer2 (16 x 16 at 128 px, stride 8)
-const STAGES: { block: string; stride: number }[] = [
-  { block: 'layer2', stride: 8 },
+// truncation point: with the default, the classifier sees layer2 (16 x 16 at 128 px, stride 8)
+const BLOCK = arg('cut', 'layer2')!;
+const RESNET_BLOCKS: { block: string; stride: number }[] = [
   { block: 'layer1', stride: 4 },
+  { block: 'layer2', stride: 8 },
+  { block: 'layer3', stride: 16 },
+  { block: 'layer4', stride: 32 },
 ];
+const cutAt = RESNET_BLOCKS.findIndex((b) => b.block === BLOCK);
+if (cutAt < 0) throw new Error(`--cut must be one of ${RESNET_BLOCKS.map((b) => b.block).join(', ')}, got ${BLOCK}.`);
+// explained: the last block (the cut) and the one before it, if any
+const STAGES = RESNET_BLOCKS.slice(Math.max(0, cutAt - 1), cutAt + 1).reverse();
 const TRAIN = Number(arg('train', '2400'));
 const STEPS = Number(arg('steps', '150'));
 const VALID = Number(arg('valid', '400'));
@@ -155,17 +163,30 @@ if (process.argv.includes('--checks')) {
   process.exit(0);
 }
 
+/** The phantoms of `recs`, preprocessed, as one tensor. Chunked: one pass over 2,400 images at 256 px would hold
+ * several full-size temporaries in the 4 GiB wasm heap at once. */
 function images(recs: SynthRecord[]): tf.Tensor4D {
-  const data = new Int32Array(recs.length * SIZE * SIZE);
-  recs.forEach((r, k) => data.set(renderSynthImage(r, SIZE).data, k * SIZE * SIZE));
-  return tf.tidy(() => preprocess(tf.tensor4d(data, [recs.length, SIZE, SIZE, 1], 'int32'), SPEC, { channels: 1 }) as tf.Tensor4D);
+  const px = SIZE * SIZE;
+  const out = new Float32Array(recs.length * px);
+  for (let s = 0; s < recs.length; s += 64) {
+    const part = recs.slice(s, s + 64);
+    const data = new Int32Array(part.length * px);
+    part.forEach((r, k) => data.set(renderSynthImage(r, SIZE).data, k * px));
+    const x = tf.tidy(() => preprocess(tf.tensor4d(data, [part.length, SIZE, SIZE, 1], 'int32'), SPEC, { channels: 1 }));
+    out.set(x.dataSync(), s * px);
+    x.dispose();
+  }
+  return tf.tensor4d(out, [recs.length, SIZE, SIZE, 1]);
 }
 
 let model: tf.LayersModel;
 let trainSeconds: number | undefined;
+let trainedSteps = STEPS; // with --model: what training.json says
 if (LOAD) {
   model = await loadModel(LOAD);
-  trainSeconds = (JSON.parse(readFileSync(join(LOAD, 'training.json'), 'utf8')) as { seconds: number }).seconds;
+  const saved = JSON.parse(readFileSync(join(LOAD, 'training.json'), 'utf8')) as { steps: number; seconds: number };
+  trainSeconds = saved.seconds;
+  trainedSteps = saved.steps;
 } else {
   // resnet18 truncated at layer2 (BatchNorm, residual adds) on 1-channel phantoms, 5 logits; U-Ones labels
   const recs = frontal('train', TRAIN);
@@ -243,6 +264,26 @@ const share = (heat: ArrayLike<number>, region: Uint8Array): number => {
   }
   return mass > 0 ? inside / mass : NaN;
 };
+/** `region` grown by k pixels in every direction (a (2k+1)-square structuring element: Chebyshev distance <= k). */
+function dilate(region: Uint8Array, k: number): Uint8Array {
+  const rows = new Uint8Array(region.length);
+  for (let y = 0; y < SIZE; y++)
+    for (let x = 0; x < SIZE; x++)
+      for (let d = Math.max(0, x - k); d <= Math.min(SIZE - 1, x + k); d++)
+        if (region[y * SIZE + d]) {
+          rows[y * SIZE + x] = 1;
+          break;
+        }
+  const out = new Uint8Array(region.length);
+  for (let y = 0; y < SIZE; y++)
+    for (let x = 0; x < SIZE; x++)
+      for (let d = Math.max(0, y - k); d <= Math.min(SIZE - 1, y + k); d++)
+        if (rows[d * SIZE + x]) {
+          out[y * SIZE + x] = 1;
+          break;
+        }
+  return out;
+}
 const median = (a: number[]) => {
   const s = [...a].sort((p, q) => p - q);
   return +(s.length ? s[Math.floor((s.length - 1) / 2)]! * 0.5 + s[Math.ceil((s.length - 1) / 2)]! * 0.5 : NaN).toFixed(3);
@@ -250,7 +291,7 @@ const median = (a: number[]) => {
 
 const result: Record<string, unknown> = {
   model: `resnet18 truncated at ${BLOCK}, 1-channel ${SIZE} x ${SIZE}, 5 logits, seed 1`,
-  training: { images: TRAIN, steps: STEPS, batch: BATCH, lr: LR, schedule: 'cosine', labels: 'U-Ones', seconds: trainSeconds === undefined ? undefined : Math.round(trainSeconds) },
+  training: { images: TRAIN, steps: trainedSteps, batch: BATCH, lr: LR, schedule: 'cosine', labels: 'U-Ones', seconds: trainSeconds === undefined ? undefined : Math.round(trainSeconds) },
   validImages: validRecs.length,
   tasks: {},
 };
@@ -269,6 +310,10 @@ for (const [ti, task] of COMPETITION_TASKS.entries()) {
     const peakIn: number[] = [];
     const lowMass: number[] = [];
     const strongIn: number[] = [];
+    const near1: number[] = [];
+    const near2: number[] = [];
+    const area1: number[] = [];
+    const area2: number[] = [];
     for (const r of pos) {
       const region = renderSynthRegions(r, SIZE)[task as Task];
       const x = images([r]);
@@ -280,6 +325,13 @@ for (const [ti, task] of COMPETITION_TASKS.entries()) {
       aligned.push(share(upsampleAligned(cam.cam, cam.camWidth, stride), region));
       ceiling.push(share(idealHeatmap(region, stride), region));
       area.push(region.reduce((s, v) => s + v, 0) / region.length);
+      // how far outside the rest lies: the share within one and two cells (stride, 2 * stride pixels) of the region
+      const grown1 = dilate(region, stride);
+      const grown2 = dilate(region, 2 * stride);
+      near1.push(share(cam.heatmap, grown1));
+      near2.push(share(cam.heatmap, grown2));
+      area1.push(grown1.reduce((s, v) => s + v, 0) / region.length);
+      area2.push(grown2.reduce((s, v) => s + v, 0) / region.length);
       // where the peak is, how much mass the faint part (< 0.3 of the peak) holds, and the strong part's (>= 0.5) share inside
       const h = cam.heatmap;
       let arg = 0;
@@ -296,7 +348,7 @@ for (const [ti, task] of COMPETITION_TASKS.entries()) {
       strongIn.push(share(strong, region));
       if (block === BLOCK && !figure.some((g) => g.task === task) && probs[validRecs.indexOf(r)]![ti]! > 0.5) figure.push({ task, rec: r, heat: cam.heatmap, region });
     }
-    per[block] = { inRegion: mean(inR), medianInRegion: median(inR), mostlyInside: mean(inR.map((v) => (v > 0.5 ? 1 : 0))), aligned: mean(aligned), ceiling: mean(ceiling), area: mean(area), peakInRegion: mean(peakIn), faintMass: mean(lowMass), strongInRegion: mean(strongIn), n: inR.length };
+    per[block] = { inRegion: mean(inR), medianInRegion: median(inR), mostlyInside: mean(inR.map((v) => (v > 0.5 ? 1 : 0))), aligned: mean(aligned), ceiling: mean(ceiling), area: mean(area), peakInRegion: mean(peakIn), faintMass: mean(lowMass), strongInRegion: mean(strongIn), withinOneCell: mean(near1), areaOneCell: mean(area1), withinTwoCells: mean(near2), areaTwoCells: mean(area2), n: inR.length };
   }
   tasks[task] = { auroc: +auc.toFixed(3), positives: labels.filter((v) => v === 1).length, ...per };
   console.log(task, JSON.stringify(tasks[task]), `(${secs()} s)`);
