@@ -7,7 +7,9 @@
 // `aligned` re-upsamples the same low-resolution map with each cell centred where its receptive field is centred
 // (pixel stride * n for torchvision's symmetrically padded stride-2 convs) instead of gradCam's half-pixel grid.
 // Also per image: whether the heatmap's peak is inside (`peakInRegion`), the mass share of its faint part
-// (< 0.3 of the peak, `faintMass`) and the in-region share of its strong part (>= 0.5, `strongInRegion`).
+// (< 0.3 of the peak, `faintMass`) and the in-region share of its strong part (>= 0.5, `strongInRegion`); and how far
+// outside the rest lies: the share within one and two cells of the region (`withinOneCell`, `withinTwoCells`: the
+// region grown by stride and 2 * stride pixels) next to those grown regions' areas (`areaOneCell`, `areaTwoCells`).
 // Writes docs/gradcam-phantoms.json (the table in docs/gradcam.md) and docs/gradcam-phantoms.png (the figure), or
 // <--out>.json / .png. --size sets the image side (the layer2 map is side / 8 cells wide); --cut the block resnet18
 // is truncated at (default layer2; the cut block and the one before it are explained).
@@ -184,7 +186,10 @@ let trainSeconds: number | undefined;
 let trainedSteps = STEPS; // with --model: what training.json says
 if (LOAD) {
   model = await loadModel(LOAD);
-  const saved = JSON.parse(readFileSync(join(LOAD, 'training.json'), 'utf8')) as { steps: number; seconds: number };
+  const saved = JSON.parse(readFileSync(join(LOAD, 'training.json'), 'utf8')) as { steps: number; seconds: number; size?: number; cut?: string };
+  if ((saved.size ?? SIZE) !== SIZE || (saved.cut ?? BLOCK) !== BLOCK) {
+    throw new Error(`${LOAD} was trained with --size ${saved.size} --cut ${saved.cut}; pass the same to measure it.`);
+  }
   trainSeconds = saved.seconds;
   trainedSteps = saved.steps;
 } else {
@@ -215,7 +220,7 @@ if (LOAD) {
   tf.dispose([x, y, mask]);
   if (SAVE) {
     await saveModel(model, SAVE);
-    writeFileSync(join(SAVE, 'training.json'), JSON.stringify({ steps: STEPS, seconds: Math.round(trainSeconds) }) + '\n');
+    writeFileSync(join(SAVE, 'training.json'), JSON.stringify({ steps: STEPS, seconds: Math.round(trainSeconds), size: SIZE, cut: BLOCK }) + '\n');
   }
 }
 
