@@ -269,26 +269,26 @@ const share = (heat: ArrayLike<number>, region: Uint8Array): number => {
   }
   return mass > 0 ? inside / mass : NaN;
 };
-/** `region` grown by k pixels in every direction (a (2k+1)-square structuring element: Chebyshev distance <= k). */
+/** `region` grown by k pixels in every direction (a (2k+1)-square structuring element: Chebyshev distance <= k),
+ * as two passes of a 1-D grow: along rows, then along columns. */
 function dilate(region: Uint8Array, k: number): Uint8Array {
-  const rows = new Uint8Array(region.length);
-  for (let y = 0; y < SIZE; y++)
-    for (let x = 0; x < SIZE; x++)
-      for (let d = Math.max(0, x - k); d <= Math.min(SIZE - 1, x + k); d++)
-        if (region[y * SIZE + d]) {
-          rows[y * SIZE + x] = 1;
-          break;
-        }
-  const out = new Uint8Array(region.length);
-  for (let y = 0; y < SIZE; y++)
-    for (let x = 0; x < SIZE; x++)
-      for (let d = Math.max(0, y - k); d <= Math.min(SIZE - 1, y + k); d++)
-        if (rows[d * SIZE + x]) {
-          out[y * SIZE + x] = 1;
-          break;
-        }
-  return out;
+  const grow = (src: Uint8Array, alongRows: boolean): Uint8Array => {
+    const out = new Uint8Array(src.length);
+    for (let y = 0; y < SIZE; y++)
+      for (let x = 0; x < SIZE; x++) {
+        const c = alongRows ? x : y;
+        for (let d = Math.max(0, c - k); d <= Math.min(SIZE - 1, c + k); d++)
+          if (src[alongRows ? y * SIZE + d : d * SIZE + x]) {
+            out[y * SIZE + x] = 1;
+            break;
+          }
+      }
+    return out;
+  };
+  return grow(grow(region, true), false);
 }
+/** A mask's share of the image. */
+const areaOf = (mask: Uint8Array): number => mask.reduce((s, v) => s + v, 0) / mask.length;
 const median = (a: number[]) => {
   const s = [...a].sort((p, q) => p - q);
   return +(s.length ? s[Math.floor((s.length - 1) / 2)]! * 0.5 + s[Math.ceil((s.length - 1) / 2)]! * 0.5 : NaN).toFixed(3);
@@ -329,14 +329,14 @@ for (const [ti, task] of COMPETITION_TASKS.entries()) {
       inR.push(f);
       aligned.push(share(upsampleAligned(cam.cam, cam.camWidth, stride), region));
       ceiling.push(share(idealHeatmap(region, stride), region));
-      area.push(region.reduce((s, v) => s + v, 0) / region.length);
+      area.push(areaOf(region));
       // how far outside the rest lies: the share within one and two cells (stride, 2 * stride pixels) of the region
       const grown1 = dilate(region, stride);
       const grown2 = dilate(region, 2 * stride);
       near1.push(share(cam.heatmap, grown1));
       near2.push(share(cam.heatmap, grown2));
-      area1.push(grown1.reduce((s, v) => s + v, 0) / region.length);
-      area2.push(grown2.reduce((s, v) => s + v, 0) / region.length);
+      area1.push(areaOf(grown1));
+      area2.push(areaOf(grown2));
       // where the peak is, how much mass the faint part (< 0.3 of the peak) holds, and the strong part's (>= 0.5) share inside
       const h = cam.heatmap;
       let arg = 0;
