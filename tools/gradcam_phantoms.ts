@@ -15,9 +15,11 @@
 // is truncated at (default layer2; the cut block and the one before it are explained).
 //
 //   npx tsx tools/gradcam_phantoms.ts [--steps 150] [--size 128] [--cut layer2] [--out docs/gradcam-phantoms]
-//                                     [--save dir] [--model dir] [--explain 40] [--valid 400] [--train 2400]
+//                                     [--save dir] [--model dir] [--init dir] [--lr 1e-3]
+//                                     [--explain 40] [--valid 400] [--train 2400]
 //
-// --save writes the trained model (saveModel, plus training.json), --model measures a saved one instead of training. Deterministic
+// --save writes the trained model (saveModel, plus training.json), --model measures a saved one instead of training,
+// --init trains a saved one --steps more (a new cosine schedule from --lr; training.json lists the runs). Deterministic
 // for a given step count (seeded init, data order and phantoms); the run time depends on the machine's load.
 //
 //   npx tsx tools/gradcam_phantoms.ts --checks    (about a minute; writes docs/gradcam-phantom-checks.json)
@@ -74,8 +76,9 @@ const VALID = Number(arg('valid', '400'));
 const EXPLAIN = Number(arg('explain', '40')); // positives explained per task
 const SAVE = arg('save', undefined);
 const LOAD = arg('model', undefined);
+const INIT = arg('init', undefined); // continue training a saved model (same --size and --cut)
 const BATCH = 16;
-const LR = 1e-3;
+const LR = Number(arg('lr', '1e-3'));
 const SPEC: PreprocessSpec = { resizeSize: SIZE, cropSize: SIZE, interpolation: 'bilinear', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
 
 const t0 = Date.now();
@@ -181,17 +184,27 @@ function images(recs: SynthRecord[]): tf.Tensor4D {
   return tf.tensor4d(out, [recs.length, SIZE, SIZE, 1]);
 }
 
-let model: tf.LayersModel;
-let trainSeconds: number | undefined;
-let trainedSteps = STEPS; // with --model: what training.json says
-if (LOAD) {
-  model = await loadModel(LOAD);
-  const saved = JSON.parse(readFileSync(join(LOAD, 'training.json'), 'utf8')) as { steps: number; seconds: number; size?: number; cut?: string };
+interface Training {
+  steps: number;
+  seconds: number;
+  size?: number;
+  cut?: string;
+  /** How the steps were run, when not one cosine schedule from lr 1e-3 (a continued run: one entry per run). */
+  runs?: { steps: number; lr: number }[];
+}
+/** A saved model and its training.json, refused when it was trained at another --size or --cut. */
+async function loadSaved(dir: string): Promise<{ model: tf.LayersModel; saved: Training }> {
+  const saved = JSON.parse(readFileSync(join(dir, 'training.json'), 'utf8')) as Training;
   if ((saved.size ?? SIZE) !== SIZE || (saved.cut ?? BLOCK) !== BLOCK) {
-    throw new Error(`${LOAD} was trained with --size ${saved.size} --cut ${saved.cut}; pass the same to measure it.`);
+    throw new Error(`${dir} was trained with --size ${saved.size} --cut ${saved.cut}; pass the same to use it.`);
   }
-  trainSeconds = saved.seconds;
-  trainedSteps = saved.steps;
+  return { model: await loadModel(dir), saved };
+}
+
+let model: tf.LayersModel;
+let training: Training;
+if (LOAD) {
+  ({ model, saved: training } = await loadSaved(LOAD));
 } else {
   // resnet18 truncated at layer2 (BatchNorm, residual adds) on 1-channel phantoms, 5 logits; U-Ones labels
   const recs = frontal('train', TRAIN);
@@ -200,9 +213,13 @@ if (LOAD) {
   const y = tf.tensor2d(t.map((v) => Array.from(v.y)));
   const mask = tf.tensor2d(t.map((v) => Array.from(v.mask)));
   console.log(`rendered ${TRAIN} training phantoms (${secs()} s)`);
-  const full = await createModel('resnet18', { inputShape: [SIZE, SIZE, 1], numClasses: 5, seed: 1 });
-  model = truncate(full, BLOCK, { numClasses: 5 });
-  full.dispose();
+  const before = INIT ? await loadSaved(INIT) : undefined;
+  if (before) model = before.model;
+  else {
+    const full = await createModel('resnet18', { inputShape: [SIZE, SIZE, 1], numClasses: 5, seed: 1 });
+    model = truncate(full, BLOCK, { numClasses: 5 });
+    full.dispose();
+  }
   const ts = Date.now();
   const res = await train(model, { train: { x, y, mask } }, {
     lr: LR,
@@ -215,12 +232,20 @@ if (LOAD) {
       if (i.step % 10 === 0) console.log(`step ${i.step}/${STEPS} loss ${i.smoothLoss.toFixed(4)} (${secs()} s)`);
     },
   });
-  trainSeconds = (Date.now() - ts) / 1000;
-  console.log(`trained ${res.steps} steps in ${trainSeconds.toFixed(0)} s`);
+  const seconds = (Date.now() - ts) / 1000;
+  console.log(`trained ${res.steps} steps in ${seconds.toFixed(0)} s`);
   tf.dispose([x, y, mask]);
+  const prior = before?.saved;
+  training = {
+    steps: (prior?.steps ?? 0) + STEPS,
+    seconds: Math.round((prior?.seconds ?? 0) + seconds),
+    size: SIZE,
+    cut: BLOCK,
+    ...(prior || LR !== 1e-3 ? { runs: [...(prior ? prior.runs ?? [{ steps: prior.steps, lr: 1e-3 }] : []), { steps: STEPS, lr: LR }] } : {}),
+  };
   if (SAVE) {
     await saveModel(model, SAVE);
-    writeFileSync(join(SAVE, 'training.json'), JSON.stringify({ steps: STEPS, seconds: Math.round(trainSeconds), size: SIZE, cut: BLOCK }) + '\n');
+    writeFileSync(join(SAVE, 'training.json'), JSON.stringify(training) + '\n');
   }
 }
 
@@ -296,7 +321,8 @@ const median = (a: number[]) => {
 
 const result: Record<string, unknown> = {
   model: `resnet18 truncated at ${BLOCK}, 1-channel ${SIZE} x ${SIZE}, 5 logits, seed 1`,
-  training: { images: TRAIN, steps: trainedSteps, batch: BATCH, lr: LR, schedule: 'cosine', labels: 'U-Ones', seconds: trainSeconds === undefined ? undefined : Math.round(trainSeconds) },
+  // one cosine schedule from LR, or (`runs`) one per run of a continued model
+  training: { images: TRAIN, steps: training.steps, batch: BATCH, lr: training.runs ? undefined : LR, schedule: 'cosine', labels: 'U-Ones', seconds: training.seconds, runs: training.runs },
   validImages: validRecs.length,
   tasks: {},
 };
