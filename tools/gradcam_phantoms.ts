@@ -77,8 +77,10 @@ const EXPLAIN = Number(arg('explain', '40')); // positives explained per task
 const SAVE = arg('save', undefined);
 const LOAD = arg('model', undefined);
 const INIT = arg('init', undefined); // continue training a saved model (same --size and --cut)
+if (LOAD && INIT) throw new Error('Pass --model (measure a saved model) or --init (train it further), not both.');
 const BATCH = 16;
-const LR = Number(arg('lr', '1e-3'));
+const DEFAULT_LR = 1e-3;
+const LR = Number(arg('lr', String(DEFAULT_LR)));
 const SPEC: PreprocessSpec = { resizeSize: SIZE, cropSize: SIZE, interpolation: 'bilinear', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
 
 const t0 = Date.now();
@@ -186,10 +188,12 @@ function images(recs: SynthRecord[]): tf.Tensor4D {
 
 interface Training {
   steps: number;
+  /** Training images (older training.json files lack it: the --train given when measuring is reported). */
+  images?: number;
   seconds: number;
   size?: number;
   cut?: string;
-  /** How the steps were run, when not one cosine schedule from lr 1e-3 (a continued run: one entry per run). */
+  /** How the steps were run, when not one cosine schedule from DEFAULT_LR (a continued run: one entry per run). */
   runs?: { steps: number; lr: number }[];
 }
 /** A saved model and its training.json, refused when it was trained at another --size or --cut. */
@@ -236,12 +240,15 @@ if (LOAD) {
   console.log(`trained ${res.steps} steps in ${seconds.toFixed(0)} s`);
   tf.dispose([x, y, mask]);
   const prior = before?.saved;
+  const priorRuns = prior ? (prior.runs ?? [{ steps: prior.steps, lr: DEFAULT_LR }]) : [];
+  const runs = [...priorRuns, { steps: STEPS, lr: LR }];
   training = {
     steps: (prior?.steps ?? 0) + STEPS,
+    images: TRAIN,
     seconds: Math.round((prior?.seconds ?? 0) + seconds),
     size: SIZE,
     cut: BLOCK,
-    ...(prior || LR !== 1e-3 ? { runs: [...(prior ? prior.runs ?? [{ steps: prior.steps, lr: 1e-3 }] : []), { steps: STEPS, lr: LR }] } : {}),
+    ...(runs.length > 1 || LR !== DEFAULT_LR ? { runs } : {}),
   };
   if (SAVE) {
     await saveModel(model, SAVE);
@@ -322,7 +329,7 @@ const median = (a: number[]) => {
 const result: Record<string, unknown> = {
   model: `resnet18 truncated at ${BLOCK}, 1-channel ${SIZE} x ${SIZE}, 5 logits, seed 1`,
   // one cosine schedule from LR, or (`runs`) one per run of a continued model
-  training: { images: TRAIN, steps: training.steps, batch: BATCH, lr: training.runs ? undefined : LR, schedule: 'cosine', labels: 'U-Ones', seconds: training.seconds, runs: training.runs },
+  training: { images: training.images ?? TRAIN, steps: training.steps, batch: BATCH, lr: training.runs ? undefined : LR, schedule: 'cosine', labels: 'U-Ones', seconds: training.seconds, runs: training.runs },
   validImages: validRecs.length,
   tasks: {},
 };
