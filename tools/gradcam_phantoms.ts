@@ -340,6 +340,8 @@ for (const [ti, task] of COMPETITION_TASKS.entries()) {
   const auc = auroc(labels, probs.map((p) => p[ti]!));
   const pos = validRecs.filter((_, k) => labels[k] === 1).slice(0, EXPLAIN);
   const per: Record<string, unknown> = {};
+  // each explained positive's input and region, made once for every block explained
+  const explained = pos.map((r) => ({ r, region: renderSynthRegions(r, SIZE)[task as Task], x: images([r]) }));
   for (const { block, stride } of STAGES) {
     const inR: number[] = [];
     const aligned: number[] = [];
@@ -352,11 +354,8 @@ for (const [ti, task] of COMPETITION_TASKS.entries()) {
     const near2: number[] = [];
     const area1: number[] = [];
     const area2: number[] = [];
-    for (const r of pos) {
-      const region = renderSynthRegions(r, SIZE)[task as Task];
-      const x = images([r]);
+    for (const { r, region, x } of explained) {
       const cam = await gradCam(model, x, { block, classIndex: ti });
-      x.dispose();
       const f = share(cam.heatmap, region);
       if (Number.isNaN(f)) continue; // nothing positive to explain
       inR.push(f);
@@ -388,6 +387,7 @@ for (const [ti, task] of COMPETITION_TASKS.entries()) {
     }
     per[block] = { inRegion: mean(inR), medianInRegion: median(inR), mostlyInside: mean(inR.map((v) => (v > 0.5 ? 1 : 0))), aligned: mean(aligned), ceiling: mean(ceiling), area: mean(area), peakInRegion: mean(peakIn), faintMass: mean(lowMass), strongInRegion: mean(strongIn), withinOneCell: mean(near1), areaOneCell: mean(area1), withinTwoCells: mean(near2), areaTwoCells: mean(area2), n: inR.length };
   }
+  tf.dispose(explained.map((e) => e.x));
   tasks[task] = { auroc: +auc.toFixed(3), positives: labels.filter((v) => v === 1).length, ...per };
   console.log(task, JSON.stringify(tasks[task]), `(${secs()} s)`);
 }
