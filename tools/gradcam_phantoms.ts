@@ -221,7 +221,7 @@ if (LOAD) {
   if (before) model = before.model;
   else {
     const full = await createModel('resnet18', { inputShape: [SIZE, SIZE, 1], numClasses: 5, seed: 1 });
-    model = truncate(full, BLOCK, { numClasses: 5 });
+    model = truncate(full, BLOCK, { numClasses: 5, seed: 1 }); // the new head is seeded too
     full.dispose();
   }
   const ts = Date.now();
