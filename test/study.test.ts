@@ -241,9 +241,34 @@ describe('findings', () => {
   it('says why a finding cannot be computed (no ImageNet runs)', () => {
     const rnd = runs.filter((r) => r.init === 'random');
     const res = studyResults(rnd, preds, [{ id: 'resnet18.imagenet.full.s0', reason: 'ImageNet weights unavailable (offline)' }], { bootstrap: 50 });
-    expect(res.findings.pretrainingBoost).toEqual({ reason: 'needs ImageNet weights: ImageNet weights unavailable (offline)' });
+    expect(res.findings.pretrainingBoost).toEqual({ reason: 'needs ImageNet weights: ImageNet weights unavailable (offline)', paper: -0.72 });
     expect(res.findings.imagenetVsAuroc.imagenet).toEqual({ reason: 'needs ImageNet weights: ImageNet weights unavailable (offline)' });
     expect(studyReport(res).markdown).toMatch(/## 3\. .*\n\nNot computed: needs ImageNet weights/);
+  });
+
+  it('every finding quotes the paper (Ke et al. 2021) beside ours or beside the reason ours is missing', () => {
+    // the paper's values, typed here from its abstract and text (not read from the code under test)
+    const PAPER = { imagenetRho: { imagenet: 0.08, random: 0.06 }, boostVsParamsRho: -0.72, truncationMeanGain: 3.25 };
+    const check = (res: ReturnType<typeof studyResults>) => {
+      const f = res.findings;
+      expect(f.imagenetVsAuroc.paper).toEqual(PAPER.imagenetRho);
+      expect(f.familyVsSize.paper).toMatch(/family .* more than size/);
+      expect(f.pretrainingBoost.paper).toBe(PAPER.boostVsParamsRho);
+      expect(f.truncation.paper).toBe(PAPER.truncationMeanGain);
+      const sections = studyReport(res).markdown.split(/\n(?=## )/);
+      const section = (n: number) => sections.find((x) => x.startsWith(`## ${n}. `))!;
+      expect(section(1)).toMatch(/\| imagenet \| .*\| 0\.08 \|\n\| random \| .*\| 0\.06 \|/);
+      expect(section(2)).toMatch(/Paper: without pretraining, the choice of model family influences performance more than size within a family/);
+      expect(section(3)).toMatch(/paper: \*\*-0\.72\*\*|Paper: .*\*\*-0\.72\*\*/);
+      expect(section(4)).toMatch(/paper: \*\*3\.25x\*\*|Paper: .*\*\*3\.25x\*\*/);
+    };
+    check(results); // every finding computed
+    // offline, as `npm run reproduce` without weights: no ImageNet runs, one family, no truncation
+    const offline = studyResults(runs.filter((r) => r.arch === 'resnet18' && r.init === 'random' && r.truncatedAt === null), preds,
+      [{ id: 'resnet18.imagenet.full.s0', reason: 'ImageNet weights unavailable (offline)' }], { bootstrap: 50 });
+    for (const k of ['familyVsSize', 'pretrainingBoost', 'truncation'] as const) expect(offline.findings[k]).toHaveProperty('reason');
+    check(offline);
+    expect(studyReport(offline).markdown).toMatch(/## 3\. .*\n\nNot computed: needs ImageNet weights: ImageNet weights unavailable \(offline\)\.\n\nPaper: Spearman rho of the boost with parameter count \*\*-0\.72\*\*\./);
   });
 
   it('refuses runs validated on different validation sets', () => {

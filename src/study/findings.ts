@@ -41,13 +41,18 @@ export interface StudySkipped {
   reason: string;
 }
 
-/** Values the paper (Ke et al., CHIL 2021) reports, quoted beside ours. */
+/**
+ * What the paper (Ke et al., CHIL 2021) reports for each finding, quoted beside ours: the one source of these
+ * values. results.json carries them in every finding (`paper`), computed or not, and report.md prints them from there.
+ */
 export const CHEXTRANSFER_PAPER = {
-  /** Spearman rho, ImageNet top-1 vs CheXpert AUROC: pretrained models, and random init. */
+  /** Finding 1: Spearman rho, ImageNet top-1 vs CheXpert AUROC: pretrained models, and random init. */
   imagenetRho: { imagenet: 0.08, random: 0.06 },
-  /** Spearman rho, pretraining boost vs parameter count. */
+  /** Finding 2 is qualitative: the paper gives no single number. */
+  familyVsSize: 'without pretraining, the choice of model family influences performance more than size within a family',
+  /** Finding 3: Spearman rho, pretraining boost vs parameter count. */
   boostVsParamsRho: -0.72,
-  /** Mean parameter-efficiency gain of truncated models without a significant AUROC drop. */
+  /** Finding 4: mean parameter-efficiency gain of truncated models without a significant AUROC drop. */
   truncationMeanGain: 3.25,
 } as const;
 
@@ -103,7 +108,8 @@ export interface StudyTruncationRow extends StudyPairTest {
 export interface StudyFindings {
   seeds: StudySeedSpread[];
   imagenetVsAuroc: { imagenet: StudyRho | Reason; random: StudyRho | Reason; paper: typeof CHEXTRANSFER_PAPER.imagenetRho };
-  familyVsSize:
+  /** Each finding below carries the paper's value (`paper`) whether ours was computed or not. */
+  familyVsSize: (
     | {
         families: { family: string; models: { config: string; arch: string; params: number; meanAuroc: number }[]; mean: number; range: number }[];
         /** Mean AUROC range within families with at least two sizes. */
@@ -112,9 +118,10 @@ export interface StudyFindings {
         betweenFamilySpread: number;
         familyMattersMore: boolean;
       }
-    | Reason;
-  pretrainingBoost: { rows: StudyBoostRow[]; vsParams: StudyRho | Reason; paper: number } | Reason;
-  truncation: { rows: StudyTruncationRow[]; meanGain: number | null; eligible: string[]; paper: number } | Reason;
+    | Reason
+  ) & { paper: string };
+  pretrainingBoost: ({ rows: StudyBoostRow[]; vsParams: StudyRho | Reason } | Reason) & { paper: number };
+  truncation: ({ rows: StudyTruncationRow[]; meanGain: number | null; eligible: string[] } | Reason) & { paper: number };
 }
 
 /** results.json */
@@ -279,12 +286,13 @@ function familyVsSize(x: FindingContext): StudyFindings['familyVsSize'] {
     return { family, models, mean: mean(v), range: Math.max(...v) - Math.min(...v) };
   });
   const multi = fams.filter((f) => f.models.length >= 2);
-  if (fams.length < 2) return { reason: `needs random-init full models of at least 2 families; ${fams.length} present` };
-  if (multi.length === 0) return { reason: 'needs two sizes of one family (random init) for a within-family comparison' };
+  const paper = CHEXTRANSFER_PAPER.familyVsSize;
+  if (fams.length < 2) return { reason: `needs random-init full models of at least 2 families; ${fams.length} present`, paper };
+  if (multi.length === 0) return { reason: 'needs two sizes of one family (random init) for a within-family comparison', paper };
   const within = mean(multi.map((f) => f.range));
   const means = fams.map((f) => f.mean);
   const between = Math.max(...means) - Math.min(...means);
-  return { families: fams, withinFamilySpread: within, betweenFamilySpread: between, familyMattersMore: between > within };
+  return { families: fams, withinFamilySpread: within, betweenFamilySpread: between, familyMattersMore: between > within, paper };
 }
 
 /** Finding 3: the pretraining boost per architecture, and its rank correlation with the parameter count. */
@@ -305,6 +313,7 @@ function pretrainingBoost(x: FindingContext): StudyFindings['pretrainingBoost'] 
       reason: why
         ? `needs ImageNet weights: ${why.reason}`
         : boostWhy[0] ?? 'needs the same architecture trained from random init and from ImageNet weights',
+      paper: CHEXTRANSFER_PAPER.boostVsParamsRho,
     };
   }
   return {
@@ -332,7 +341,7 @@ function truncationFinding(x: FindingContext): StudyFindings['truncation'] {
       significantDrop: false,
     });
   }
-  if (trows.length === 0) return { reason: 'needs a truncated run and the full run of the same architecture and init' };
+  if (trows.length === 0) return { reason: 'needs a truncated run and the full run of the same architecture and init', paper: CHEXTRANSFER_PAPER.truncationMeanGain };
   const s = summarizeTruncation(
     trows.map((r) => ({ name: r.truncated, referenceParams: r.fullParams, candidateParams: r.params, referenceAuroc: r.fullAuroc, candidateAuroc: r.auroc, pValue: r.pValue })),
   );
@@ -469,10 +478,13 @@ function imagenetSection(findings: StudyFindings, figures: Figures): string[] {
   return md;
 }
 
+/** Finding 2's paper statement as a sentence: the paper's words, and that it has no number to compare. */
+const paperFamilyText = (statement: string) => `${statement} (a qualitative finding; it gives no single number)`;
+
 function familySection(findings: StudyFindings, figures: Figures): string[] {
   const md: string[] = ['## 2. Without pretraining, the family matters more than the size', ''];
   const f2 = findings.familyVsSize;
-  if (isReason(f2)) return [...md, `Not computed: ${f2.reason}.`, ''];
+  if (isReason(f2)) return [...md, `Not computed: ${f2.reason}.`, '', `Paper: ${paperFamilyText(f2.paper)}.`, ''];
   md.push('| family | models (params M: mean AUROC) | family mean | range within family |');
   md.push('|---|---|---:|---:|');
   for (const f of f2.families) {
@@ -483,7 +495,7 @@ function familySection(findings: StudyFindings, figures: Figures): string[] {
     `Spread within families (mean AUROC range over families with two or more sizes): **${f3(f2.withinFamilySpread)}**; ` +
       `spread between families (range of family means): **${f3(f2.betweenFamilySpread)}** — ` +
       `${f2.familyMattersMore ? 'here the family matters more than the size' : 'here the size matters as much as or more than the family'}. ` +
-      'The paper finds that without pretraining the choice of family influences performance more than size within a family (a qualitative finding; it gives no single number).',
+      `Paper: ${paperFamilyText(f2.paper)}.`,
     '',
   );
   const pts: ScatterPoint[] = f2.families.flatMap((f) => f.models.map((m) => ({ x: Math.log10(m.params), y: m.meanAuroc, label: m.arch, group: f.family })));
@@ -499,7 +511,7 @@ function familySection(findings: StudyFindings, figures: Figures): string[] {
 function boostSection(findings: StudyFindings, figures: Figures): string[] {
   const md: string[] = ['## 3. Pretraining helps smaller models more', ''];
   const f3b = findings.pretrainingBoost;
-  if (isReason(f3b)) return [...md, `Not computed: ${f3b.reason}.`, ''];
+  if (isReason(f3b)) return [...md, `Not computed: ${f3b.reason}.`, '', `Paper: Spearman rho of the boost with parameter count **${f3b.paper}**.`, ''];
   md.push('Boost = mean AUROC (ImageNet init) - mean AUROC (random init), with a paired bootstrap test on the same validation cases.', '');
   md.push('| architecture | params (M) | random | ImageNet | boost | 95% CI (paired) | p |');
   md.push('|---|---:|---:|---:|---:|---|---:|');
@@ -549,7 +561,9 @@ function truncationFigure(rows: StudyTruncationRow[]): string {
 function truncationSection(findings: StudyFindings, figures: Figures): string[] {
   const md: string[] = ['## 4. Truncated models are more parameter-efficient', ''];
   const f4 = findings.truncation;
-  if (isReason(f4)) return [...md, `Not computed: ${f4.reason}.`, ''];
+  if (isReason(f4)) {
+    return [...md, `Not computed: ${f4.reason}.`, '', `Paper: mean parameter-efficiency gain of truncated models without a significant drop **${f4.paper}x**.`, ''];
+  }
   md.push('Gain = full / truncated parameters; difference = truncated - full mean AUROC, paired bootstrap on the same validation cases.', '');
   md.push('| truncated | full | params (M) full -> truncated | gain | AUROC full -> truncated | difference | 95% CI (paired) | p | significant drop |');
   md.push('|---|---|---|---:|---|---:|---|---:|---|');
