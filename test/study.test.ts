@@ -353,8 +353,13 @@ describe('chexzoo study end to end (tiny grid)', () => {
       expect(p.n).toBe(40);
       expect(p.probs).toHaveLength(40 * 5);
       expect(existsSync(join(single, 'runs', r.id, 'config.json'))).toBe(true); // an ordinary chexzoo train run folder
+      // each run's curves: in its folder, and linked from the report (drawn into figures/ from the same metrics.json)
+      const curves = await fs.readFile(join(single, 'runs', r.id, 'curves.svg'), 'utf8');
+      expect(await fs.readFile(join(single, 'figures', `curves-${r.id}.svg`), 'utf8')).toBe(curves);
     }
-    expect(await fs.readFile(join(single, 'report.md'), 'utf8')).toMatch(/## 4\. Truncated models/);
+    const md = await fs.readFile(join(single, 'report.md'), 'utf8');
+    expect(md).toMatch(/## 4\. Truncated models/);
+    for (const r of one.runs) expect(md).toContain(`- [${r.id}](figures/curves-${r.id}.svg)`);
 
     // one report over runs of two different validation sets is refused
     const r0 = one.runs[0].id as string;

@@ -32,7 +32,7 @@ export interface ScatterOptions {
 }
 
 // Okabe-Ito palette: distinguishable with the common colour-vision deficiencies.
-const PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#F0E442', '#000000'];
+export const PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#F0E442', '#000000'];
 
 /** Escapes text for SVG element content and attribute values. */
 export function escapeXml(s: string): string {
@@ -55,8 +55,10 @@ function niceTicks(lo: number, hi: number, target = 5): number[] {
   return ticks;
 }
 
-const fmtDefault = (v: number) => String(Number(v.toFixed(3)));
-const r2 = (v: number) => Math.round(v * 100) / 100;
+/** Tick labels: up to 3 decimals, no trailing zeros. */
+export const fmtDefault = (v: number) => String(Number(v.toFixed(3)));
+/** Pixel coordinates are rounded to 0.01 px (short, stable SVG text). */
+export const r2 = (v: number) => Math.round(v * 100) / 100;
 
 /** A plot's area inside its margins, its ticks, and the scales from data to pixels (rounded to 0.01 px). */
 export interface PlotFrame {
@@ -99,14 +101,19 @@ export function plotFrame(xs: number[], ys: number[], o: { width: number; height
 }
 
 /**
- * The opening of an SVG document with its background, title, grid, ticks, tick labels, frame and axis labels.
- * Close it with `</svg>`.
+ * The opening of an SVG document (or of a panel nested in one, with `y`) with its background, title, grid, ticks,
+ * tick labels, frame and axis labels. Close it with `</svg>`.
  */
-export function axesSvg(f: PlotFrame, o: { title?: string; xLabel?: string; yLabel?: string; formatX: (v: number) => string; formatY: (v: number) => string }): string[] {
+export function axesSvg(
+  f: PlotFrame,
+  o: { title?: string; xLabel?: string; yLabel?: string; formatX: (v: number) => string; formatY: (v: number) => string; y?: number },
+): string[] {
   const { width, height, m, pw, ph } = f;
   const out: string[] = [];
+  // `y`: a panel nested in a larger figure, placed that far down
+  const at = o.y !== undefined ? ` x="0" y="${o.y}"` : '';
   out.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
+    `<svg xmlns="http://www.w3.org/2000/svg"${at} width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
   );
   out.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`);
   if (o.title) {

@@ -4,6 +4,7 @@
 import { pairedBootstrapMeanAurocTest } from '../metrics/bootstrap.js';
 import { spearman } from '../metrics/correlation.js';
 import { summarizeTruncation } from '../metrics/efficiency.js';
+import { curvesSvg, type TrainingCurves } from '../report/curves.js';
 import { scatterSvg, type ScatterPoint } from '../report/svg.js';
 import { rng } from '../utils/rng.js';
 import type { StudyInit, StudyRunSpec } from './grid.js';
@@ -455,6 +456,23 @@ function runsSection(results: StudyResults): string[] {
   return md;
 }
 
+/** The figure file of a run's training curves (run ids are file-name safe; anything else is replaced). */
+const curvesFigure = (id: string) => `curves-${id.replace(/[^\w.-]/g, '_')}.svg`;
+
+/** Links to each run's training curves, drawn into figures/ so the report stays self-contained. */
+function curvesSection(results: StudyResults, curves: ReadonlyMap<string, TrainingCurves> | undefined, figures: Figures): string[] {
+  const drawn = results.runs.filter((r) => curves?.has(r.id));
+  if (drawn.length === 0) return [];
+  for (const r of drawn) figures.push({ name: curvesFigure(r.id), svg: curvesSvg(curves!.get(r.id)!, { title: r.id }) });
+  return [
+    '### Training curves', '',
+    'Training loss, validation mean and per-task AUROC against steps, and the checkpoints kept by top-k (each run folder has the same as curves.svg):',
+    '',
+    ...drawn.map((r) => `- [${r.id}](figures/${curvesFigure(r.id)})`),
+    '',
+  ];
+}
+
 function imagenetSection(findings: StudyFindings, figures: Figures): string[] {
   const md: string[] = ['## 1. ImageNet accuracy does not predict CheXpert AUROC', ''];
   md.push('Spearman rho between ImageNet top-1 and mean AUROC over the full models (mean over seeds), per init, with a bootstrap 95% CI over models.', '');
@@ -595,17 +613,25 @@ function closingSection(results: StudyResults): string[] {
   return md;
 }
 
+/** Options of {@link studyReport}. */
+export interface StudyReportOptions {
+  title?: string;
+  /** Training curves by run id (from each run's metrics.json): drawn as figures/curves-<id>.svg and linked. */
+  curves?: ReadonlyMap<string, TrainingCurves>;
+}
+
 /**
  * Renders report.md and the figures from results.json: the runs (with the spread over seeds beside the bootstrap CI),
  * the skipped runs and why, and the four findings, each with its figure and its statistic next to the paper's.
  * @example const { markdown, figures } = studyReport(results);
  */
-export function studyReport(results: StudyResults, options: { title?: string } = {}): StudyReportFiles {
+export function studyReport(results: StudyResults, options: StudyReportOptions = {}): StudyReportFiles {
   const { findings } = results;
   const figures: Figures = [];
   const md = [
     ...introSection(results, options.title),
     ...runsSection(results),
+    ...curvesSection(results, options.curves, figures),
     ...imagenetSection(findings, figures),
     ...familySection(findings, figures),
     ...boostSection(findings, figures),
