@@ -166,6 +166,8 @@ export type { GradCamOptions, GradCamResult } from './gradcam.js';
 // report figures (SVG scatter plots) and the study (grid, shards, the four CheXtransfer findings, report.md)
 export { scatterSvg } from './report/svg.js';
 export type { ScatterPoint, ScatterOptions } from './report/svg.js';
+export { curvesSvg, curvesFromMetrics } from './report/curves.js';
+export type { TrainingCurves, CurvesMetrics } from './report/curves.js';
 export {
   STUDY_PRESETS,
   TRUNCATION_POINTS,
@@ -186,6 +188,7 @@ export type {
   StudyResults,
   StudyResultsOptions,
   StudyReportFiles,
+  StudyReportOptions,
   StudyRho,
   StudySeedSpread,
   StudyPairTest,

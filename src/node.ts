@@ -55,5 +55,6 @@ export type {
 } from './node/train/run.js';
 
 // the study on disk (`chexzoo study`, `chexzoo report`, `npm run reproduce`)
+export { writeRunCurves, readRunCurves, RUN_CURVES } from './node/train/curves.js';
 export { runStudy, writeStudyReport, readStudyRun, findRunFolders, checkChexpertFolder, studyParams, studySettings } from './node/study/run.js';
 export type { StudyOptions, StudyOutcome, StudyRunRead } from './node/study/run.js';

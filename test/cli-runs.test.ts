@@ -147,8 +147,10 @@ describe('numeric flags (issue 10.10)', () => {
 describe('run folders', () => {
   it('--restart leaves no result of the old run; a fresh run does not mix with old results (10.5)', async () => {
     const run = join(tmp, 'restart');
+    stdout.mockClear();
     expect(await runTrain([...tiny(run), '--max-steps', '2'])).toBe(0);
-    for (const f of ['metrics.json', 'model', 'checkpoints', 'config.json']) expect(existsSync(join(run, f)), f).toBe(true);
+    for (const f of ['metrics.json', 'curves.svg', 'model', 'checkpoints', 'config.json']) expect(existsSync(join(run, f)), f).toBe(true);
+    expect(outText()).toContain(`Training curves: ${join(run, 'curves.svg')}`);
 
     // without checkpoints, old results are not silently kept next to a new run
     rmSync(join(run, 'checkpoints'), { recursive: true });
@@ -158,7 +160,7 @@ describe('run folders', () => {
 
     // a restart that fails later (here: the data) must not leave the old run's AUROC behind
     expect(await runTrain([...tiny(run, unreadable), '--max-steps', '2', '--restart'])).toBe(1);
-    for (const f of ['metrics.json', 'model', 'checkpoints', 'config.json']) expect(existsSync(join(run, f)), f).toBe(false);
+    for (const f of ['metrics.json', 'curves.svg', 'model', 'checkpoints', 'config.json']) expect(existsSync(join(run, f)), f).toBe(false);
     expect(existsSync(join(run, '.lock'))).toBe(false);
   });
 

@@ -101,6 +101,7 @@ describe('study ImageNet arm', () => {
     const md = await fs.readFile(join(tmp, 'study', 'report.md'), 'utf8');
     expect(md).toMatch(/resnet18\.imagenet\.full\.s0`: ImageNet weights unavailable/);
     expect(md).toMatch(/## 3\. Pretraining helps smaller models more\n\nNot computed: needs ImageNet weights/);
+    expect(md).toMatch(/## 3\. Pretraining helps smaller models more\n\nNot computed: [^\n]*\n\nPaper: [^\n]*\*\*-0\.72\*\*/);
     expect(requests).toEqual([]);
   }, 300_000);
 

@@ -241,9 +241,34 @@ describe('findings', () => {
   it('says why a finding cannot be computed (no ImageNet runs)', () => {
     const rnd = runs.filter((r) => r.init === 'random');
     const res = studyResults(rnd, preds, [{ id: 'resnet18.imagenet.full.s0', reason: 'ImageNet weights unavailable (offline)' }], { bootstrap: 50 });
-    expect(res.findings.pretrainingBoost).toEqual({ reason: 'needs ImageNet weights: ImageNet weights unavailable (offline)' });
+    expect(res.findings.pretrainingBoost).toEqual({ reason: 'needs ImageNet weights: ImageNet weights unavailable (offline)', paper: -0.72 });
     expect(res.findings.imagenetVsAuroc.imagenet).toEqual({ reason: 'needs ImageNet weights: ImageNet weights unavailable (offline)' });
     expect(studyReport(res).markdown).toMatch(/## 3\. .*\n\nNot computed: needs ImageNet weights/);
+  });
+
+  it('every finding quotes the paper (Ke et al. 2021) beside ours or beside the reason ours is missing', () => {
+    // the paper's values, typed here from its abstract and text (not read from the code under test)
+    const PAPER = { imagenetRho: { imagenet: 0.08, random: 0.06 }, boostVsParamsRho: -0.72, truncationMeanGain: 3.25 };
+    const check = (res: ReturnType<typeof studyResults>) => {
+      const f = res.findings;
+      expect(f.imagenetVsAuroc.paper).toEqual(PAPER.imagenetRho);
+      expect(f.familyVsSize.paper).toMatch(/family .* more than size/);
+      expect(f.pretrainingBoost.paper).toBe(PAPER.boostVsParamsRho);
+      expect(f.truncation.paper).toBe(PAPER.truncationMeanGain);
+      const sections = studyReport(res).markdown.split(/\n(?=## )/);
+      const section = (n: number) => sections.find((x) => x.startsWith(`## ${n}. `))!;
+      expect(section(1)).toMatch(/\| imagenet \| .*\| 0\.08 \|\n\| random \| .*\| 0\.06 \|/);
+      expect(section(2)).toMatch(/Paper: without pretraining, the choice of model family influences performance more than size within a family/);
+      expect(section(3)).toMatch(/paper: \*\*-0\.72\*\*|Paper: .*\*\*-0\.72\*\*/);
+      expect(section(4)).toMatch(/paper: \*\*3\.25x\*\*|Paper: .*\*\*3\.25x\*\*/);
+    };
+    check(results); // every finding computed
+    // offline, as `npm run reproduce` without weights: no ImageNet runs, one family, no truncation
+    const offline = studyResults(runs.filter((r) => r.arch === 'resnet18' && r.init === 'random' && r.truncatedAt === null), preds,
+      [{ id: 'resnet18.imagenet.full.s0', reason: 'ImageNet weights unavailable (offline)' }], { bootstrap: 50 });
+    for (const k of ['familyVsSize', 'pretrainingBoost', 'truncation'] as const) expect(offline.findings[k]).toHaveProperty('reason');
+    check(offline);
+    expect(studyReport(offline).markdown).toMatch(/## 3\. .*\n\nNot computed: needs ImageNet weights: ImageNet weights unavailable \(offline\)\.\n\nPaper: Spearman rho of the boost with parameter count \*\*-0\.72\*\*\./);
   });
 
   it('refuses runs validated on different validation sets', () => {
@@ -328,8 +353,13 @@ describe('chexzoo study end to end (tiny grid)', () => {
       expect(p.n).toBe(40);
       expect(p.probs).toHaveLength(40 * 5);
       expect(existsSync(join(single, 'runs', r.id, 'config.json'))).toBe(true); // an ordinary chexzoo train run folder
+      // each run's curves: in its folder, and linked from the report (drawn into figures/ from the same metrics.json)
+      const curves = await fs.readFile(join(single, 'runs', r.id, 'curves.svg'), 'utf8');
+      expect(await fs.readFile(join(single, 'figures', `curves-${r.id}.svg`), 'utf8')).toBe(curves);
     }
-    expect(await fs.readFile(join(single, 'report.md'), 'utf8')).toMatch(/## 4\. Truncated models/);
+    const md = await fs.readFile(join(single, 'report.md'), 'utf8');
+    expect(md).toMatch(/## 4\. Truncated models/);
+    for (const r of one.runs) expect(md).toContain(`- [${r.id}](figures/curves-${r.id}.svg)`);
 
     // one report over runs of two different validation sets is refused
     const r0 = one.runs[0].id as string;

@@ -5,6 +5,7 @@ import { archFlag, blockFlag, failWith, IMAGE_SIZE_OPTIONS, imageSizeFlag, intFl
 import type { ViewName } from '../data/chexpert.js';
 import type { StepInfo } from '../train/loop.js';
 import { resolveRunConfig, trainRun, TRAIN_DEFAULTS, type RunConfig } from '../node/train/run.js';
+import { RUN_CURVES } from '../node/train/curves.js';
 
 const USAGE = `Usage: chexzoo train --arch A --data DIR --out RUN [options]
 
@@ -150,7 +151,8 @@ export async function runTrain(argv: string[], hooks: RunTrainHooks = {}): Promi
       : 'no validation result';
     stdout(
       `Trained ${arch} for ${result.steps} steps in ${seconds.toFixed(1)} s${result.stoppedEarly ? ' (early stop)' : ''}: ${summary}\n` +
-        `Wrote ${join(out, 'metrics.json')} and ${join(out, 'model')}\n`,
+        `Wrote ${join(out, 'metrics.json')} and ${join(out, 'model')}\n` +
+        `Training curves: ${join(out, RUN_CURVES)}\n`,
     );
     return 0;
   } catch (e) {

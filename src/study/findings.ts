@@ -4,6 +4,7 @@
 import { pairedBootstrapMeanAurocTest } from '../metrics/bootstrap.js';
 import { spearman } from '../metrics/correlation.js';
 import { summarizeTruncation } from '../metrics/efficiency.js';
+import { curvesSvg, type TrainingCurves } from '../report/curves.js';
 import { scatterSvg, type ScatterPoint } from '../report/svg.js';
 import { rng } from '../utils/rng.js';
 import type { StudyInit, StudyRunSpec } from './grid.js';
@@ -41,13 +42,18 @@ export interface StudySkipped {
   reason: string;
 }
 
-/** Values the paper (Ke et al., CHIL 2021) reports, quoted beside ours. */
+/**
+ * What the paper (Ke et al., CHIL 2021) reports for each finding, quoted beside ours: the one source of these
+ * values. results.json carries them in every finding (`paper`), computed or not, and report.md prints them from there.
+ */
 export const CHEXTRANSFER_PAPER = {
-  /** Spearman rho, ImageNet top-1 vs CheXpert AUROC: pretrained models, and random init. */
+  /** Finding 1: Spearman rho, ImageNet top-1 vs CheXpert AUROC: pretrained models, and random init. */
   imagenetRho: { imagenet: 0.08, random: 0.06 },
-  /** Spearman rho, pretraining boost vs parameter count. */
+  /** Finding 2 is qualitative: the paper gives no single number. */
+  familyVsSize: 'without pretraining, the choice of model family influences performance more than size within a family',
+  /** Finding 3: Spearman rho, pretraining boost vs parameter count. */
   boostVsParamsRho: -0.72,
-  /** Mean parameter-efficiency gain of truncated models without a significant AUROC drop. */
+  /** Finding 4: mean parameter-efficiency gain of truncated models without a significant AUROC drop. */
   truncationMeanGain: 3.25,
 } as const;
 
@@ -103,7 +109,8 @@ export interface StudyTruncationRow extends StudyPairTest {
 export interface StudyFindings {
   seeds: StudySeedSpread[];
   imagenetVsAuroc: { imagenet: StudyRho | Reason; random: StudyRho | Reason; paper: typeof CHEXTRANSFER_PAPER.imagenetRho };
-  familyVsSize:
+  /** Each finding below carries the paper's value (`paper`) whether ours was computed or not. */
+  familyVsSize: (
     | {
         families: { family: string; models: { config: string; arch: string; params: number; meanAuroc: number }[]; mean: number; range: number }[];
         /** Mean AUROC range within families with at least two sizes. */
@@ -112,9 +119,10 @@ export interface StudyFindings {
         betweenFamilySpread: number;
         familyMattersMore: boolean;
       }
-    | Reason;
-  pretrainingBoost: { rows: StudyBoostRow[]; vsParams: StudyRho | Reason; paper: number } | Reason;
-  truncation: { rows: StudyTruncationRow[]; meanGain: number | null; eligible: string[]; paper: number } | Reason;
+    | Reason
+  ) & { paper: string };
+  pretrainingBoost: ({ rows: StudyBoostRow[]; vsParams: StudyRho | Reason } | Reason) & { paper: number };
+  truncation: ({ rows: StudyTruncationRow[]; meanGain: number | null; eligible: string[] } | Reason) & { paper: number };
 }
 
 /** results.json */
@@ -175,20 +183,8 @@ function rowsOf(flat: ArrayLike<number>, n: number, k: number): number[][] {
   return Array.from({ length: n }, (_, i) => Array.from({ length: k }, (_, j) => flat[i * k + j]!));
 }
 
-/**
- * Computes results.json from finished runs (and their validation predictions, for the paired tests): the spread
- * over seeds, and the four findings, each with the reason when the runs present cannot give it.
- * Throws when the runs were validated on different validation sets.
- * @example const results = studyResults(runs, predictionsById, skipped, { preset: 'quick' });
- */
-export function studyResults(
-  runs: StudyRunResult[],
-  predictions: ReadonlyMap<string, RunPredictions>,
-  skipped: StudySkipped[] = [],
-  options: StudyResultsOptions = {},
-): StudyResults {
-  const nBoot = options.bootstrap ?? 1000;
-  const bseed = options.seed ?? 0;
+/** Refuses runs validated on different sets, or a run given twice. */
+function checkComparable(runs: StudyRunResult[]): void {
   const validations = [...new Set(runs.map((r) => r.validation))];
   if (validations.length > 1) {
     const by = validations.map((v) => `${v}: ${runs.filter((r) => r.validation === v).map((r) => r.id).slice(0, 3).join(', ')}`);
@@ -198,11 +194,28 @@ export function studyResults(
   }
   const dup = runs.find((r, i) => runs.findIndex((q) => q.id === r.id) !== i);
   if (dup) throw new Error(`Run '${dup.id}' appears twice; give each run folder once.`);
+}
 
-  // per configuration: mean over seeds
-  const configs = new Map<string, StudyRunResult[]>();
-  for (const r of [...runs].sort((a, b) => a.id.localeCompare(b.id))) configs.set(r.config, [...(configs.get(r.config) ?? []), r]);
-  const seeds: StudySeedSpread[] = [...configs].map(([config, rs]) => {
+/** What the findings share: the runs by configuration, their means over seeds, the paired test. */
+interface FindingContext {
+  configs: Map<string, StudyRunResult[]>;
+  seeds: StudySeedSpread[];
+  /** Configurations of full (untruncated) models. */
+  full: string[];
+  skipped: StudySkipped[];
+  nBoot: number;
+  bseed: number;
+  /** Mean AUROC over the seeds of a configuration. */
+  auroc(config: string): number;
+  /** The configuration's first run (lowest id): its grid place and model facts. */
+  first(config: string): StudyRunResult;
+  /** Paired bootstrap test of two configurations on the lowest seed both have. */
+  pair(a: string, b: string): StudyPairTest | Reason;
+}
+
+/** Per configuration: the mean over seeds, with the spread across seeds. */
+function seedSpreads(configs: Map<string, StudyRunResult[]>): StudySeedSpread[] {
+  return [...configs].map(([config, rs]) => {
     const v = rs.map((r) => r.meanAuroc);
     const m = mean(v);
     const cis = rs.filter((r) => r.ci);
@@ -216,124 +229,141 @@ export function studyResults(
       ci: cis.length ? [mean(cis.map((r) => r.ci![0])), mean(cis.map((r) => r.ci![1]))] : null,
     };
   });
+}
+
+/** The paired bootstrap test of configurations a and b, on the validation predictions of their common lowest seed. */
+function pairedTest(configs: Map<string, StudyRunResult[]>, predictions: ReadonlyMap<string, RunPredictions>, nBoot: number, bseed: number, a: string, b: string): StudyPairTest | Reason {
+  const sa = configs.get(a)!.map((r) => r.seed);
+  const common = configs.get(b)!.map((r) => r.seed).filter((s) => sa.includes(s));
+  if (common.length === 0) return { reason: `${a} and ${b} share no seed` };
+  const seed = Math.min(...common);
+  const ra = configs.get(a)!.find((r) => r.seed === seed)!;
+  const rb = configs.get(b)!.find((r) => r.seed === seed)!;
+  const pa = predictions.get(ra.id);
+  const pb = predictions.get(rb.id);
+  if (!pa || !pb) return { reason: `no validation predictions for ${!pa ? ra.id : rb.id}` };
+  const k = pa.tasks.length;
+  const t = pairedBootstrapMeanAurocTest(rowsOf(pa.labels, pa.n, k), rowsOf(pa.probs, pa.n, k), rowsOf(pb.probs, pb.n, k), {
+    tasks: pa.tasks,
+    mask: rowsOf(pa.mask, pa.n, k),
+    n: nBoot,
+    seed: bseed,
+  });
+  return { seed, diff: t.diff, ci: [t.lower, t.upper], pValue: t.pValue };
+}
+
+function findingContext(runs: StudyRunResult[], predictions: ReadonlyMap<string, RunPredictions>, skipped: StudySkipped[], options: StudyResultsOptions): FindingContext {
+  const nBoot = options.bootstrap ?? 1000;
+  const bseed = options.seed ?? 0;
+  const configs = new Map<string, StudyRunResult[]>();
+  for (const r of [...runs].sort((a, b) => a.id.localeCompare(b.id))) configs.set(r.config, [...(configs.get(r.config) ?? []), r]);
+  const seeds = seedSpreads(configs);
   const auroc = (config: string) => seeds.find((s) => s.config === config)!.mean;
   const first = (config: string) => configs.get(config)![0]!;
   const full = [...configs.keys()].filter((c) => first(c).truncatedAt === null);
+  const pair = (a: string, b: string) => pairedTest(configs, predictions, nBoot, bseed, a, b);
+  return { configs, seeds, full, skipped, nBoot, bseed, auroc, first, pair };
+}
 
-  const pair = (a: string, b: string): StudyPairTest | Reason => {
-    const sa = configs.get(a)!.map((r) => r.seed);
-    const common = configs.get(b)!.map((r) => r.seed).filter((s) => sa.includes(s));
-    if (common.length === 0) return { reason: `${a} and ${b} share no seed` };
-    const seed = Math.min(...common);
-    const ra = configs.get(a)!.find((r) => r.seed === seed)!;
-    const rb = configs.get(b)!.find((r) => r.seed === seed)!;
-    const pa = predictions.get(ra.id);
-    const pb = predictions.get(rb.id);
-    if (!pa || !pb) return { reason: `no validation predictions for ${!pa ? ra.id : rb.id}` };
-    const k = pa.tasks.length;
-    const t = pairedBootstrapMeanAurocTest(rowsOf(pa.labels, pa.n, k), rowsOf(pa.probs, pa.n, k), rowsOf(pb.probs, pb.n, k), {
-      tasks: pa.tasks,
-      mask: rowsOf(pa.mask, pa.n, k),
-      n: nBoot,
-      seed: bseed,
-    });
-    return { seed, diff: t.diff, ci: [t.lower, t.upper], pValue: t.pValue };
-  };
+/** Finding 1: ImageNet top-1 vs AUROC over the full models of one init. */
+function imagenetVsAuroc(x: FindingContext, init: StudyInit): StudyRho | Reason {
+  const ms = x.full.filter((c) => x.first(c).init === init).map((c) => ({ config: c, x: x.first(c).imagenetTop1, y: x.auroc(c) }));
+  if (ms.length === 0) {
+    const why = x.skipped.find((s) => s.id.includes(`.${init}.`));
+    return { reason: why ? `needs ImageNet weights: ${why.reason}` : `no ${init}-init runs` };
+  }
+  return rhoWithCi(ms, x.nBoot, x.bseed, `${init} init, full models`);
+}
 
-  // 1. ImageNet top-1 vs AUROC, per init
-  const finding1 = (init: StudyInit): StudyRho | Reason => {
-    const ms = full.filter((c) => first(c).init === init).map((c) => ({ config: c, x: first(c).imagenetTop1, y: auroc(c) }));
-    if (ms.length === 0) {
-      const why = skipped.find((s) => s.id.includes(`.${init}.`));
-      return { reason: why ? `needs ImageNet weights: ${why.reason}` : `no ${init}-init runs` };
-    }
-    return rhoWithCi(ms, nBoot, bseed, `${init} init, full models`);
-  };
-
-  // 2. random init: family vs size
-  const rnd = full.filter((c) => first(c).init === 'random');
-  let familyVsSize: StudyFindings['familyVsSize'];
-  const fams = [...new Set(rnd.map((c) => first(c).family))].map((family) => {
+/** Finding 2: random init, the spread of mean AUROC within families against the spread between them. */
+function familyVsSize(x: FindingContext): StudyFindings['familyVsSize'] {
+  const rnd = x.full.filter((c) => x.first(c).init === 'random');
+  const fams = [...new Set(rnd.map((c) => x.first(c).family))].map((family) => {
     const models = rnd
-      .filter((c) => first(c).family === family)
-      .map((c) => ({ config: c, arch: first(c).arch, params: first(c).params, meanAuroc: auroc(c) }))
+      .filter((c) => x.first(c).family === family)
+      .map((c) => ({ config: c, arch: x.first(c).arch, params: x.first(c).params, meanAuroc: x.auroc(c) }))
       .sort((a, b) => a.params - b.params);
     const v = models.map((m) => m.meanAuroc);
     return { family, models, mean: mean(v), range: Math.max(...v) - Math.min(...v) };
   });
   const multi = fams.filter((f) => f.models.length >= 2);
-  if (fams.length < 2) familyVsSize = { reason: `needs random-init full models of at least 2 families; ${fams.length} present` };
-  else if (multi.length === 0) familyVsSize = { reason: 'needs two sizes of one family (random init) for a within-family comparison' };
-  else {
-    const within = mean(multi.map((f) => f.range));
-    const means = fams.map((f) => f.mean);
-    const between = Math.max(...means) - Math.min(...means);
-    familyVsSize = { families: fams, withinFamilySpread: within, betweenFamilySpread: between, familyMattersMore: between > within };
-  }
+  const paper = CHEXTRANSFER_PAPER.familyVsSize;
+  if (fams.length < 2) return { reason: `needs random-init full models of at least 2 families; ${fams.length} present`, paper };
+  if (multi.length === 0) return { reason: 'needs two sizes of one family (random init) for a within-family comparison', paper };
+  const within = mean(multi.map((f) => f.range));
+  const means = fams.map((f) => f.mean);
+  const between = Math.max(...means) - Math.min(...means);
+  return { families: fams, withinFamilySpread: within, betweenFamilySpread: between, familyMattersMore: between > within, paper };
+}
 
-  // 3. pretraining boost per architecture
-  let pretrainingBoost: StudyFindings['pretrainingBoost'];
+/** Finding 3: the pretraining boost per architecture, and its rank correlation with the parameter count. */
+function pretrainingBoost(x: FindingContext): StudyFindings['pretrainingBoost'] {
   const boost: StudyBoostRow[] = [];
   const boostWhy: string[] = [];
-  for (const c of full.filter((c) => first(c).init === 'random')) {
-    const r = first(c);
+  for (const c of x.full.filter((c) => x.first(c).init === 'random')) {
+    const r = x.first(c);
     const other = `${r.arch}.imagenet.full`;
-    if (!configs.has(other)) continue;
-    const t = pair(other, c);
+    if (!x.configs.has(other)) continue;
+    const t = x.pair(other, c);
     if ('reason' in t) boostWhy.push(t.reason);
-    else boost.push({ arch: r.arch, family: r.family, params: r.params, random: auroc(c), imagenet: auroc(other), ...t, diff: auroc(other) - auroc(c) });
+    else boost.push({ arch: r.arch, family: r.family, params: r.params, random: x.auroc(c), imagenet: x.auroc(other), ...t, diff: x.auroc(other) - x.auroc(c) });
   }
   if (boost.length === 0) {
-    const why = skipped.find((s) => s.id.includes('.imagenet.'));
-    pretrainingBoost = {
+    const why = x.skipped.find((s) => s.id.includes('.imagenet.'));
+    return {
       reason: why
         ? `needs ImageNet weights: ${why.reason}`
         : boostWhy[0] ?? 'needs the same architecture trained from random init and from ImageNet weights',
-    };
-  } else {
-    pretrainingBoost = {
-      rows: boost,
-      vsParams: rhoWithCi(boost.map((b) => ({ config: b.arch, x: b.params, y: b.diff })), nBoot, bseed, 'architectures with both inits'),
       paper: CHEXTRANSFER_PAPER.boostVsParamsRho,
     };
   }
+  return {
+    rows: boost,
+    vsParams: rhoWithCi(boost.map((b) => ({ config: b.arch, x: b.params, y: b.diff })), x.nBoot, x.bseed, 'architectures with both inits'),
+    paper: CHEXTRANSFER_PAPER.boostVsParamsRho,
+  };
+}
 
-  // 4. truncation
-  let truncation: StudyFindings['truncation'];
+/** Finding 4: each truncated model against its full model (same arch and init), and the mean efficiency gain. */
+function truncationFinding(x: FindingContext): StudyFindings['truncation'] {
   const trows: StudyTruncationRow[] = [];
-  for (const c of [...configs.keys()].filter((c) => first(c).truncatedAt !== null)) {
-    const t = first(c);
+  for (const c of [...x.configs.keys()].filter((c) => x.first(c).truncatedAt !== null)) {
+    const t = x.first(c);
     const f = `${t.arch}.${t.init}.full`;
-    if (!configs.has(f)) continue;
-    const test = pair(c, f);
+    if (!x.configs.has(f)) continue;
+    const test = x.pair(c, f);
     if ('reason' in test) continue;
-    const fr = first(f);
+    const fr = x.first(f);
     trows.push({
-      arch: t.arch,
-      init: t.init,
-      full: f,
-      truncated: c,
-      truncatedAt: t.truncatedAt!,
-      fullParams: fr.params,
-      params: t.params,
-      fullAuroc: auroc(f),
-      auroc: auroc(c),
-      gain: fr.params / t.params,
+      arch: t.arch, init: t.init, full: f, truncated: c, truncatedAt: t.truncatedAt!,
+      fullParams: fr.params, params: t.params, fullAuroc: x.auroc(f), auroc: x.auroc(c), gain: fr.params / t.params,
       ...test,
-      diff: auroc(c) - auroc(f),
+      diff: x.auroc(c) - x.auroc(f),
       significantDrop: false,
     });
   }
-  if (trows.length === 0) {
-    truncation = { reason: 'needs a truncated run and the full run of the same architecture and init' };
-  } else {
-    const s = summarizeTruncation(
-      trows.map((r) => ({ name: r.truncated, referenceParams: r.fullParams, candidateParams: r.params, referenceAuroc: r.fullAuroc, candidateAuroc: r.auroc, pValue: r.pValue })),
-    );
-    s.rows.forEach((row, i) => (trows[i]!.significantDrop = row.significantDrop));
-    truncation = { rows: trows, meanGain: Number.isFinite(s.meanGain) ? s.meanGain : null, eligible: s.eligible, paper: CHEXTRANSFER_PAPER.truncationMeanGain };
-  }
+  if (trows.length === 0) return { reason: 'needs a truncated run and the full run of the same architecture and init', paper: CHEXTRANSFER_PAPER.truncationMeanGain };
+  const s = summarizeTruncation(
+    trows.map((r) => ({ name: r.truncated, referenceParams: r.fullParams, candidateParams: r.params, referenceAuroc: r.fullAuroc, candidateAuroc: r.auroc, pValue: r.pValue })),
+  );
+  s.rows.forEach((row, i) => (trows[i]!.significantDrop = row.significantDrop));
+  return { rows: trows, meanGain: Number.isFinite(s.meanGain) ? s.meanGain : null, eligible: s.eligible, paper: CHEXTRANSFER_PAPER.truncationMeanGain };
+}
 
+/**
+ * Computes results.json from finished runs (and their validation predictions, for the paired tests): the spread
+ * over seeds, and the four findings, each with the reason when the runs present cannot give it.
+ * Throws when the runs were validated on different validation sets.
+ * @example const results = studyResults(runs, predictionsById, skipped, { preset: 'quick' });
+ */
+export function studyResults(
+  runs: StudyRunResult[],
+  predictions: ReadonlyMap<string, RunPredictions>,
+  skipped: StudySkipped[] = [],
+  options: StudyResultsOptions = {},
+): StudyResults {
+  checkComparable(runs);
+  const x = findingContext(runs, predictions, skipped, options);
   return {
     version: 1,
     preset: options.preset ?? 'custom',
@@ -342,11 +372,11 @@ export function studyResults(
     runs: [...runs].sort((a, b) => a.id.localeCompare(b.id)),
     skipped,
     findings: {
-      seeds,
-      imagenetVsAuroc: { imagenet: finding1('imagenet'), random: finding1('random'), paper: CHEXTRANSFER_PAPER.imagenetRho },
-      familyVsSize,
-      pretrainingBoost,
-      truncation,
+      seeds: x.seeds,
+      imagenetVsAuroc: { imagenet: imagenetVsAuroc(x, 'imagenet'), random: imagenetVsAuroc(x, 'random'), paper: CHEXTRANSFER_PAPER.imagenetRho },
+      familyVsSize: familyVsSize(x),
+      pretrainingBoost: pretrainingBoost(x),
+      truncation: truncationFinding(x),
     },
   };
 }
@@ -365,17 +395,12 @@ export interface StudyReportFiles {
   figures: { name: string; svg: string }[];
 }
 
-/**
- * Renders report.md and the figures from results.json: the runs (with the spread over seeds beside the bootstrap CI),
- * the skipped runs and why, and the four findings, each with its figure and its statistic next to the paper's.
- * @example const { markdown, figures } = studyReport(results);
- */
-export function studyReport(results: StudyResults, options: { title?: string } = {}): StudyReportFiles {
-  const { runs, skipped, findings } = results;
-  const md: string[] = [];
-  const figures: { name: string; svg: string }[] = [];
-  const multiSeed = findings.seeds.some((s) => s.seeds.length > 1);
-  md.push(`# ${options.title ?? 'CheXtransfer study'}`, '');
+type Figures = { name: string; svg: string }[];
+
+/** Title, the synthetic-data warning, what was run and how it was trained. */
+function introSection(results: StudyResults, title: string | undefined): string[] {
+  const { runs, skipped } = results;
+  const md: string[] = [`# ${title ?? 'CheXtransfer study'}`, ''];
   if (results.data.kind === 'synthetic') {
     md.push(
       '> **These runs use synthetic phantoms, not chest X-rays. Synthetic phantoms say nothing about real chest X-rays:** ' +
@@ -390,7 +415,6 @@ export function studyReport(results: StudyResults, options: { title?: string } =
       'Mean AUROC is the validation mean over the tasks of the top-k checkpoint ensemble, with its bootstrap 95% CI over validation cases.',
     '',
   );
-
   const st = results.settings as { maxSteps?: number | null; epochs?: number | null; batchSize?: number; topK?: number; uncertainty?: string };
   if (st.batchSize !== undefined) {
     md.push(
@@ -399,8 +423,14 @@ export function studyReport(results: StudyResults, options: { title?: string } =
       '',
     );
   }
-  md.push('## Runs', '');
-  if (multiSeed) {
+  return md;
+}
+
+/** The runs table (with the spread over seeds when there are several) and the skipped runs. */
+function runsSection(results: StudyResults): string[] {
+  const { runs, skipped, findings } = results;
+  const md: string[] = ['## Runs', ''];
+  if (findings.seeds.some((s) => s.seeds.length > 1)) {
     md.push('Per configuration: the mean over seeds, the spread across seeds (SD, min-max) beside the mean bootstrap 95% CI of one run.', '');
     md.push('| configuration | seeds | mean AUROC | SD across seeds | min-max | bootstrap 95% CI (mean of runs) |');
     md.push('|---|---:|---:|---:|---|---|');
@@ -423,9 +453,28 @@ export function studyReport(results: StudyResults, options: { title?: string } =
     for (const s of skipped) md.push(`- \`${s.id}\`: ${s.reason}`);
     md.push('');
   }
+  return md;
+}
 
-  // 1
-  md.push('## 1. ImageNet accuracy does not predict CheXpert AUROC', '');
+/** The figure file of a run's training curves (run ids are file-name safe; anything else is replaced). */
+const curvesFigure = (id: string) => `curves-${id.replace(/[^\w.-]/g, '_')}.svg`;
+
+/** Links to each run's training curves, drawn into figures/ so the report stays self-contained. */
+function curvesSection(results: StudyResults, curves: ReadonlyMap<string, TrainingCurves> | undefined, figures: Figures): string[] {
+  const drawn = results.runs.filter((r) => curves?.has(r.id));
+  if (drawn.length === 0) return [];
+  for (const r of drawn) figures.push({ name: curvesFigure(r.id), svg: curvesSvg(curves!.get(r.id)!, { title: r.id }) });
+  return [
+    '### Training curves', '',
+    'Training loss, validation mean and per-task AUROC against steps, and the checkpoints kept by top-k (each run folder has the same as curves.svg):',
+    '',
+    ...drawn.map((r) => `- [${r.id}](figures/${curvesFigure(r.id)})`),
+    '',
+  ];
+}
+
+function imagenetSection(findings: StudyFindings, figures: Figures): string[] {
+  const md: string[] = ['## 1. ImageNet accuracy does not predict CheXpert AUROC', ''];
   md.push('Spearman rho between ImageNet top-1 and mean AUROC over the full models (mean over seeds), per init, with a bootstrap 95% CI over models.', '');
   md.push('| init | models | Spearman rho | 95% CI | p | paper |');
   md.push('|---|---:|---:|---|---:|---:|');
@@ -444,109 +493,150 @@ export function studyReport(results: StudyResults, options: { title?: string } =
     figures.push({ name: 'imagenet-vs-auroc.svg', svg: scatterSvg(pts1, { title: 'Mean AUROC vs ImageNet top-1 (full models)', xLabel: 'ImageNet top-1 (%)', yLabel: 'validation mean AUROC' }) });
     md.push('![ImageNet top-1 vs mean AUROC](figures/imagenet-vs-auroc.svg)', '');
   }
+  return md;
+}
 
-  // 2
-  md.push('## 2. Without pretraining, the family matters more than the size', '');
+/** Finding 2's paper statement as a sentence: the paper's words, and that it has no number to compare. */
+const paperFamilyText = (statement: string) => `${statement} (a qualitative finding; it gives no single number)`;
+
+function familySection(findings: StudyFindings, figures: Figures): string[] {
+  const md: string[] = ['## 2. Without pretraining, the family matters more than the size', ''];
   const f2 = findings.familyVsSize;
-  if (isReason(f2)) md.push(`Not computed: ${f2.reason}.`, '');
-  else {
-    md.push('| family | models (params M: mean AUROC) | family mean | range within family |');
-    md.push('|---|---|---:|---:|');
-    for (const f of f2.families) {
-      md.push(`| ${f.family} | ${f.models.map((m) => `${m.arch} (${(m.params / 1e6).toFixed(1)}: ${f3(m.meanAuroc)})`).join(', ')} | ${f3(f.mean)} | ${f.models.length > 1 ? f3(f.range) : '-'} |`);
-    }
-    md.push('');
-    md.push(
-      `Spread within families (mean AUROC range over families with two or more sizes): **${f3(f2.withinFamilySpread)}**; ` +
-        `spread between families (range of family means): **${f3(f2.betweenFamilySpread)}** — ` +
-        `${f2.familyMattersMore ? 'here the family matters more than the size' : 'here the size matters as much as or more than the family'}. ` +
-        'The paper finds that without pretraining the choice of family influences performance more than size within a family (a qualitative finding; it gives no single number).',
-      '',
-    );
-    const pts: ScatterPoint[] = f2.families.flatMap((f) => f.models.map((m) => ({ x: Math.log10(m.params), y: m.meanAuroc, label: m.arch, group: f.family })));
-    const links = f2.families.flatMap((f) => {
-      const start = pts.findIndex((p) => p.group === f.family);
-      return f.models.slice(1).map((_, i) => ({ from: start + i, to: start + i + 1 }));
-    });
-    figures.push({ name: 'family-vs-size.svg', svg: scatterSvg(pts, { title: 'Random init: mean AUROC by family and size', xLabel: 'log10(parameters)', yLabel: 'validation mean AUROC', links, formatX: (v) => v.toFixed(2) }) });
-    md.push('![Random init: family vs size](figures/family-vs-size.svg)', '');
+  if (isReason(f2)) return [...md, `Not computed: ${f2.reason}.`, '', `Paper: ${paperFamilyText(f2.paper)}.`, ''];
+  md.push('| family | models (params M: mean AUROC) | family mean | range within family |');
+  md.push('|---|---|---:|---:|');
+  for (const f of f2.families) {
+    md.push(`| ${f.family} | ${f.models.map((m) => `${m.arch} (${(m.params / 1e6).toFixed(1)}: ${f3(m.meanAuroc)})`).join(', ')} | ${f3(f.mean)} | ${f.models.length > 1 ? f3(f.range) : '-'} |`);
   }
+  md.push('');
+  md.push(
+    `Spread within families (mean AUROC range over families with two or more sizes): **${f3(f2.withinFamilySpread)}**; ` +
+      `spread between families (range of family means): **${f3(f2.betweenFamilySpread)}** — ` +
+      `${f2.familyMattersMore ? 'here the family matters more than the size' : 'here the size matters as much as or more than the family'}. ` +
+      `Paper: ${paperFamilyText(f2.paper)}.`,
+    '',
+  );
+  const pts: ScatterPoint[] = f2.families.flatMap((f) => f.models.map((m) => ({ x: Math.log10(m.params), y: m.meanAuroc, label: m.arch, group: f.family })));
+  const links = f2.families.flatMap((f) => {
+    const start = pts.findIndex((p) => p.group === f.family);
+    return f.models.slice(1).map((_, i) => ({ from: start + i, to: start + i + 1 }));
+  });
+  figures.push({ name: 'family-vs-size.svg', svg: scatterSvg(pts, { title: 'Random init: mean AUROC by family and size', xLabel: 'log10(parameters)', yLabel: 'validation mean AUROC', links, formatX: (v) => v.toFixed(2) }) });
+  md.push('![Random init: family vs size](figures/family-vs-size.svg)', '');
+  return md;
+}
 
-  // 3
-  md.push('## 3. Pretraining helps smaller models more', '');
+function boostSection(findings: StudyFindings, figures: Figures): string[] {
+  const md: string[] = ['## 3. Pretraining helps smaller models more', ''];
   const f3b = findings.pretrainingBoost;
-  if (isReason(f3b)) md.push(`Not computed: ${f3b.reason}.`, '');
-  else {
-    md.push('Boost = mean AUROC (ImageNet init) - mean AUROC (random init), with a paired bootstrap test on the same validation cases.', '');
-    md.push('| architecture | params (M) | random | ImageNet | boost | 95% CI (paired) | p |');
-    md.push('|---|---:|---:|---:|---:|---|---:|');
-    for (const b of f3b.rows) md.push(`| ${b.arch} | ${(b.params / 1e6).toFixed(2)} | ${f3(b.random)} | ${f3(b.imagenet)} | ${signed(b.diff)} | ${ciText(b.ci)} | ${fp(b.pValue)} |`);
-    md.push('');
-    const v = f3b.vsParams;
-    md.push(
-      isReason(v)
-        ? `Spearman rho of the boost with parameter count: not computed (${v.reason}); paper: ${f3b.paper}.`
-        : `Spearman rho of the boost with parameter count: **${f3(v.rho)}** (95% CI ${ciText(v.ci)}, p ${fp(v.pValue)}, ${v.n} architectures); paper: **${f3b.paper}**.`,
-      '',
-    );
-    figures.push({
-      name: 'pretraining-boost.svg',
-      svg: scatterSvg(f3b.rows.map((b) => ({ x: Math.log10(b.params), y: b.diff, yLower: b.ci[0], yUpper: b.ci[1], label: b.arch, group: b.family })), {
-        title: 'Pretraining boost vs parameters',
-        xLabel: 'log10(parameters)',
-        yLabel: 'AUROC boost from ImageNet weights',
-        formatX: (x) => x.toFixed(2),
-      }),
-    });
-    md.push('![Pretraining boost vs parameters](figures/pretraining-boost.svg)', '');
-  }
+  if (isReason(f3b)) return [...md, `Not computed: ${f3b.reason}.`, '', `Paper: Spearman rho of the boost with parameter count **${f3b.paper}**.`, ''];
+  md.push('Boost = mean AUROC (ImageNet init) - mean AUROC (random init), with a paired bootstrap test on the same validation cases.', '');
+  md.push('| architecture | params (M) | random | ImageNet | boost | 95% CI (paired) | p |');
+  md.push('|---|---:|---:|---:|---:|---|---:|');
+  for (const b of f3b.rows) md.push(`| ${b.arch} | ${(b.params / 1e6).toFixed(2)} | ${f3(b.random)} | ${f3(b.imagenet)} | ${signed(b.diff)} | ${ciText(b.ci)} | ${fp(b.pValue)} |`);
+  md.push('');
+  const v = f3b.vsParams;
+  md.push(
+    isReason(v)
+      ? `Spearman rho of the boost with parameter count: not computed (${v.reason}); paper: ${f3b.paper}.`
+      : `Spearman rho of the boost with parameter count: **${f3(v.rho)}** (95% CI ${ciText(v.ci)}, p ${fp(v.pValue)}, ${v.n} architectures); paper: **${f3b.paper}**.`,
+    '',
+  );
+  figures.push({
+    name: 'pretraining-boost.svg',
+    svg: scatterSvg(f3b.rows.map((b) => ({ x: Math.log10(b.params), y: b.diff, yLower: b.ci[0], yUpper: b.ci[1], label: b.arch, group: b.family })), {
+      title: 'Pretraining boost vs parameters',
+      xLabel: 'log10(parameters)',
+      yLabel: 'AUROC boost from ImageNet weights',
+      formatX: (x) => x.toFixed(2),
+    }),
+  });
+  md.push('![Pretraining boost vs parameters](figures/pretraining-boost.svg)', '');
+  return md;
+}
 
-  // 4
-  md.push('## 4. Truncated models are more parameter-efficient', '');
+/** Finding 4's figure: each full model linked to its truncated versions (open markers). */
+function truncationFigure(rows: StudyTruncationRow[]): string {
+  const pts: ScatterPoint[] = [];
+  const links: { from: number; to: number }[] = [];
+  const at = new Map<string, number>();
+  const point = (config: string, params: number, y: number, hollow: boolean, group: string) => {
+    if (!at.has(config)) {
+      at.set(config, pts.length);
+      pts.push({ x: Math.log10(params), y, label: config.replace(/\.(imagenet|random)\./, (m) => (m === '.imagenet.' ? ' IN ' : ' rnd ')).replace(/ full$/, ''), group, hollow });
+    }
+    return at.get(config)!;
+  };
+  for (const r of rows) {
+    const g = `${r.arch} (${r.init})`;
+    const a = point(r.full, r.fullParams, r.fullAuroc, false, g);
+    const b = point(r.truncated, r.params, r.auroc, true, g);
+    links.push({ from: a, to: b });
+  }
+  return scatterSvg(pts, { title: 'Truncation: mean AUROC vs parameters', xLabel: 'log10(parameters)', yLabel: 'validation mean AUROC', links, formatX: (x) => x.toFixed(2) });
+}
+
+function truncationSection(findings: StudyFindings, figures: Figures): string[] {
+  const md: string[] = ['## 4. Truncated models are more parameter-efficient', ''];
   const f4 = findings.truncation;
-  if (isReason(f4)) md.push(`Not computed: ${f4.reason}.`, '');
-  else {
-    md.push('Gain = full / truncated parameters; difference = truncated - full mean AUROC, paired bootstrap on the same validation cases.', '');
-    md.push('| truncated | full | params (M) full -> truncated | gain | AUROC full -> truncated | difference | 95% CI (paired) | p | significant drop |');
-    md.push('|---|---|---|---:|---|---:|---|---:|---|');
-    for (const r of f4.rows) {
-      md.push(
-        `| ${cell(r.truncated)} | ${cell(r.full)} | ${(r.fullParams / 1e6).toFixed(2)} -> ${(r.params / 1e6).toFixed(2)} | ${r.gain.toFixed(2)}x | ` +
-          `${f3(r.fullAuroc)} -> ${f3(r.auroc)} | ${signed(r.diff)} | ${ciText(r.ci)} | ${fp(r.pValue)} | ${r.significantDrop ? 'yes' : 'no'} |`,
-      );
-    }
-    md.push('');
-    md.push(
-      `Mean parameter-efficiency gain over the ${f4.eligible.length} truncation${f4.eligible.length === 1 ? '' : 's'} without a significant drop (p < 0.05): ` +
-        `**${f4.meanGain === null ? 'n/a' : `${f4.meanGain.toFixed(2)}x`}**; paper: **${f4.paper}x**.`,
-      '',
-    );
-    const pts: ScatterPoint[] = [];
-    const links: { from: number; to: number }[] = [];
-    const at = new Map<string, number>();
-    const point = (config: string, params: number, y: number, hollow: boolean, group: string) => {
-      if (!at.has(config)) {
-        at.set(config, pts.length);
-        pts.push({ x: Math.log10(params), y, label: config.replace(/\.(imagenet|random)\./, (m) => (m === '.imagenet.' ? ' IN ' : ' rnd ')).replace(/ full$/, ''), group, hollow });
-      }
-      return at.get(config)!;
-    };
-    for (const r of f4.rows) {
-      const g = `${r.arch} (${r.init})`;
-      const a = point(r.full, r.fullParams, r.fullAuroc, false, g);
-      const b = point(r.truncated, r.params, r.auroc, true, g);
-      links.push({ from: a, to: b });
-    }
-    figures.push({ name: 'truncation.svg', svg: scatterSvg(pts, { title: 'Truncation: mean AUROC vs parameters', xLabel: 'log10(parameters)', yLabel: 'validation mean AUROC', links, formatX: (x) => x.toFixed(2) }) });
-    md.push('![Truncation: AUROC vs parameters](figures/truncation.svg)', '');
-    md.push('Filled markers: full models; open markers: truncated; a line links each full model to its truncated versions.', '');
+  if (isReason(f4)) {
+    return [...md, `Not computed: ${f4.reason}.`, '', `Paper: mean parameter-efficiency gain of truncated models without a significant drop **${f4.paper}x**.`, ''];
   }
+  md.push('Gain = full / truncated parameters; difference = truncated - full mean AUROC, paired bootstrap on the same validation cases.', '');
+  md.push('| truncated | full | params (M) full -> truncated | gain | AUROC full -> truncated | difference | 95% CI (paired) | p | significant drop |');
+  md.push('|---|---|---|---:|---|---:|---|---:|---|');
+  for (const r of f4.rows) {
+    md.push(
+      `| ${cell(r.truncated)} | ${cell(r.full)} | ${(r.fullParams / 1e6).toFixed(2)} -> ${(r.params / 1e6).toFixed(2)} | ${r.gain.toFixed(2)}x | ` +
+        `${f3(r.fullAuroc)} -> ${f3(r.auroc)} | ${signed(r.diff)} | ${ciText(r.ci)} | ${fp(r.pValue)} | ${r.significantDrop ? 'yes' : 'no'} |`,
+    );
+  }
+  md.push('');
+  md.push(
+    `Mean parameter-efficiency gain over the ${f4.eligible.length} truncation${f4.eligible.length === 1 ? '' : 's'} without a significant drop (p < 0.05): ` +
+      `**${f4.meanGain === null ? 'n/a' : `${f4.meanGain.toFixed(2)}x`}**; paper: **${f4.paper}x**.`,
+    '',
+  );
+  figures.push({ name: 'truncation.svg', svg: truncationFigure(f4.rows) });
+  md.push('![Truncation: AUROC vs parameters](figures/truncation.svg)', '');
+  md.push('Filled markers: full models; open markers: truncated; a line links each full model to its truncated versions.', '');
+  return md;
+}
 
-  md.push('## How to read this', '');
+function closingSection(results: StudyResults): string[] {
+  const md: string[] = ['## How to read this', ''];
   md.push(
     'Statistics: Spearman rho with scipy-equal p-values; rho CIs resample the models; AUROC CIs and paired tests resample the validation cases ' +
       '(1000 replicates). Paper numbers: Ke et al., "CheXtransfer: performance and parameter efficiency of ImageNet models for chest X-ray interpretation", ACM CHIL 2021.',
   );
   if (results.data.kind === 'synthetic') md.push('', 'Again: synthetic phantoms say nothing about real chest X-rays.');
+  return md;
+}
+
+/** Options of {@link studyReport}. */
+export interface StudyReportOptions {
+  title?: string;
+  /** Training curves by run id (from each run's metrics.json): drawn as figures/curves-<id>.svg and linked. */
+  curves?: ReadonlyMap<string, TrainingCurves>;
+}
+
+/**
+ * Renders report.md and the figures from results.json: the runs (with the spread over seeds beside the bootstrap CI),
+ * the skipped runs and why, and the four findings, each with its figure and its statistic next to the paper's.
+ * @example const { markdown, figures } = studyReport(results);
+ */
+export function studyReport(results: StudyResults, options: StudyReportOptions = {}): StudyReportFiles {
+  const { findings } = results;
+  const figures: Figures = [];
+  const md = [
+    ...introSection(results, options.title),
+    ...runsSection(results),
+    ...curvesSection(results, options.curves, figures),
+    ...imagenetSection(findings, figures),
+    ...familySection(findings, figures),
+    ...boostSection(findings, figures),
+    ...truncationSection(findings, figures),
+    ...closingSection(results),
+  ];
   return { markdown: md.join('\n') + '\n', figures };
 }

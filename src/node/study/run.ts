@@ -12,6 +12,8 @@ import { truncate } from '../../truncate.js';
 import { downloadWeights, installNodeWeightsResolver } from '../weights/fetch-node.js';
 import { resolveRunConfig, trainRun, type RunPredictionsFile } from '../train/run.js';
 import { acquireRunLock, RunLockedError, type RunLock } from '../train/lock.js';
+import { readRunCurves } from '../train/curves.js';
+import type { TrainingCurves } from '../../report/curves.js';
 import { writeFileAtomic } from '../utils/atomic.js';
 import { downloadProgress, progressBarText } from '../progress.js';
 import {
@@ -564,6 +566,7 @@ export async function writeStudyReport(paths: string[], out: string, options: { 
   const runs: StudyRunResult[] = [];
   const preds = new Map<string, RunPredictions>();
   const skipped: StudySkipped[] = [];
+  const curves = new Map<string, TrainingCurves>();
   let data: StudyResults['data'] | undefined;
   let preset = options.preset;
   let settings: Record<string, unknown> | undefined;
@@ -580,6 +583,8 @@ export async function writeStudyReport(paths: string[], out: string, options: { 
       if (runs.some((q) => q.id === r.result!.id)) throw new Error(`Two run folders are both run '${r.result.id}' (one is ${d}); give each run once.`);
       runs.push(r.result);
       preds.set(r.result.id, r.predictions!);
+      const c = await readRunCurves(d);
+      if (c) curves.set(r.result.id, c);
     } else if (r.skipped) skipped.push(r.skipped);
     else skipped.push({ id: basename(d), reason: 'not finished (run the study again to resume it)' });
   }
@@ -590,7 +595,7 @@ export async function writeStudyReport(paths: string[], out: string, options: { 
     ...(settings ? { settings } : {}),
     bootstrap: options.bootstrap ?? 1000,
   });
-  const report = studyReport(results, options.title ? { title: options.title } : {});
+  const report = studyReport(results, { ...(options.title ? { title: options.title } : {}), curves });
   await fs.mkdir(join(out, 'figures'), { recursive: true });
   for (const f of report.figures) await writeFileAtomic(join(out, 'figures', f.name), f.svg);
   await writeFileAtomic(join(out, 'results.json'), JSON.stringify(results, null, 2) + '\n');

@@ -22,6 +22,7 @@ import { downloadWeights, installNodeWeightsResolver } from '../weights/fetch-no
 import { loadModel } from '../weights/fs-io.js';
 import { pathExists, replaceDirAtomic, TMP_SIBLING, writeFileAtomic } from '../utils/atomic.js';
 import { FileCheckpointStore } from './checkpoints.js';
+import { writeRunCurves } from './curves.js';
 import { acquireRunLock, type RunLock } from './lock.js';
 import { createTrainProgress, downloadProgress } from '../progress.js';
 
@@ -88,7 +89,7 @@ export function runPreprocess(config: Pick<RunConfig, 'preprocess'>): RunPreproc
 }
 
 /** What a run writes into RUN, removed by `restart` (the summary first, so no old result outlives a partial clean-up). */
-export const RUN_OUTPUTS = ['metrics.json', 'model', 'checkpoints', 'config.json'] as const;
+export const RUN_OUTPUTS = ['metrics.json', 'curves.svg', 'model', 'checkpoints', 'config.json'] as const;
 
 /** RUN/predictions.json: the validation predictions of the top-k ensemble, for paired tests between runs. */
 export interface RunPredictionsFile {
@@ -227,7 +228,10 @@ export interface RunMetrics {
     finalLoss: number | null;
     backend: string;
   };
-  validations: { step: number; meanAuroc: number | null; trainLoss: number | null }[];
+  /** Per validation: mean and per-task AUROC, and the mean training loss since the previous one. */
+  validations: { step: number; meanAuroc: number | null; trainLoss: number | null; perTask?: Record<string, number | null> }[];
+  /** Mean training loss per logging interval (every 10 steps), as [step, loss]: the loss curve of RUN/curves.svg. */
+  lossHistory?: [number, number][];
   config: RunConfig;
 }
 
@@ -471,7 +475,8 @@ export async function trainRun(config: RunConfig, out: string, control: TrainRun
         finalLoss: result.lossHistory.at(-1)?.[1] ?? null,
         backend,
       },
-      validations: result.validations.map((v) => ({ step: v.step, meanAuroc: round(v.meanAuroc), trainLoss: round(v.trainLoss) })),
+      validations: result.validations.map((v) => ({ step: v.step, meanAuroc: round(v.meanAuroc), trainLoss: round(v.trainLoss), perTask: roundMap(v.perTask) })),
+      lossHistory: result.lossHistory.flatMap(([step, loss]): [number, number][] => (Number.isFinite(loss) ? [[step, round(loss)!]] : [])),
       config,
     };
     // predictions before metrics: a run folder with metrics.json is complete
@@ -488,6 +493,7 @@ export async function trainRun(config: RunConfig, out: string, control: TrainRun
       await writeFileAtomic(join(out, 'predictions.json'), JSON.stringify(file) + '\n');
     }
     await writeFileAtomic(join(out, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
+    await writeRunCurves(out);
     return { interrupted: false, result, metrics, seconds };
   } finally {
     process.removeListener('SIGINT', onSigint);
