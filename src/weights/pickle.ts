@@ -1,9 +1,10 @@
 import { MAX_TENSOR_RANK } from './dtype.js';
 
 /**
- * A deliberately tiny pickle interpreter: just the opcodes and globals that PyTorch state dicts use.
- * Nothing is ever executed; any other global or opcode is refused by name, so a malicious
- * checkpoint cannot run code the way Python's pickle.load would.
+ * A deliberately tiny pickle interpreter: just the opcodes and globals that PyTorch state dicts and whole
+ * pickled modules (`torch.save(model)`) use. Nothing is ever executed: a module instance of an allow-listed
+ * class becomes an inert `PyObject` record of its `__dict__`; any other global or opcode is refused by name,
+ * so a malicious checkpoint cannot run code the way Python's pickle.load would.
  */
 
 export class PickleError extends Error {
@@ -26,6 +27,18 @@ export class PyGlobal {
 
 /** Python tuple (kept distinct from lists only for readable error messages). */
 export class PyTuple extends Array<unknown> {}
+
+/** Python set (`set()` in a module's `_non_persistent_buffers_set`), kept as its items. */
+export class PySet extends Array<unknown> {}
+
+/**
+ * An instance of an allow-listed `nn.Module` class, as data: its class name and the `__dict__` that BUILD
+ * gave it (`_parameters`, `_buffers`, `_modules`, plain attributes). No constructor or `__setstate__` runs.
+ */
+export class PyObject {
+  state: Map<unknown, unknown> | null = null;
+  constructor(readonly cls: PyGlobal) {}
+}
 
 /** A tensor as `_rebuild_tensor_v2` describes it, before its storage is read. */
 export class PickledTensor {
@@ -64,8 +77,47 @@ export function storageDType(name: string): string | undefined {
   return Object.hasOwn(STORAGE_TYPES, name) ? STORAGE_TYPES[name] : undefined;
 }
 
+/** `set([...])`: protocol 2 pickles a set as a call of the builtin with a list (Python 2 or 3 spelling). */
+const SETS = new Set(['__builtin__.set', 'builtins.set']);
+
+/**
+ * nn.Module classes whose instances may appear in a whole-module checkpoint (torch.save(model)): the
+ * torch.nn layers the zoo's architectures use, torchvision's ResNet / DenseNet classes and torchxrayvision's
+ * DenseNet / ResNet. They are never called or instantiated: NEWOBJ of one gives a `PyObject` record, and
+ * REDUCE of one is refused. Exactly the classes torchxrayvision's and torchvision's files reference
+ * (tools/make_xrv_fixtures.py lists them per file with pickletools).
+ */
+export const MODULE_CLASSES: ReadonlySet<string> = new Set([
+  'torch.nn.modules.conv.Conv2d',
+  'torch.nn.modules.linear.Linear',
+  'torch.nn.modules.linear.Identity',
+  'torch.nn.modules.activation.ReLU',
+  'torch.nn.modules.dropout.Dropout',
+  'torch.nn.modules.flatten.Flatten',
+  'torch.nn.modules.batchnorm.BatchNorm2d',
+  'torch.nn.modules.container.Sequential',
+  'torch.nn.modules.container.ModuleList',
+  'torch.nn.modules.container.ModuleDict',
+  'torch.nn.modules.pooling.MaxPool2d',
+  'torch.nn.modules.pooling.AvgPool2d',
+  'torch.nn.modules.pooling.AdaptiveAvgPool2d',
+  'torchvision.models.resnet.ResNet',
+  'torchvision.models.resnet.BasicBlock',
+  'torchvision.models.resnet.Bottleneck',
+  'torchvision.models.densenet.DenseNet',
+  'torchvision.models.densenet._DenseBlock',
+  'torchvision.models.densenet._DenseLayer',
+  'torchvision.models.densenet._Transition',
+  'torchxrayvision.models.DenseNet',
+  'torchxrayvision.models.ResNet',
+  'torchxrayvision.models._DenseBlock',
+  'torchxrayvision.models._DenseLayer',
+  'torchxrayvision.models._Transition',
+]);
+
 function allowedGlobal(module: string, name: string): boolean {
-  if (CALLABLES.has(`${module}.${name}`)) return true;
+  const q = `${module}.${name}`;
+  if (CALLABLES.has(q) || SETS.has(q) || MODULE_CLASSES.has(q)) return true;
   return module === 'torch' && storageDType(name) !== undefined;
 }
 
@@ -112,6 +164,8 @@ export function describe(v: unknown): string {
   if (v === null) return 'None';
   if (v instanceof PyGlobal) return v.qualified;
   if (v instanceof PyTuple) return `tuple(${v.length})`;
+  if (v instanceof PySet) return `set(${v.length})`;
+  if (v instanceof PyObject) return `${v.cls.qualified} instance`;
   if (Array.isArray(v)) return `list(${v.length})`;
   if (v instanceof Map) return `dict(${v.size})`;
   if (v instanceof PickledTensor) return `tensor[${v.size}]`;
@@ -153,8 +207,17 @@ function call(fn: unknown, args: unknown, charge: (n: number) => void): unknown 
     case 'torch._utils._rebuild_parameter_with_state':
       if (!(args[0] instanceof PickledTensor)) throw new PickleError('_rebuild_parameter expects a tensor.');
       return args[0];
+    case '__builtin__.set':
+    case 'builtins.set': {
+      const items = args.length === 0 ? [] : args[0];
+      if (args.length > 1 || !Array.isArray(items)) throw new PickleError('set() expects one list of items.');
+      charge(items.length);
+      const out = new PySet();
+      for (const x of items) out.push(x);
+      return out;
+    }
     default:
-      throw new PickleError(`Refusing to call ${fn.qualified}: only plain state dicts can be loaded.`);
+      throw new PickleError(`Refusing to call ${fn.qualified}: only state dicts and module records are read, nothing is called.`);
   }
 }
 
@@ -421,9 +484,15 @@ const OBJECT_OPS: Record<number, Handler> = {
     const fn = m.pop();
     m.push(call(fn, args, m.charge));
   },
-  0x81: (m) => { // NEWOBJ: only OrderedDict.__new__ is meaningful here
+  0x81: (m) => { // NEWOBJ: OrderedDict.__new__, or an allow-listed module class recorded as data
     const args = m.pop();
     const cls = m.pop();
+    if (cls instanceof PyGlobal && MODULE_CLASSES.has(cls.qualified)) {
+      if (!Array.isArray(args) || args.length !== 0) throw new PickleError(`NEWOBJ of ${cls.qualified} with arguments; refusing.`);
+      m.charge(1);
+      m.push(new PyObject(cls));
+      return;
+    }
     if (!(cls instanceof PyGlobal) || cls.qualified !== 'collections.OrderedDict') {
       throw new PickleError(`Refusing NEWOBJ of ${describe(cls)}.`);
     }
@@ -432,6 +501,12 @@ const OBJECT_OPS: Record<number, Handler> = {
   0x62: (m) => { // BUILD
     const state = m.pop();
     const obj = m.top();
+    if (obj instanceof PyObject) {
+      // a module's __dict__, kept as data (Module.__setstate__ is never run); set once
+      if (!(state instanceof Map) || obj.state !== null) throw new PickleError(`BUILD of ${obj.cls.qualified} with ${describe(state)}; refusing.`);
+      obj.state = state;
+      return;
+    }
     // OrderedDict state dicts carry `_metadata` (module versions) as instance state; it is not needed.
     if (!(obj instanceof Map) && !(obj instanceof PickledTensor)) throw new PickleError(`BUILD on ${describe(obj)}; refusing.`);
     if (obj instanceof Map && state instanceof Map && state.has('_metadata')) {
