@@ -32,7 +32,7 @@ const INDEX_VALUES = [
   'studyResults', 'summarizeTruncation', 'synthRecords', 'toSafetensors', 'toStandardArtifacts',
   'toStandardTopology', 'train', 'trainStep', 'truncate', 'unfreeze', 'validationFingerprint',
   'withTrainingRandomness',
-  'sigmoid', 'opNorm', 'calibratedProbabilities',
+  'sigmoid', 'opNorm', 'calibratedProbabilities', 'weightsTags', 'findWeightsByTag', 'getOutputInfo',
 ];
 const INDEX_TYPES = [
   'ActivationProfile', 'ArrayBatchSourceOptions', 'AugmentOptions', 'AugmentParams', 'AxisWeights', 'BackendInfo',
@@ -54,7 +54,7 @@ const INDEX_TYPES = [
   'TrainOptions', 'TrainResult', 'TrainState', 'TrainTensors', 'TruncateOptions', 'TruncationComparison',
   'TruncationRow', 'TruncationSummary', 'UncertaintyPolicy', 'ValidationRecord', 'ViewFilter', 'ViewName',
   'WeightsInfo', 'WeightsRequest', 'WeightsResolver', 'WeightsSource',
-  'ModuleInfo',
+  'ModuleInfo', 'OutputInfo',
 ];
 /** What src/node.ts adds to the browser-safe API (it re-exports all of src/index.ts). */
 const NODE_VALUES = [

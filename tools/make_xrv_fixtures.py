@@ -130,7 +130,11 @@ def main():
     op = [float(v) for v in all_w['op_threshs']]
     # an operating point per output; NaN where the weights have none (torchxrayvision keeps 0.5 there)
     op[14] = float('nan')
-    ref = {'source': 'torchxrayvision ' + xrv.__version__, 'pathologies': list(all_w['labels']), 'op_threshs': [None if math.isnan(v) else v for v in op], 'models': {}}
+    nan = lambda v: None if isinstance(v, float) and math.isnan(v) else float(v)
+    # the published weights as torchxrayvision's source lists them: the registry test compares weights/manifest.json to this
+    published = {k: {'url': u['weights_url'], 'labels': u['labels'], 'op_threshs': [nan(v) for v in u['op_threshs']], 'input_resolution': u['input_resolution']}
+                 for k, u in xrv.models.model_urls.items() if k.startswith(('densenet121-', 'resnet50-'))}
+    ref = {'source': 'torchxrayvision ' + xrv.__version__, 'model_urls': published, 'pathologies': list(all_w['labels']), 'op_threshs': [None if math.isnan(v) else v for v in op], 'models': {}}
 
     if args.full:
         dense = xrv.models.DenseNet(weights=None)  # densenet121: growth 32, blocks (6, 12, 24, 16), 64 features
