@@ -115,6 +115,33 @@ def run_reference(model, x, op_threshs):
     return logits, calibrated
 
 
+def preprocess_fixture(xrv, out):
+    """A grey 8-bit radiograph-like PNG (600 x 520, non-square so the centre crop matters) and torchxrayvision's
+    preprocessing of it: normalize(img, 255), then XRayCenterCrop() and XRayResizer(224) (skimage engine)."""
+    import numpy as np
+    from PIL import Image
+    import torchvision
+    h, w = 600, 520
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    yy, xx = yy / h * 2 - 1, xx / w * 2 - 1
+    lungs = np.exp(-((np.abs(xx) - 0.42) ** 2 / 0.04 + (yy + 0.05) ** 2 / 0.35))
+    ribs = 0.12 * (np.sin(yy * 40 + np.abs(xx) * 6) > 0.6) * (np.abs(xx) < 0.8)
+    spine = 0.5 * np.exp(-xx ** 2 / 0.004)
+    rng = np.random.default_rng(5)
+    img = 200 - 150 * lungs + 60 * ribs + 40 * spine + rng.normal(0, 3, (h, w))
+    img[20:60, 30:90] = 255  # a burnt-in marker: sharp edges
+    img = np.clip(np.round(img), 0, 255).astype(np.uint8)
+    Image.fromarray(img, mode='L').save(os.path.join(out, 'xrv_radiograph.png'), optimize=True)
+    x = xrv.datasets.normalize(np.asarray(Image.open(os.path.join(out, 'xrv_radiograph.png'))), 255)[None, ...]
+    tf = torchvision.transforms.Compose([xrv.datasets.XRayCenterCrop(), xrv.datasets.XRayResizer(224)])
+    y = tf(x)
+    assert y.shape == (1, 224, 224) and y.dtype == np.float32
+    with open(os.path.join(out, 'xrv_radiograph_224.bin'), 'wb') as f:
+        f.write(y.astype('<f4').tobytes())
+    return {'image': 'xrv_radiograph.png', 'shape': [h, w], 'output': 'xrv_radiograph_224.bin', 'size': 224,
+            'steps': 'xrv.datasets.normalize(img, 255); XRayCenterCrop(); XRayResizer(224)'}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--xrv-src', required=True, help='checkout of torchxrayvision (the directory holding the torchxrayvision package)')
@@ -136,6 +163,7 @@ def main():
                  for k, u in xrv.models.model_urls.items() if k.startswith(('densenet121-', 'resnet50-'))}
     ref = {'source': 'torchxrayvision ' + xrv.__version__, 'model_urls': published, 'pathologies': list(all_w['labels']), 'op_threshs': [None if math.isnan(v) else v for v in op], 'models': {}}
 
+    ref['preprocess'] = preprocess_fixture(xrv, args.out)
     if args.full:
         dense = xrv.models.DenseNet(weights=None)  # densenet121: growth 32, blocks (6, 12, 24, 16), 64 features
         size = 224
