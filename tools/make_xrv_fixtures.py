@@ -85,10 +85,13 @@ def save_both(model, out, stem):
     def no_source(obj):
         raise OSError('source not recorded by make_xrv_fixtures.py')
     ser.get_source_lines_and_file = no_source
+    import warnings
     paths = {}
     for fmt, zipped in (('zip', True), ('legacy', False)):
         p = os.path.join(out, f'{stem}_{fmt}.pt')
-        torch.save(model, p, _use_new_zipfile_serialization=zipped)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')  # "Couldn't retrieve source code for container": intended
+            torch.save(model, p, _use_new_zipfile_serialization=zipped)
         paths[fmt] = p
     return paths
 
@@ -142,17 +145,47 @@ def preprocess_fixture(xrv, out):
             'steps': 'xrv.datasets.normalize(img, 255); XRayCenterCrop(); XRayResizer(224)'}
 
 
+def full_stand_in(out):
+    """--full without torchxrayvision's source (CI): torchvision's densenet121 with torchxrayvision's changes
+    (18 outputs, 1-channel conv0), saved whole; its forward is torchxrayvision's DenseNet forward without
+    op_threshs (features, ReLU, global average pool, classifier)."""
+    import torch
+    import torchvision
+    dense = torchvision.models.densenet121(num_classes=18)
+    dense.features.conv0 = torch.nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    fill(dense, 1)
+    x = radiograph(224, 2)
+    dense.eval()
+    with torch.no_grad():
+        logits = dense(x)
+    paths = save_both(dense, out, 'xrv_densenet121')
+    with open(os.path.join(out, 'xrv_densenet121_input.bin'), 'wb') as f:
+        f.write(x.numpy().astype('<f4').tobytes())
+    ref = {'source': 'torchvision stand-in (no --xrv-src)', 'models': {'xrv_densenet121': {
+        'input_shape': list(x.shape), 'input_file': 'xrv_densenet121_input.bin', 'logits': logits.flatten().tolist(),
+        'files': {k: os.path.basename(v) for k, v in paths.items()}}}}
+    with open(os.path.join(out, 'xrv_ref.json'), 'w') as f:
+        json.dump(ref, f, indent=1)
+    print('wrote', out, '(torchvision stand-in)')
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--xrv-src', required=True, help='checkout of torchxrayvision (the directory holding the torchxrayvision package)')
+    ap.add_argument('--xrv-src', help='checkout of torchxrayvision (the directory holding the torchxrayvision package); '
+                    'without it (--full only) a stand-in is used: torchvision densenet121 (18 classes, 1-channel conv0), '
+                    'the same computation, saved whole as torchvision.models.densenet.DenseNet')
     ap.add_argument('--out', required=True)
     ap.add_argument('--full', action='store_true', help='real-size DenseNet-121 (224 px) and ResNet-50 (512 px)')
     args = ap.parse_args()
-    sys.path.insert(0, os.path.abspath(args.xrv_src))
     import torch
-    import torchxrayvision as xrv
     torch.manual_seed(0)
     os.makedirs(args.out, exist_ok=True)
+    if not args.xrv_src:
+        if not args.full:
+            ap.error('--xrv-src is required for the committed fixtures (only --full has a torchvision stand-in)')
+        return full_stand_in(args.out)
+    sys.path.insert(0, os.path.abspath(args.xrv_src))
+    import torchxrayvision as xrv
     all_w = xrv.models.model_urls['densenet121-res224-all']
     op = [float(v) for v in all_w['op_threshs']]
     # an operating point per output; NaN where the weights have none (torchxrayvision keeps 0.5 there)
