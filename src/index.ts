@@ -103,10 +103,13 @@ export {
 } from './weights/load.js';
 export type { LoadWeightsOptions, LoadWeightsReport, WeightsSource } from './weights/load.js';
 export type { ParsedCheckpoint } from './weights/pth.js';
+export type { ModuleInfo } from './weights/modules.js';
 export { parseSafetensors, encodeSafetensors } from './weights/safetensors.js';
 export { setWeightsResolver, getWeightsResolver } from './weights/resolver.js';
 export type { WeightsRequest, WeightsResolver, ResolvedWeights } from './weights/resolver.js';
-export { getWeightsInfo, listWeights, hasWeights, getPreprocessConfig } from './weights/manifest.js';
+export { getWeightsInfo, listWeights, hasWeights, getPreprocessConfig, weightsTags, findWeightsByTag } from './weights/manifest.js';
+export { getOutputInfo } from './weights/outputs.js';
+export type { OutputInfo } from './weights/outputs.js';
 export type { WeightsInfo, PreprocessSpec, PreprocessConfig, Interpolation } from './weights/manifest.js';
 export { preprocess } from './weights/preprocess.js';
 export { toStandardArtifacts, fromStandardArtifacts, toStandardTopology, fromStandardTopology } from './weights/portable.js';
@@ -118,6 +121,9 @@ export type { ProgressCallback } from './weights/fetch.js';
 export type { StateDict, TorchTensor } from './weights/remap.js';
 export { modelToStateDict } from './weights/remap.js';
 export { exportStateDict, toSafetensors } from './weights/export.js';
+
+// calibrated outputs (torchxrayvision's operating points)
+export { sigmoid, opNorm, calibratedProbabilities } from './calibration.js';
 export type { ExportMetadata } from './weights/export.js';
 
 // training (losses, loop with checkpoint stores, evaluation / ensembles)

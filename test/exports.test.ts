@@ -32,6 +32,7 @@ const INDEX_VALUES = [
   'studyResults', 'summarizeTruncation', 'synthRecords', 'toSafetensors', 'toStandardArtifacts',
   'toStandardTopology', 'train', 'trainStep', 'truncate', 'unfreeze', 'validationFingerprint',
   'withTrainingRandomness',
+  'sigmoid', 'opNorm', 'calibratedProbabilities', 'weightsTags', 'findWeightsByTag', 'getOutputInfo',
 ];
 const INDEX_TYPES = [
   'ActivationProfile', 'ArrayBatchSourceOptions', 'AugmentOptions', 'AugmentParams', 'AxisWeights', 'BackendInfo',
@@ -53,6 +54,7 @@ const INDEX_TYPES = [
   'TrainOptions', 'TrainResult', 'TrainState', 'TrainTensors', 'TrainingCurves', 'TruncateOptions', 'TruncationComparison',
   'TruncationRow', 'TruncationSummary', 'UncertaintyPolicy', 'ValidationRecord', 'ViewFilter', 'ViewName',
   'WeightsInfo', 'WeightsRequest', 'WeightsResolver', 'WeightsSource',
+  'ModuleInfo', 'OutputInfo',
 ];
 /** What src/node.ts adds to the browser-safe API (it re-exports all of src/index.ts). */
 const NODE_VALUES = [

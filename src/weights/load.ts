@@ -12,7 +12,8 @@ import {
   stripDataParallel,
   type CheckpointFilter,
 } from './filters.js';
-import { getWeightsInfo, hasWeights } from './manifest.js';
+import { getWeightsInfo, hasWeights, type WeightsInfo } from './manifest.js';
+import { outputInfoOf, setOutputInfo, type OutputInfo } from './outputs.js';
 import { findSpec, specOfModel } from '../zoo/catalog.js';
 import { getWeightsResolver, type ResolvedWeights, type WeightsRequest } from './resolver.js';
 import { looksLikeSafetensors, parseSafetensors } from './safetensors.js';
@@ -59,6 +60,8 @@ export interface LoadWeightsReport {
   /** Keys not loaded, with the reason (non-strict mode, head skip, ignored prefixes). */
   skipped: { key: string; reason: string }[];
   notes: string[];
+  /** Output names and operating points the weights carried (registry tag or whole-module checkpoint), also set on the model (`getOutputInfo`). */
+  outputs?: OutputInfo;
 }
 
 /** Raised by strict loading; lists every problem at once. */
@@ -218,23 +221,33 @@ function archOf(model: tf.LayersModel, options: LoadWeightsOptions): string | un
   return options.arch ?? specOfModel(model)?.name;
 }
 
-async function resolveSource(model: tf.LayersModel, source: WeightsSource, options: LoadWeightsOptions): Promise<{ resolved: ResolvedWeights | StateDict; labelOffset?: number }> {
+/** A registered weights tag of the model's architecture ('imagenet', 'xrv-all', ...), or undefined. */
+function registeredTag(model: tf.LayersModel, source: WeightsSource, options: LoadWeightsOptions): { arch: string; tag: string } | undefined {
+  if (typeof source !== 'string' || /[/\\.:]/.test(source)) return undefined;
+  const arch = archOf(model, options);
+  if (source === 'imagenet' || (arch && hasWeights(arch, source))) {
+    if (!arch) {
+      throw new Error(
+        `loadWeights(model, '${source}') needs a zoo model (named after its architecture, as createModel names it) ` +
+          `or { arch: 'resnet18' }; '${model.name}' is neither.`,
+      );
+    }
+    return { arch, tag: source };
+  }
+  return undefined;
+}
+
+async function resolveSource(model: tf.LayersModel, source: WeightsSource, options: LoadWeightsOptions): Promise<{ resolved: ResolvedWeights | StateDict; labelOffset?: number; info?: WeightsInfo; tag?: string }> {
   if (source instanceof Map) return { resolved: source };
   if (source instanceof Uint8Array) return { resolved: source };
   if (source instanceof ArrayBuffer) return { resolved: new Uint8Array(source) };
   if (isArtifacts(source)) return { resolved: source };
   const progress = options.onProgress ? { onProgress: options.onProgress } : {};
-  if (source === 'imagenet') {
-    const arch = archOf(model, options);
-    if (!arch) {
-      throw new Error(
-        `loadWeights(model, 'imagenet') needs a zoo model (named after its architecture, as createModel names it) ` +
-          `or { arch: 'resnet18' }; '${model.name}' is neither.`,
-      );
-    }
-    const w = getWeightsInfo(arch);
-    const bytes = await getWeightsResolver()({ url: w.url, fileName: w.fileName, sha256: w.sha256, sha256Prefix: w.sha256Prefix, arch, ...progress });
-    return { resolved: bytes, labelOffset: w.labelOffset };
+  const reg = registeredTag(model, source, options);
+  if (reg) {
+    const w = getWeightsInfo(reg.arch, reg.tag);
+    const bytes = await getWeightsResolver()({ url: w.url, fileName: w.fileName, sha256: w.sha256, sha256Prefix: w.sha256Prefix, arch: reg.arch, ...progress });
+    return { resolved: bytes, labelOffset: w.labelOffset, info: w, tag: reg.tag };
   }
   const text = source instanceof URL ? source.href : source;
   if (typeof text !== 'string') throw new Error("loadWeights: unsupported source; pass 'imagenet', a path, URL, bytes, a state dict or TF.js artifacts.");
@@ -261,10 +274,11 @@ function logOf(options: LoadWeightsOptions): (message: string) => void {
  * @example const report = await loadWeights(model, 'resnet18-f37072fd.pth');
  */
 export async function loadWeights(model: tf.LayersModel, source: WeightsSource, options: LoadWeightsOptions = {}): Promise<LoadWeightsReport> {
-  const { resolved, labelOffset } = await resolveSource(model, source, options);
+  const { resolved, labelOffset, info, tag } = await resolveSource(model, source, options);
   let dict: StateDict;
   let format: LoadWeightsReport['format'];
   let parseNotes: string[] = [];
+  let module: ParsedCheckpoint['module'];
   if (resolved instanceof Map) {
     dict = resolved;
     format = 'state-dict';
@@ -273,6 +287,7 @@ export async function loadWeights(model: tf.LayersModel, source: WeightsSource, 
     dict = parsed.dict;
     format = parsed.format;
     parseNotes = parsed.notes;
+    module = parsed.module;
   } else {
     dict = artifactsToStateDict(resolved);
     format = 'tfjs';
@@ -280,7 +295,11 @@ export async function loadWeights(model: tf.LayersModel, source: WeightsSource, 
   const log = logOf(options);
   for (const n of parseNotes) log(n);
   const report = writeStateDict(model, dict, { ...(labelOffset !== undefined ? { labelOffset } : {}), ...options }, log);
-  return { ...report, format, notes: [...parseNotes, ...report.notes] };
+  // the output names belong to the checkpoint's classifier: not when it was skipped (another number of classes)
+  const headKept = !report.skipped.some((s) => s.reason === 'classifier skipped');
+  const outputs = headKept ? outputInfoOf(info, tag, module) : undefined;
+  if (outputs) setOutputInfo(model, outputs);
+  return { ...report, format, notes: [...parseNotes, ...report.notes], ...(outputs ? { outputs } : {}) };
 }
 
 /**

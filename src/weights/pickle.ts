@@ -1,9 +1,10 @@
 import { MAX_TENSOR_RANK } from './dtype.js';
 
 /**
- * A deliberately tiny pickle interpreter: just the opcodes and globals that PyTorch state dicts use.
- * Nothing is ever executed; any other global or opcode is refused by name, so a malicious
- * checkpoint cannot run code the way Python's pickle.load would.
+ * A deliberately tiny pickle interpreter: just the opcodes and globals that PyTorch state dicts and whole
+ * pickled modules (`torch.save(model)`) use. Nothing is ever executed: a module instance of an allow-listed
+ * class becomes an inert `PyObject` record of its `__dict__`; any other global or opcode is refused by name,
+ * so a malicious checkpoint cannot run code the way Python's pickle.load would.
  */
 
 export class PickleError extends Error {
@@ -26,6 +27,18 @@ export class PyGlobal {
 
 /** Python tuple (kept distinct from lists only for readable error messages). */
 export class PyTuple extends Array<unknown> {}
+
+/** Python set (`set()` in a module's `_non_persistent_buffers_set`), kept as its items. */
+export class PySet extends Array<unknown> {}
+
+/**
+ * An instance of an allow-listed `nn.Module` class, as data: its class name and the `__dict__` that BUILD
+ * gave it (`_parameters`, `_buffers`, `_modules`, plain attributes). No constructor or `__setstate__` runs.
+ */
+export class PyObject {
+  state: Map<unknown, unknown> | null = null;
+  constructor(readonly cls: PyGlobal) {}
+}
 
 /** A tensor as `_rebuild_tensor_v2` describes it, before its storage is read. */
 export class PickledTensor {
@@ -64,8 +77,47 @@ export function storageDType(name: string): string | undefined {
   return Object.hasOwn(STORAGE_TYPES, name) ? STORAGE_TYPES[name] : undefined;
 }
 
+/** `set([...])`: protocol 2 pickles a set as a call of the builtin with a list (Python 2 or 3 spelling). */
+const SETS = new Set(['__builtin__.set', 'builtins.set']);
+
+/**
+ * nn.Module classes whose instances may appear in a whole-module checkpoint (torch.save(model)): the
+ * torch.nn layers the zoo's architectures use, torchvision's ResNet / DenseNet classes and torchxrayvision's
+ * DenseNet / ResNet. They are never called or instantiated: NEWOBJ of one gives a `PyObject` record, and
+ * REDUCE of one is refused. Exactly the classes torchxrayvision's and torchvision's files reference
+ * (tools/make_xrv_fixtures.py lists them per file with pickletools).
+ */
+export const MODULE_CLASSES: ReadonlySet<string> = new Set([
+  'torch.nn.modules.conv.Conv2d',
+  'torch.nn.modules.linear.Linear',
+  'torch.nn.modules.linear.Identity',
+  'torch.nn.modules.activation.ReLU',
+  'torch.nn.modules.dropout.Dropout',
+  'torch.nn.modules.flatten.Flatten',
+  'torch.nn.modules.batchnorm.BatchNorm2d',
+  'torch.nn.modules.container.Sequential',
+  'torch.nn.modules.container.ModuleList',
+  'torch.nn.modules.container.ModuleDict',
+  'torch.nn.modules.pooling.MaxPool2d',
+  'torch.nn.modules.pooling.AvgPool2d',
+  'torch.nn.modules.pooling.AdaptiveAvgPool2d',
+  'torchvision.models.resnet.ResNet',
+  'torchvision.models.resnet.BasicBlock',
+  'torchvision.models.resnet.Bottleneck',
+  'torchvision.models.densenet.DenseNet',
+  'torchvision.models.densenet._DenseBlock',
+  'torchvision.models.densenet._DenseLayer',
+  'torchvision.models.densenet._Transition',
+  'torchxrayvision.models.DenseNet',
+  'torchxrayvision.models.ResNet',
+  'torchxrayvision.models._DenseBlock',
+  'torchxrayvision.models._DenseLayer',
+  'torchxrayvision.models._Transition',
+]);
+
 function allowedGlobal(module: string, name: string): boolean {
-  if (CALLABLES.has(`${module}.${name}`)) return true;
+  const q = `${module}.${name}`;
+  if (CALLABLES.has(q) || SETS.has(q) || MODULE_CLASSES.has(q)) return true;
   return module === 'torch' && storageDType(name) !== undefined;
 }
 
@@ -112,6 +164,8 @@ export function describe(v: unknown): string {
   if (v === null) return 'None';
   if (v instanceof PyGlobal) return v.qualified;
   if (v instanceof PyTuple) return `tuple(${v.length})`;
+  if (v instanceof PySet) return `set(${v.length})`;
+  if (v instanceof PyObject) return `${v.cls.qualified} instance`;
   if (Array.isArray(v)) return `list(${v.length})`;
   if (v instanceof Map) return `dict(${v.size})`;
   if (v instanceof PickledTensor) return `tensor[${v.size}]`;
@@ -153,10 +207,321 @@ function call(fn: unknown, args: unknown, charge: (n: number) => void): unknown 
     case 'torch._utils._rebuild_parameter_with_state':
       if (!(args[0] instanceof PickledTensor)) throw new PickleError('_rebuild_parameter expects a tensor.');
       return args[0];
+    case '__builtin__.set':
+    case 'builtins.set': {
+      const items = args.length === 0 ? [] : args[0];
+      if (args.length > 1 || !Array.isArray(items)) throw new PickleError('set() expects one list of items.');
+      charge(items.length);
+      const out = new PySet();
+      for (const x of items) out.push(x);
+      return out;
+    }
     default:
-      throw new PickleError(`Refusing to call ${fn.qualified}: only plain state dicts can be loaded.`);
+      throw new PickleError(`Refusing to call ${fn.qualified}: only state dicts and module records are read, nothing is called.`);
   }
 }
+
+/** Reader state shared by the opcode handlers: the bytes, the cursor, the stacks, the memo and the work budget. */
+class Machine {
+  readonly view: DataView;
+  readonly maxMemo: number;
+  readonly maxWork: number;
+  readonly utf8 = new TextDecoder('utf-8', { fatal: true });
+  readonly latin1 = new TextDecoder('latin1');
+  stack: unknown[] = [];
+  readonly metastack: unknown[][] = [];
+  readonly memo = new Map<number, unknown>();
+  pos = 0;
+  work = 0;
+  /** Set by STOP. */
+  done = false;
+
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly options: PickleOptions,
+  ) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.maxMemo = options.maxMemo ?? 10_000_000;
+    this.maxWork = options.maxWork ?? 2 * bytes.length + 4096;
+  }
+
+  readonly charge = (n: number): void => {
+    this.work += n;
+    if (this.work > this.maxWork) {
+      throw new PickleError(
+        `Pickle does more work than its ${this.bytes.length} bytes justify (the same objects are reused over and over); refusing a hostile or corrupt file.`,
+      );
+    }
+  };
+
+  need(n: number): void {
+    if (n < 0 || this.pos + n > this.bytes.length) throw new PickleError(`Truncated pickle: needs ${n} more bytes at offset ${this.pos}.`);
+  }
+  u8(): number {
+    this.need(1);
+    return this.bytes[this.pos++]!;
+  }
+  u16(): number {
+    this.need(2);
+    const x = this.view.getUint16(this.pos, true);
+    this.pos += 2;
+    return x;
+  }
+  u32(): number {
+    this.need(4);
+    const x = this.view.getUint32(this.pos, true);
+    this.pos += 4;
+    return x;
+  }
+  u64(): number {
+    this.need(8);
+    const x = this.view.getBigUint64(this.pos, true);
+    this.pos += 8;
+    if (x > BigInt(this.bytes.length)) throw new PickleError(`Truncated pickle: a length of ${x} exceeds the data.`);
+    return Number(x);
+  }
+  i32(): number {
+    this.need(4);
+    const x = this.view.getInt32(this.pos, true);
+    this.pos += 4;
+    return x;
+  }
+  f64(): number {
+    this.need(8);
+    const x = this.view.getFloat64(this.pos, false);
+    this.pos += 8;
+    return x;
+  }
+  take(n: number): Uint8Array {
+    this.need(n);
+    const b = this.bytes.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return b;
+  }
+  line(): string {
+    const nl = this.bytes.indexOf(0x0a, this.pos);
+    if (nl < 0 || nl - this.pos > 4096) throw new PickleError(`Malformed pickle: unterminated text line at offset ${this.pos}.`);
+    const s = this.latin1.decode(this.bytes.subarray(this.pos, nl));
+    this.pos = nl + 1;
+    return s;
+  }
+  push(v: unknown): void {
+    this.stack.push(v);
+  }
+  pop(): unknown {
+    if (this.stack.length === 0) throw new PickleError(`Malformed pickle: stack underflow at offset ${this.pos}.`);
+    return this.stack.pop();
+  }
+  top(): unknown {
+    if (this.stack.length === 0) throw new PickleError(`Malformed pickle: empty stack at offset ${this.pos}.`);
+    return this.stack[this.stack.length - 1];
+  }
+  mark(): void {
+    if (this.metastack.length > 10_000) throw new PickleError('Pickle nests too deeply.');
+    this.metastack.push(this.stack);
+    this.stack = [];
+  }
+  popMark(): unknown[] {
+    const items = this.stack;
+    const prev = this.metastack.pop();
+    if (!prev) throw new PickleError(`Malformed pickle: no MARK at offset ${this.pos}.`);
+    this.stack = prev;
+    return items;
+  }
+  put(idx: number, v: unknown): void {
+    if (this.memo.size >= this.maxMemo && !this.memo.has(idx)) throw new PickleError('Pickle memo grew past its limit.');
+    this.memo.set(idx, v);
+  }
+  get(idx: number): unknown {
+    if (!this.memo.has(idx)) throw new PickleError(`Malformed pickle: memo key ${idx} is missing.`);
+    return this.memo.get(idx);
+  }
+  str(b: Uint8Array): string {
+    try {
+      return this.utf8.decode(b);
+    } catch {
+      throw new PickleError('Malformed pickle: invalid UTF-8 in a string.');
+    }
+  }
+}
+
+function refuseGlobal(module: string, name: string): PyGlobal {
+  if (!allowedGlobal(module, name)) {
+    throw new PickleError(
+      `Refusing global '${module}.${name}': only plain state dicts (OrderedDict of tensors) can be loaded; ` +
+        'save model.state_dict() rather than the whole model or arbitrary objects.',
+    );
+  }
+  return new PyGlobal(module, name);
+}
+
+function setItems(target: unknown, items: unknown[]): void {
+  if (!(target instanceof Map)) throw new PickleError(`SETITEM(S) on ${describe(target)}.`);
+  if (items.length % 2 !== 0) throw new PickleError('Malformed pickle: odd number of dict items.');
+  for (let i = 0; i < items.length; i += 2) target.set(items[i], items[i + 1]);
+}
+
+function tuple(items: unknown[]): PyTuple {
+  const t = new PyTuple();
+  for (const x of items) t.push(x);
+  return t;
+}
+
+function mutableList(l: unknown, op: string): unknown[] {
+  if (!Array.isArray(l) || l instanceof PyTuple) throw new PickleError(`${op} on ${describe(l)}.`);
+  return l;
+}
+
+function long1(m: Machine): number | bigint {
+  const n = m.u8();
+  const b = m.take(n);
+  let x = 0n;
+  for (let i = n - 1; i >= 0; i--) x = (x << 8n) | BigInt(b[i]!);
+  if (n > 0 && b[n - 1]! & 0x80) x -= 1n << BigInt(8 * n);
+  return x >= -BigInt(Number.MAX_SAFE_INTEGER) && x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x;
+}
+
+type Handler = (m: Machine) => void;
+
+/** Opcodes that only move data: protocol, stack, constants, strings, containers, the memo. */
+const DATA_OPS: Record<number, Handler> = {
+  0x80: (m) => { // PROTO
+    if (m.u8() > 5) throw new PickleError('Unsupported pickle protocol.');
+  },
+  0x95: (m) => void m.u64(), // FRAME
+  0x2e: (m) => { // STOP
+    if (m.stack.length !== 1) throw new PickleError(`Malformed pickle: ${m.stack.length} values left at STOP.`);
+    m.done = true;
+  },
+  0x28: (m) => m.mark(), // MARK
+  0x30: (m) => void m.pop(), // POP
+  0x31: (m) => void m.popMark(), // POP_MARK
+  0x32: (m) => m.push(m.top()), // DUP
+  0x4e: (m) => m.push(null), // NONE
+  0x88: (m) => m.push(true), // NEWTRUE
+  0x89: (m) => m.push(false), // NEWFALSE
+  0x4a: (m) => m.push(m.i32()), // BININT
+  0x4b: (m) => m.push(m.u8()), // BININT1
+  0x4d: (m) => m.push(m.u16()), // BININT2
+  0x8a: (m) => m.push(long1(m)), // LONG1
+  0x47: (m) => m.push(m.f64()), // BINFLOAT
+  0x58: (m) => m.push(m.str(m.take(m.u32()))), // BINUNICODE
+  0x8c: (m) => m.push(m.str(m.take(m.u8()))), // SHORT_BINUNICODE
+  0x8d: (m) => m.push(m.str(m.take(m.u64()))), // BINUNICODE8
+  0x55: (m) => m.push(m.latin1.decode(m.take(m.u8()))), // SHORT_BINSTRING
+  0x54: (m) => m.push(m.latin1.decode(m.take(m.u32()))), // BINSTRING
+  0x43: (m) => m.push(m.take(m.u8()).slice()), // SHORT_BINBYTES
+  0x42: (m) => m.push(m.take(m.u32()).slice()), // BINBYTES
+  0x7d: (m) => m.push(new Map()), // EMPTY_DICT
+  0x5d: (m) => m.push([]), // EMPTY_LIST
+  0x29: (m) => m.push(new PyTuple()), // EMPTY_TUPLE
+  0x64: (m) => { // DICT
+    const d = new Map();
+    setItems(d, m.popMark());
+    m.push(d);
+  },
+  // LIST and TUPLE evaluate before pushing: popMark swaps the stack array
+  0x6c: (m) => { // LIST
+    const items = [...m.popMark()];
+    m.push(items);
+  },
+  0x74: (m) => { // TUPLE
+    const t = tuple(m.popMark());
+    m.push(t);
+  },
+  0x85: (m) => m.push(tuple([m.pop()])), // TUPLE1
+  0x86: (m) => { // TUPLE2
+    const b = m.pop();
+    const a = m.pop();
+    m.push(tuple([a, b]));
+  },
+  0x87: (m) => { // TUPLE3
+    const c = m.pop();
+    const b = m.pop();
+    const a = m.pop();
+    m.push(tuple([a, b, c]));
+  },
+  0x61: (m) => { // APPEND
+    const v = m.pop();
+    mutableList(m.top(), 'APPEND').push(v);
+  },
+  0x65: (m) => { // APPENDS
+    const items = m.popMark();
+    const l = mutableList(m.top(), 'APPENDS');
+    for (const x of items) l.push(x);
+  },
+  0x73: (m) => { // SETITEM
+    const v = m.pop();
+    const k = m.pop();
+    setItems(m.top(), [k, v]);
+  },
+  0x75: (m) => { // SETITEMS
+    const items = m.popMark();
+    setItems(m.top(), items);
+  },
+  0x71: (m) => m.put(m.u8(), m.top()), // BINPUT
+  0x72: (m) => m.put(m.u32(), m.top()), // LONG_BINPUT
+  0x94: (m) => m.put(m.memo.size, m.top()), // MEMOIZE
+  0x68: (m) => m.push(m.get(m.u8())), // BINGET
+  0x6a: (m) => m.push(m.get(m.u32())), // LONG_BINGET
+};
+
+/** Opcodes that name or build objects: each goes through the allow-list, nothing is ever called. */
+const OBJECT_OPS: Record<number, Handler> = {
+  0x63: (m) => { // GLOBAL
+    const module = m.line();
+    const name = m.line();
+    m.push(refuseGlobal(module, name));
+  },
+  0x93: (m) => { // STACK_GLOBAL
+    const name = m.pop();
+    const module = m.pop();
+    if (typeof name !== 'string' || typeof module !== 'string') throw new PickleError('STACK_GLOBAL needs two strings.');
+    m.push(refuseGlobal(module, name));
+  },
+  0x52: (m) => { // REDUCE
+    const args = m.pop();
+    const fn = m.pop();
+    m.push(call(fn, args, m.charge));
+  },
+  0x81: (m) => { // NEWOBJ: OrderedDict.__new__, or an allow-listed module class recorded as data
+    const args = m.pop();
+    const cls = m.pop();
+    if (cls instanceof PyGlobal && MODULE_CLASSES.has(cls.qualified)) {
+      if (!Array.isArray(args) || args.length !== 0) throw new PickleError(`NEWOBJ of ${cls.qualified} with arguments; refusing.`);
+      m.charge(1);
+      m.push(new PyObject(cls));
+      return;
+    }
+    if (!(cls instanceof PyGlobal) || cls.qualified !== 'collections.OrderedDict') {
+      throw new PickleError(`Refusing NEWOBJ of ${describe(cls)}.`);
+    }
+    m.push(call(cls, args, m.charge));
+  },
+  0x62: (m) => { // BUILD
+    const state = m.pop();
+    const obj = m.top();
+    if (obj instanceof PyObject) {
+      // a module's __dict__, kept as data (Module.__setstate__ is never run); set once
+      if (!(state instanceof Map) || obj.state !== null) throw new PickleError(`BUILD of ${obj.cls.qualified} with ${describe(state)}; refusing.`);
+      obj.state = state;
+      return;
+    }
+    // OrderedDict state dicts carry `_metadata` (module versions) as instance state; it is not needed.
+    if (!(obj instanceof Map) && !(obj instanceof PickledTensor)) throw new PickleError(`BUILD on ${describe(obj)}; refusing.`);
+    if (obj instanceof Map && state instanceof Map && state.has('_metadata')) {
+      (obj as Map<unknown, unknown> & { metadata?: unknown }).metadata = state.get('_metadata');
+    }
+  },
+  0x51: (m) => { // BINPERSID
+    const pid = m.pop();
+    if (!m.options.persistentLoad) throw new PickleError('Unexpected persistent id in this pickle.');
+    m.push(m.options.persistentLoad(pid));
+  },
+};
+
+/** One handler per supported opcode; a byte missing here is refused by name. */
+const HANDLERS: Record<number, Handler> = { ...DATA_OPS, ...OBJECT_OPS };
 
 /**
  * Interprets a pickle stream restricted to what torch state dicts contain.
@@ -164,326 +529,18 @@ function call(fn: unknown, args: unknown, charge: (n: number) => void): unknown 
  * @example const { value } = unpickle(bytes, { persistentLoad: (pid) => pid });
  */
 export function unpickle(bytes: Uint8Array, options: PickleOptions = {}): { value: unknown; end: number } {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const maxMemo = options.maxMemo ?? 10_000_000;
-  const maxWork = options.maxWork ?? 2 * bytes.length + 4096;
-  let work = 0;
-  const charge = (n: number): void => {
-    work += n;
-    if (work > maxWork) {
-      throw new PickleError(
-        `Pickle does more work than its ${bytes.length} bytes justify (the same objects are reused over and over); refusing a hostile or corrupt file.`,
-      );
-    }
-  };
-  const utf8 = new TextDecoder('utf-8', { fatal: true });
-  const latin1 = new TextDecoder('latin1');
-  let stack: unknown[] = [];
-  const metastack: unknown[][] = [];
-  const memo = new Map<number, unknown>();
-  let pos = 0;
-
-  const need = (n: number): void => {
-    if (n < 0 || pos + n > bytes.length) throw new PickleError(`Truncated pickle: needs ${n} more bytes at offset ${pos}.`);
-  };
-  const u8 = (): number => {
-    need(1);
-    return bytes[pos++]!;
-  };
-  const u16 = (): number => {
-    need(2);
-    const x = view.getUint16(pos, true);
-    pos += 2;
-    return x;
-  };
-  const u32 = (): number => {
-    need(4);
-    const x = view.getUint32(pos, true);
-    pos += 4;
-    return x;
-  };
-  const u64 = (): number => {
-    need(8);
-    const x = view.getBigUint64(pos, true);
-    pos += 8;
-    if (x > BigInt(bytes.length)) throw new PickleError(`Truncated pickle: a length of ${x} exceeds the data.`);
-    return Number(x);
-  };
-  const take = (n: number): Uint8Array => {
-    need(n);
-    const b = bytes.subarray(pos, pos + n);
-    pos += n;
-    return b;
-  };
-  const line = (): string => {
-    const nl = bytes.indexOf(0x0a, pos);
-    if (nl < 0 || nl - pos > 4096) throw new PickleError(`Malformed pickle: unterminated text line at offset ${pos}.`);
-    const s = latin1.decode(bytes.subarray(pos, nl));
-    pos = nl + 1;
-    return s;
-  };
-  const pop = (): unknown => {
-    if (stack.length === 0) throw new PickleError(`Malformed pickle: stack underflow at offset ${pos}.`);
-    return stack.pop();
-  };
-  const top = (): unknown => {
-    if (stack.length === 0) throw new PickleError(`Malformed pickle: empty stack at offset ${pos}.`);
-    return stack[stack.length - 1];
-  };
-  const popMark = (): unknown[] => {
-    const items = stack;
-    const prev = metastack.pop();
-    if (!prev) throw new PickleError(`Malformed pickle: no MARK at offset ${pos}.`);
-    stack = prev;
-    return items;
-  };
-  const put = (idx: number, v: unknown): void => {
-    if (memo.size >= maxMemo && !memo.has(idx)) throw new PickleError('Pickle memo grew past its limit.');
-    memo.set(idx, v);
-  };
-  const get = (idx: number): unknown => {
-    if (!memo.has(idx)) throw new PickleError(`Malformed pickle: memo key ${idx} is missing.`);
-    return memo.get(idx);
-  };
-  const str = (b: Uint8Array): string => {
-    try {
-      return utf8.decode(b);
-    } catch {
-      throw new PickleError('Malformed pickle: invalid UTF-8 in a string.');
-    }
-  };
-  const global = (module: string, name: string): PyGlobal => {
-    if (!allowedGlobal(module, name)) {
-      throw new PickleError(
-        `Refusing global '${module}.${name}': only plain state dicts (OrderedDict of tensors) can be loaded; ` +
-          'save model.state_dict() rather than the whole model or arbitrary objects.',
-      );
-    }
-    return new PyGlobal(module, name);
-  };
-  const setItems = (target: unknown, items: unknown[]): void => {
-    if (!(target instanceof Map)) throw new PickleError(`SETITEM(S) on ${describe(target)}.`);
-    if (items.length % 2 !== 0) throw new PickleError('Malformed pickle: odd number of dict items.');
-    for (let i = 0; i < items.length; i += 2) target.set(items[i], items[i + 1]);
-  };
-  const tuple = (items: unknown[]): PyTuple => {
-    const t = new PyTuple();
-    for (const x of items) t.push(x);
-    return t;
-  };
-
+  const m = new Machine(bytes, options);
   for (;;) {
-    const at = pos;
-    const op = u8();
-    switch (op) {
-      case 0x80: // PROTO
-        if (u8() > 5) throw new PickleError('Unsupported pickle protocol.');
-        break;
-      case 0x95: // FRAME
-        u64();
-        break;
-      case 0x2e: // STOP
-        if (stack.length !== 1) throw new PickleError(`Malformed pickle: ${stack.length} values left at STOP.`);
-        return { value: stack[0], end: pos };
-      case 0x28: // MARK
-        if (metastack.length > 10_000) throw new PickleError('Pickle nests too deeply.');
-        metastack.push(stack);
-        stack = [];
-        break;
-      case 0x30: // POP
-        pop();
-        break;
-      case 0x31: // POP_MARK
-        popMark();
-        break;
-      case 0x32: // DUP
-        stack.push(top());
-        break;
-      case 0x4e: // NONE
-        stack.push(null);
-        break;
-      case 0x88: // NEWTRUE
-        stack.push(true);
-        break;
-      case 0x89: // NEWFALSE
-        stack.push(false);
-        break;
-      case 0x4a: // BININT
-        need(4);
-        stack.push(view.getInt32(pos, true));
-        pos += 4;
-        break;
-      case 0x4b: // BININT1
-        stack.push(u8());
-        break;
-      case 0x4d: // BININT2
-        stack.push(u16());
-        break;
-      case 0x8a: { // LONG1
-        const n = u8();
-        const b = take(n);
-        let x = 0n;
-        for (let i = n - 1; i >= 0; i--) x = (x << 8n) | BigInt(b[i]!);
-        if (n > 0 && b[n - 1]! & 0x80) x -= 1n << BigInt(8 * n);
-        stack.push(x >= -BigInt(Number.MAX_SAFE_INTEGER) && x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x);
-        break;
-      }
-      case 0x47: // BINFLOAT
-        need(8);
-        stack.push(view.getFloat64(pos, false));
-        pos += 8;
-        break;
-      case 0x58: // BINUNICODE
-        stack.push(str(take(u32())));
-        break;
-      case 0x8c: // SHORT_BINUNICODE
-        stack.push(str(take(u8())));
-        break;
-      case 0x8d: // BINUNICODE8
-        stack.push(str(take(u64())));
-        break;
-      case 0x55: // SHORT_BINSTRING
-        stack.push(latin1.decode(take(u8())));
-        break;
-      case 0x54: // BINSTRING
-        stack.push(latin1.decode(take(u32())));
-        break;
-      case 0x43: // SHORT_BINBYTES
-        stack.push(take(u8()).slice());
-        break;
-      case 0x42: // BINBYTES
-        stack.push(take(u32()).slice());
-        break;
-      case 0x7d: // EMPTY_DICT
-        stack.push(new Map());
-        break;
-      case 0x5d: // EMPTY_LIST
-        stack.push([]);
-        break;
-      case 0x29: // EMPTY_TUPLE
-        stack.push(new PyTuple());
-        break;
-      case 0x64: { // DICT
-        const m = new Map();
-        setItems(m, popMark());
-        stack.push(m);
-        break;
-      }
-      case 0x6c: { // LIST (evaluate before touching `stack`: popMark swaps the array)
-        const items = [...popMark()];
-        stack.push(items);
-        break;
-      }
-      case 0x74: { // TUPLE
-        const t = tuple(popMark());
-        stack.push(t);
-        break;
-      }
-      case 0x85: // TUPLE1
-        stack.push(tuple([pop()]));
-        break;
-      case 0x86: { // TUPLE2
-        const b = pop();
-        const a = pop();
-        stack.push(tuple([a, b]));
-        break;
-      }
-      case 0x87: { // TUPLE3
-        const c = pop();
-        const b = pop();
-        const a = pop();
-        stack.push(tuple([a, b, c]));
-        break;
-      }
-      case 0x61: { // APPEND
-        const v = pop();
-        const l = top();
-        if (!Array.isArray(l) || l instanceof PyTuple) throw new PickleError(`APPEND on ${describe(l)}.`);
-        l.push(v);
-        break;
-      }
-      case 0x65: { // APPENDS
-        const items = popMark();
-        const l = top();
-        if (!Array.isArray(l) || l instanceof PyTuple) throw new PickleError(`APPENDS on ${describe(l)}.`);
-        for (const x of items) l.push(x);
-        break;
-      }
-      case 0x73: { // SETITEM
-        const v = pop();
-        const k = pop();
-        setItems(top(), [k, v]);
-        break;
-      }
-      case 0x75: { // SETITEMS
-        const items = popMark();
-        setItems(top(), items);
-        break;
-      }
-      case 0x71: // BINPUT
-        put(u8(), top());
-        break;
-      case 0x72: // LONG_BINPUT
-        put(u32(), top());
-        break;
-      case 0x94: // MEMOIZE
-        put(memo.size, top());
-        break;
-      case 0x68: // BINGET
-        stack.push(get(u8()));
-        break;
-      case 0x6a: // LONG_BINGET
-        stack.push(get(u32()));
-        break;
-      case 0x63: { // GLOBAL
-        const module = line();
-        const name = line();
-        stack.push(global(module, name));
-        break;
-      }
-      case 0x93: { // STACK_GLOBAL
-        const name = pop();
-        const module = pop();
-        if (typeof name !== 'string' || typeof module !== 'string') throw new PickleError('STACK_GLOBAL needs two strings.');
-        stack.push(global(module, name));
-        break;
-      }
-      case 0x52: { // REDUCE
-        const args = pop();
-        const fn = pop();
-        stack.push(call(fn, args, charge));
-        break;
-      }
-      case 0x81: { // NEWOBJ: only OrderedDict.__new__ is meaningful here
-        const args = pop();
-        const cls = pop();
-        if (!(cls instanceof PyGlobal) || cls.qualified !== 'collections.OrderedDict') {
-          throw new PickleError(`Refusing NEWOBJ of ${describe(cls)}.`);
-        }
-        stack.push(call(cls, args, charge));
-        break;
-      }
-      case 0x62: { // BUILD
-        const state = pop();
-        const obj = top();
-        // OrderedDict state dicts carry `_metadata` (module versions) as instance state; it is not needed.
-        if (!(obj instanceof Map) && !(obj instanceof PickledTensor)) throw new PickleError(`BUILD on ${describe(obj)}; refusing.`);
-        if (obj instanceof Map && state instanceof Map && state.has('_metadata')) {
-          (obj as Map<unknown, unknown> & { metadata?: unknown }).metadata = state.get('_metadata');
-        }
-        break;
-      }
-      case 0x51: { // BINPERSID
-        const pid = pop();
-        if (!options.persistentLoad) throw new PickleError('Unexpected persistent id in this pickle.');
-        stack.push(options.persistentLoad(pid));
-        break;
-      }
-      default:
-        throw new PickleError(
-          `Unsupported pickle opcode ${OPNAMES[op] ?? 'unknown'} (0x${op.toString(16).padStart(2, '0')}) at offset ${at}: ` +
-            'only plain PyTorch state dicts can be read; nothing else is interpreted.',
-        );
+    const at = m.pos;
+    const op = m.u8();
+    const handler = Object.hasOwn(HANDLERS, op) ? HANDLERS[op] : undefined;
+    if (!handler) {
+      throw new PickleError(
+        `Unsupported pickle opcode ${OPNAMES[op] ?? 'unknown'} (0x${op.toString(16).padStart(2, '0')}) at offset ${at}: ` +
+          'only plain PyTorch state dicts can be read; nothing else is interpreted.',
+      );
     }
+    handler(m);
+    if (m.done) return { value: m.stack[0], end: m.pos };
   }
 }

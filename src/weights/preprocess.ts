@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { getPreprocessConfig, type PreprocessSpec } from './manifest.js';
 import { axisWeights, centerCropOffsets, resizeShorterSide, type ResampleFilter } from '../utils/resample.js';
+import { xrvPreprocess } from './xrv-preprocess.js';
 
 export interface PreprocessOptions {
   /**
@@ -49,11 +50,20 @@ function resampleAxis(x: tf.Tensor4D, axis: 1 | 2, outSize: number, from: number
  * against torchvision 0.14 + PIL 9.4 on a 1200x900 image with fine detail, mean |diff| < 1e-4 and max
  * 0.018 (one 8-bit level) in normalised units (test/fixtures/preprocess).
  * A 1-channel output is normalized with the mean of the RGB means and stds.
+ * Weights tagged `preprocessing: 'xrv'` ('xrv-all' ...) get torchxrayvision's own pipeline instead
+ * (src/weights/xrv-preprocess.ts): grey, [-1024, 1024], centre crop, skimage resize; output [N, size, size, 1].
  * @example const x = preprocess(tf.browser.fromPixels(img), 'resnet50'); // [1, 224, 224, 3]
  */
 export function preprocess(image: tf.Tensor3D | tf.Tensor4D, weightsOrArch: string | PreprocessSpec, options: PreprocessOptions = {}): tf.Tensor4D {
   const spec = typeof weightsOrArch === 'string' ? getPreprocessConfig(weightsOrArch) : weightsOrArch;
   if (image.rank !== 3 && image.rank !== 4) throw new Error(`preprocess expects an image [H, W, C] or a batch [N, H, W, C]; got rank ${image.rank}.`);
+  if (spec.preprocessing === 'xrv') {
+    const x = xrvPreprocess(image, spec.cropSize, options.maxPixelValue !== undefined ? { maxPixelValue: options.maxPixelValue } : {});
+    if (options.channels !== 3) return x;
+    const rgb = tf.tile(x, [1, 1, 1, 3]) as tf.Tensor4D;
+    x.dispose();
+    return rgb;
+  }
   const inC = image.shape[image.rank - 1]!;
   if (inC !== 1 && inC !== 3) throw new Error(`preprocess expects 1 or 3 channels; got ${inC} (drop the alpha channel first).`);
   const outC = options.channels ?? inC;

@@ -1,5 +1,6 @@
 import { decodeElements, ELEMENT_SIZE, MAX_TENSOR_RANK, type SourceDType } from './dtype.js';
-import { describe, PickledTensor, PickleError, PyGlobal, storageDType, unpickle } from './pickle.js';
+import { describe, MODULE_CLASSES, PickledTensor, PickleError, PyGlobal, PyObject, storageDType, unpickle } from './pickle.js';
+import { moduleInfo, moduleTensors, OP_THRESHS_KEY, type ModuleInfo } from './modules.js';
 import type { StateDict, TorchTensor } from './remap.js';
 import { gatherStrided, rowMajorStrides } from '../utils/strided.js';
 import { isZip, ZipReader } from './zip.js';
@@ -14,6 +15,14 @@ export interface ParsedCheckpoint {
   dict: StateDict;
   format: 'pth' | 'pth-legacy' | 'safetensors';
   notes: string[];
+  /** Set when the file is a whole pickled module (`torch.save(model)`): its class, labels, operating points. */
+  module?: ModuleInfo;
+}
+
+/** The tensors found in an unpickled checkpoint, and the module they came from when it was a whole module. */
+interface Found {
+  tensors: Map<string, PickledTensor>;
+  module?: ModuleInfo;
 }
 
 interface StorageRef {
@@ -83,19 +92,27 @@ export function readStridedTensor(storage: Float32Array, offset: number, size: n
 
 const WRAPPER_KEYS = ['state_dict', 'model_state_dict', 'model', 'module', 'net'];
 
-/** Finds the state dict in an unpickled checkpoint (plain, or wrapped as {'state_dict': ...}). */
-function findStateDict(root: unknown, notes: string[]): Map<string, PickledTensor> {
+/** A whole module (`torch.save(model)`) as its state dict and metadata; nothing of it is run. */
+function fromModule(root: PyObject, notes: string[]): Found {
+  notes.push(`Read a whole pickled module (${root.cls.qualified}) as data: its parameters and buffers, no code run.`);
+  return { tensors: moduleTensors(root), module: moduleInfo(root) };
+}
+
+/** Finds the state dict in an unpickled checkpoint (plain, wrapped as {'state_dict': ...}, or a whole module). */
+function findStateDict(root: unknown, notes: string[]): Found {
   const isTensorMap = (m: unknown): m is Map<string, PickledTensor> => {
     if (!(m instanceof Map)) return false;
     for (const [k, v] of m) if (typeof k !== 'string' || !(v instanceof PickledTensor)) return false;
     return true;
   };
-  if (isTensorMap(root)) return root;
+  if (isTensorMap(root)) return { tensors: root };
+  if (root instanceof PyObject) return fromModule(root, notes);
   if (root instanceof Map) {
     for (const k of WRAPPER_KEYS) {
-      if (isTensorMap(root.get(k))) {
+      const inner = root.get(k);
+      if (isTensorMap(inner) || inner instanceof PyObject) {
         notes.push(`Checkpoint is a wrapper dict; using its '${k}' entry as the state dict.`);
-        return root.get(k) as Map<string, PickledTensor>;
+        return inner instanceof PyObject ? fromModule(inner, notes) : { tensors: inner };
       }
     }
     const keys = [...root.keys()].slice(0, 10).map((k) => String(k));
@@ -105,6 +122,21 @@ function findStateDict(root: unknown, notes: string[]): Map<string, PickledTenso
     );
   }
   throw new Error(`The checkpoint holds ${describe(root)}, not a state dict. Save model.state_dict().`);
+}
+
+/** A whole module's `op_threshs` buffer is metadata (operating points), not a weight: it moves to `module.opThreshs`. */
+function takeOpThreshs(dict: StateDict, found: Found): ModuleInfo | undefined {
+  const t = dict.get(OP_THRESHS_KEY);
+  if (!found.module || !t) return found.module;
+  dict.delete(OP_THRESHS_KEY);
+  return { ...found.module, opThreshs: Array.from(t.data) };
+}
+
+/** A legacy file names each module class by a persistent id ('module', class, source file, source text); the text is never run. */
+function moduleClassFromPid(pid: unknown[]): PyGlobal {
+  const cls = pid[1];
+  if (!(cls instanceof PyGlobal) || !MODULE_CLASSES.has(cls.qualified)) throw new PickleError(`Unsupported module persistent id for ${describe(cls)}.`);
+  return cls;
 }
 
 /**
@@ -139,7 +171,7 @@ function materialize(
   return dict;
 }
 
-function parseZip(bytes: Uint8Array, notes: string[], verifyCrc: boolean): StateDict {
+function parseZip(bytes: Uint8Array, notes: string[], verifyCrc: boolean): { dict: StateDict; module?: ModuleInfo } {
   const zip = new ZipReader(bytes);
   const pkl = [...zip.entries.keys()].find((n) => n.endsWith('/data.pkl') && n.split('/').length === 2);
   if (!pkl) {
@@ -156,9 +188,9 @@ function parseZip(bytes: Uint8Array, notes: string[], verifyCrc: boolean): State
     littleEndian = order === 'little';
   }
   const { value } = unpickle(zip.read(pkl, verifyCrc), { persistentLoad: storageRefFromPid });
-  const tensors = findStateDict(value, notes);
+  const found = findStateDict(value, notes);
   const cache = new Map<string, Float32Array>();
-  return materialize(tensors, (ref) => {
+  const dict = materialize(found.tensors, (ref) => {
     let s = cache.get(ref.key);
     if (!s) {
       const raw = zip.read(`${prefix}data/${ref.key}`, verifyCrc);
@@ -171,10 +203,16 @@ function parseZip(bytes: Uint8Array, notes: string[], verifyCrc: boolean): State
     }
     return s;
   }, bytes.length);
+  return withModule(dict, found);
+}
+
+function withModule(dict: StateDict, found: Found): { dict: StateDict; module?: ModuleInfo } {
+  const module = takeOpThreshs(dict, found);
+  return module ? { dict, module } : { dict };
 }
 
 /** The pre-1.6 format: a series of pickles followed by raw storages, each prefixed by its element count. */
-function parseLegacy(bytes: Uint8Array, notes: string[]): StateDict {
+function parseLegacy(bytes: Uint8Array, notes: string[]): { dict: StateDict; module?: ModuleInfo } {
   let pos = 0;
   const next = (persistentLoad?: (pid: unknown) => unknown): unknown => {
     const r = unpickle(bytes.subarray(pos), persistentLoad ? { persistentLoad } : {});
@@ -192,6 +230,7 @@ function parseLegacy(bytes: Uint8Array, notes: string[]): StateDict {
   if (sysInfo instanceof Map && sysInfo.get('little_endian') === false) littleEndian = false;
   const refs = new Map<string, StorageRef>();
   const root = next((pid) => {
+    if (Array.isArray(pid) && pid[0] === 'module') return moduleClassFromPid(pid);
     const ref = storageRefFromPid(pid);
     const prev = refs.get(ref.key);
     if (prev && prev.dtype !== ref.dtype) throw new Error(`Storage '${ref.key}' is used with two dtypes.`);
@@ -220,9 +259,9 @@ function parseLegacy(bytes: Uint8Array, notes: string[]): StateDict {
     storages.set(key, decodeElements(bytes.subarray(pos, pos + nbytes), ref.dtype, count, littleEndian));
     pos += nbytes;
   }
-  const tensors = findStateDict(root, notes);
+  const found = findStateDict(root, notes);
   notes.push('Read a legacy (pre-1.6, non-zip) torch.save file.');
-  return materialize(tensors, (ref) => {
+  const dict = materialize(found.tensors, (ref) => {
     const s = storages.get(ref.key);
     if (!s) throw new Error(`Malformed legacy checkpoint: storage '${ref.key}' has no data.`);
     if (ref.viewOffset === 0 && ref.viewSize === undefined) return s;
@@ -230,6 +269,7 @@ function parseLegacy(bytes: Uint8Array, notes: string[]): StateDict {
     if (ref.viewOffset < 0 || end > s.length) throw new Error(`Storage view of '${ref.key}' is out of range.`);
     return s.subarray(ref.viewOffset, end);
   }, bytes.length);
+  return withModule(dict, found);
 }
 
 /** True when the bytes look like a torch.save file (zip or legacy pickle). */
@@ -239,14 +279,15 @@ export function isTorchCheckpoint(bytes: Uint8Array): boolean {
 
 /**
  * Parses a torch.save state dict (zip format of torch >= 1.6, or the legacy format) into
- * float32 tensors in PyTorch layout. Only the pickle subset of state dicts is understood;
- * anything else is refused, never executed.
+ * float32 tensors in PyTorch layout. Only the pickle subset of state dicts and whole modules of allow-listed
+ * classes (read as data: `module` has their labels and operating points) is understood; anything else is
+ * refused, never executed.
  * @example const { dict } = parseTorchSave(new Uint8Array(await readFile('resnet18.pth')));
  */
 export function parseTorchSave(bytes: Uint8Array, options: { verifyCrc?: boolean } = {}): ParsedCheckpoint {
   const notes: string[] = [];
-  if (isZip(bytes)) return { dict: parseZip(bytes, notes, options.verifyCrc ?? true), format: 'pth', notes };
-  if (bytes.length > 2 && bytes[0] === 0x80) return { dict: parseLegacy(bytes, notes), format: 'pth-legacy', notes };
+  if (isZip(bytes)) return { ...parseZip(bytes, notes, options.verifyCrc ?? true), format: 'pth', notes };
+  if (bytes.length > 2 && bytes[0] === 0x80) return { ...parseLegacy(bytes, notes), format: 'pth-legacy', notes };
   if (bytes.length > 262 && new TextDecoder('latin1').decode(bytes.subarray(257, 262)) === 'ustar') {
     throw new Error('This is a tar-format checkpoint from PyTorch < 0.4; re-save it with torch >= 1.6 (torch.save(model.state_dict(), path)).');
   }

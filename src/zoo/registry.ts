@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ensureBackend } from '../backend/index.js';
 import { loadWeights, type LoadWeightsOptions, type WeightsSource } from '../weights/load.js';
-import { getWeightsInfo } from '../weights/manifest.js';
+import { getWeightsInfo, hasWeights } from '../weights/manifest.js';
 import type { ProgressCallback } from '../weights/fetch.js';
 import { getSpec } from './catalog.js';
 import { initializeWeights, randomSeed } from './init.js';
@@ -23,7 +23,9 @@ export interface CreateModelOptions {
   /** 3 (RGB, default) or 1 (grayscale stem; RGB weights are summed over the input channels). */
   inChannels?: 1 | 3;
   /**
-   * Weights to load after building: 'imagenet' (the registered checkpoint, see weights/manifest.json), a URL,
+   * Weights to load after building: 'imagenet' (the registered checkpoint, see weights/manifest.json), another
+   * registered tag ('xrv-all' ...: torchxrayvision's chest X-ray weights; they set numClasses, inChannels and the
+   * input side unless given, and the output names: `getOutputInfo(model)`), a URL,
    * bytes, a state dict, or (Node entry) a file path. 'none' or undefined keeps the random initialisation.
    */
   weights?: WeightsSource | 'none';
@@ -64,7 +66,19 @@ export interface ModelInfo extends Omit<ModelSpec, 'build' | 'checkpointFilter'>
 export function getModelInfo(name: string): ModelInfo {
   const { build: _build, checkpointFilter: _filter, ...spec } = getSpec(name);
   const w = getWeightsInfo(name);
-  return { ...spec, imageSize: w.cropSize, top1: w.top1 };
+  return { ...spec, imageSize: w.cropSize, top1: w.top1 ?? Number.NaN };
+}
+
+/**
+ * Weights registered under a tag other than 'imagenet' ('xrv-all': 1 channel, 18 outputs, 224 px) set the
+ * defaults of numClasses, inChannels and the input side; explicit options win.
+ */
+function withWeightsDefaults(arch: string, options: CreateModelOptions): CreateModelOptions {
+  const tag = options.weights;
+  if (typeof tag !== 'string' || tag === 'imagenet' || !hasWeights(arch, tag)) return options;
+  const w = getWeightsInfo(arch, tag);
+  const shape = options.inputShape || options.imageSize !== undefined ? {} : { imageSize: w.cropSize };
+  return { numClasses: w.numClasses, ...(options.inputShape ? {} : { inChannels: w.inChannels ?? 3 }), ...shape, ...options };
 }
 
 /** Validates options against the architecture and fills defaults. */
@@ -137,7 +151,7 @@ export function resolveOptions(spec: ModelSpec, options: CreateModelOptions = {}
  */
 export async function createModel(name: string, options: CreateModelOptions = {}): Promise<tf.LayersModel> {
   const spec = getSpec(name);
-  const config = resolveOptions(spec, options);
+  const config = resolveOptions(spec, withWeightsDefaults(spec.name, options));
   await ensureBackend();
   const model = spec.build(config);
   try {

@@ -1,0 +1,46 @@
+import type * as tf from '@tensorflow/tfjs';
+import type { ModuleInfo } from './modules.js';
+import type { WeightsInfo } from './manifest.js';
+
+/**
+ * What a model's outputs mean, when its weights say: names (torchxrayvision's 18 pathologies, '' for an output
+ * the training data had no label for) and operating points. Kept in the model's `userDefinedMetadata`, so
+ * `saveModel` / `loadModel` keep it too.
+ */
+export interface OutputInfo {
+  labels?: string[];
+  /** Per-output operating points (null: none); feed them to `calibratedProbabilities` / `opNorm`. */
+  opThreshs?: (number | null)[];
+  /** Where they come from: the weights tag ('xrv-all') or 'checkpoint'. */
+  source: string;
+}
+
+const KEY = 'chexzoo_outputs';
+
+/** Output info from a registry entry (tags) or, failing that, from a whole-module checkpoint. */
+export function outputInfoOf(info: WeightsInfo | undefined, tag: string | undefined, module: ModuleInfo | undefined): OutputInfo | undefined {
+  if (info?.labels) return { labels: [...info.labels], ...(info.opThreshs ? { opThreshs: [...info.opThreshs] } : {}), source: tag ?? info.variant };
+  if (!module?.labels && !module?.opThreshs) return undefined;
+  return {
+    ...(module.labels ? { labels: [...module.labels] } : {}),
+    ...(module.opThreshs ? { opThreshs: module.opThreshs.map((v) => (Number.isNaN(v) ? null : v)) } : {}),
+    source: 'checkpoint',
+  };
+}
+
+/** Records what the outputs mean on the model (one entry of its userDefinedMetadata). */
+export function setOutputInfo(model: tf.LayersModel, outputs: OutputInfo): void {
+  const prev = (model.getUserDefinedMetadata() ?? {}) as Record<string, unknown>;
+  model.setUserDefinedMetadata({ ...prev, [KEY]: outputs });
+}
+
+/**
+ * The names and operating points of a model's outputs, when its weights carried them (torchxrayvision weights
+ * loaded by tag or from a whole-module .pt file); undefined otherwise.
+ * @example const { labels, opThreshs } = getOutputInfo(model) ?? {};
+ */
+export function getOutputInfo(model: tf.LayersModel): OutputInfo | undefined {
+  const meta = model.getUserDefinedMetadata() as Record<string, unknown> | undefined;
+  const o = meta?.[KEY] as OutputInfo | undefined;
+  return o && typeof o === 'object' ? o : undefined;
+}
