@@ -119,6 +119,8 @@ export type { StateDict, TorchTensor } from './weights/remap.js';
 export { modelToStateDict } from './weights/remap.js';
 export { exportStateDict, toSafetensors } from './weights/export.js';
 export type { ExportMetadata } from './weights/export.js';
+export { toOnnx, transformersConfig } from './onnx/index.js';
+export type { OnnxExportOptions, TransformersConfigOptions } from './onnx/index.js';
 
 // training (losses, loop with checkpoint stores, evaluation / ensembles)
 export { maskedSigmoidCrossEntropy, balancedPosWeights } from './train/losses.js';

@@ -29,8 +29,8 @@ const INDEX_VALUES = [
   'renderSynthImage', 'renderSynthRegions', 'resetClassifier', 'resizeGray8', 'resizeShorterSide', 'resnet101',
   'resnet18', 'resnet34', 'resnet50', 'resolveShard', 'resolveTasks', 'rgbToGray8', 'rocCurve', 'sampleAugment',
   'scatterSvg', 'scorePredictions', 'setWeightsResolver', 'sha256Hex', 'shardRuns', 'spearman', 'studyReport',
-  'studyResults', 'summarizeTruncation', 'synthRecords', 'toSafetensors', 'toStandardArtifacts',
-  'toStandardTopology', 'train', 'trainStep', 'truncate', 'unfreeze', 'validationFingerprint',
+  'studyResults', 'summarizeTruncation', 'synthRecords', 'toOnnx', 'toSafetensors', 'toStandardArtifacts',
+  'toStandardTopology', 'train', 'trainStep', 'transformersConfig', 'truncate', 'unfreeze', 'validationFingerprint',
   'withTrainingRandomness',
 ];
 const INDEX_TYPES = [
@@ -42,7 +42,7 @@ const INDEX_TYPES = [
   'InferenceStats', 'Interpolation', 'KendallResult', 'LabelPolicy', 'LabelValue', 'LoadWeightsOptions',
   'LoadWeightsReport', 'Mask', 'MaskedLossOptions', 'MeanAurocBootstrapResult', 'MemoryOptions', 'ModelInfo',
   'MultiTaskBootstrapOptions', 'NumericArray', 'Observation', 'PairedBootstrapOptions', 'PairedBootstrapResult',
-  'ParsedCheckpoint', 'PerTaskAuroc', 'PerTaskOptions', 'PrCurve', 'PredictOptions', 'Predictions',
+  'OnnxExportOptions', 'ParsedCheckpoint', 'PerTaskAuroc', 'PerTaskOptions', 'PrCurve', 'PredictOptions', 'Predictions',
   'PreprocessConfig', 'PreprocessOptions', 'PreprocessSpec', 'ProgressCallback', 'ResampleFilter',
   'ResetClassifierOptions', 'ResolvedWeights', 'RocCurve', 'RunPredictions', 'SavedCheckpoint', 'ScatterOptions',
   'ScatterPoint', 'Segment', 'ShardSpec', 'SpearmanResult', 'StageInfo', 'StageRef', 'StateDict', 'Statistic',
@@ -50,7 +50,7 @@ const INDEX_TYPES = [
   'StudyInit', 'StudyPairTest', 'StudyPreset', 'StudyReportFiles', 'StudyResults', 'StudyResultsOptions', 'StudyRho',
   'StudyRunResult', 'StudyRunSpec', 'StudySeedSpread', 'StudySkipped', 'StudyTruncationRow', 'SynthImage',
   'SynthRecord', 'SynthRegionTask', 'SynthSplit', 'SynthTruth', 'TopKEntry', 'TorchTensor', 'TrainData',
-  'TrainOptions', 'TrainResult', 'TrainState', 'TrainTensors', 'TruncateOptions', 'TruncationComparison',
+  'TrainOptions', 'TrainResult', 'TrainState', 'TrainTensors', 'TransformersConfigOptions', 'TruncateOptions', 'TruncationComparison',
   'TruncationRow', 'TruncationSummary', 'UncertaintyPolicy', 'ValidationRecord', 'ViewFilter', 'ViewName',
   'WeightsInfo', 'WeightsRequest', 'WeightsResolver', 'WeightsSource',
 ];
@@ -61,7 +61,7 @@ const NODE_VALUES = [
   'downloadWeights', 'downloadWeightsBytes', 'encodeGrayJpeg', 'evaluateRun', 'fileLoadHandler', 'findChexpertCsv',
   'findRunFolders', 'getCacheDir', 'hashFile', 'imageSize', 'installNodeWeightsResolver', 'isOffline', 'kernelFor',
   'loadChexpert', 'loadImage', 'loadModel', 'nodeWeightsResolver', 'readModelArtifacts', 'readRunConfig',
-  'readStudyRun', 'resizeGray', 'resolveRunConfig', 'runModelDirs', 'runStudy', 'saveModel', 'saveSafetensors',
+  'readStudyRun', 'resizeGray', 'resolveRunConfig', 'runModelDirs', 'runStudy', 'saveModel', 'saveOnnx', 'saveSafetensors', 'saveTransformersJs',
   'studyParams', 'studySettings', 'trainRun', 'writeStudyReport', 'writeSynthDataset',
 ];
 const NODE_TYPES = [
