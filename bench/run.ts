@@ -10,8 +10,9 @@
 // benchmark's own threads, unless
 // --force (the results then say they come from a loaded machine).
 // `npm run bench -- --memory` runs the memory benchmark instead (bench/memory.ts).
+// `--onnx` adds onnxruntime-node on the exported model (one thread, all cores) to the inference rounds (bench/onnx.ts).
 // Usage: npm run bench -- [--archs resnet18,densenet121] [--runs 5] [--warmup 2] [--loop-steps 100]
-//        [--no-loop | --loop-only] [--no-torch] [--force] [--out bench/results]
+//        [--no-loop | --loop-only] [--no-torch] [--onnx] [--force] [--out bench/results]
 import * as tf from '@tensorflow/tfjs';
 import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -23,6 +24,7 @@ import { createModel } from '../src/zoo/registry.js';
 import { optimizeForInference } from '../src/inference.js';
 import { writeSynthDataset } from '../src/node/data/synth-node.js';
 import { cpuMs } from './probe.js';
+import { onnxSides } from './onnx.js';
 
 const DEFAULT_ARCHS = ['resnet18', 'densenet121', 'mobilenet_v2', 'efficientnet_b0'];
 const PY = '/usr/bin/python3';
@@ -37,6 +39,7 @@ const runs = Number(arg('runs', '5'));
 const warmup = Number(arg('warmup', '2'));
 const outDir = arg('out', 'bench/results');
 const withTorch = !flag('no-torch');
+const withOnnx = flag('onnx');
 const force = flag('force');
 const loopSteps = Number(arg('loop-steps', '100'));
 const loopOnly = flag('loop-only');
@@ -82,7 +85,7 @@ async function timeOnce(fn: () => Promise<void>): Promise<{ wall: number; cpu: n
   return { wall: performance.now() - w0, cpu: cpuMs() - c0 };
 }
 
-type Side = 'tfjs' | 'tfjsOpt' | 'torch' | 'torchAll';
+type Side = 'tfjs' | 'tfjsOpt' | 'torch' | 'torchAll' | 'ort1' | 'ortAll';
 interface ArchResult {
   arch: string;
   infer: Partial<Record<Side, Timing>>;
@@ -112,15 +115,20 @@ async function benchArch(arch: string, torch: Torch | undefined): Promise<ArchRe
     const run = (f: () => tf.Tensor) => async () => { const y = f(); await y.data(); y.dispose(); };
     const plain = run(() => m.predict(x) as tf.Tensor);
     const opt = run(() => fast.predict(x) as tf.Tensor);
+    const onnx = withOnnx ? await onnxSides(m, x as tf.Tensor4D, cores) : undefined;
+    for (const [s] of onnx?.sides ?? []) r.infer[s] = timing();
     for (let i = 0; i < warmup; i++) {
       await plain(); await opt();
       for (const s of sides) await torchRun('infer', s);
+      for (const [, f] of onnx?.sides ?? []) await f();
     }
     for (let i = 0; i < runs; i++) {
       push(r.infer.tfjs!, await timeOnce(plain));
       push(r.infer.tfjsOpt!, await timeOnce(opt));
       for (const s of sides) push(r.infer[s]!, await torchRun('infer', s));
+      for (const [s, f] of onnx?.sides ?? []) push(r.infer[s]!, await timeOnce(f));
     }
+    await onnx?.release();
     x.dispose(); fast.dispose(); m.dispose();
     // one training step
     const t = await createModel(arch, { numClasses: cfg.classes, inputShape: [cfg.trainSize, cfg.trainSize, 3] });
@@ -250,6 +258,7 @@ async function main() {
     const t = {
       arch: r.arch,
       inferTfjs: med(r.infer.tfjs), inferTfjsOpt: med(r.infer.tfjsOpt), inferTorch: med(r.infer.torch), inferTorchAll: med(r.infer.torchAll),
+      inferOrt1: med(r.infer.ort1), inferOrtAll: med(r.infer.ortAll),
       trainTfjs: med(r.train.tfjs), trainTorch: med(r.train.torch), trainTorchAll: med(r.train.torchAll),
       inferCpuTfjsOpt: med(r.infer.tfjsOpt, 'cpu'), trainCpuTfjs: med(r.train.tfjs, 'cpu'),
       tensorsPerStepGrowth: r.tensorsPerStepGrowth, error: r.error,
@@ -296,6 +305,11 @@ async function main() {
     `Geometric-mean ratio vs PyTorch at default threads: inference ${fmt(summary.inferGeomeanRatio, 2)} (plain predict ${fmt(summary.inferGeomeanRatioPlainPredict, 2)}; target <= 2), ` +
       `training step ${fmt(summary.trainGeomeanRatio, 2)} (target <= 3; no architecture above 4). At all cores: inference ${fmt(summary.inferGeomeanRatioAllCores, 2)}, training ${fmt(summary.trainGeomeanRatioAllCores, 2)}.`,
     '',
+    ...(withOnnx
+      ? ['onnxruntime-node on the exported model (toOnnx; inference only, same input, in the same rounds): ms at 1 thread / all cores, and our predict / ONNX Runtime at 1 thread.', '',
+        '| arch | ort 1 thread ms | ort all-cores ms | tfjs / ort-1 |', '|---|---:|---:|---:|',
+        ...table.map((t) => `| ${t.arch} | ${fmt(t.inferOrt1, 1)} | ${fmt(t.inferOrtAll, 1)} | ${fmt(ratio(t.inferTfjsOpt, t.inferOrt1), 2)} |`), '']
+      : []),
     loop
       ? `Training loop (\`chexzoo train\` resnet18, batch ${cfg.loopBatch}, ${cfg.loopSize} px, ${loop.steps} steps from JPEG files, one validation; PyTorch: ` +
         `the same files through PIL and a DataLoader with ${cores} workers; each side a whole process timed from outside, start-up included): TF.js ${fmt((loop.tfjsMs ?? NaN) / 1000, 1)} s, PyTorch ${fmt((loop.torchMs ?? NaN) / 1000, 1)} s ` +

@@ -125,6 +125,8 @@ export { exportStateDict, toSafetensors } from './weights/export.js';
 // calibrated outputs (torchxrayvision's operating points)
 export { sigmoid, opNorm, calibratedProbabilities } from './calibration.js';
 export type { ExportMetadata } from './weights/export.js';
+export { toOnnx, transformersConfig } from './onnx/index.js';
+export type { OnnxExportOptions, TransformersConfigOptions } from './onnx/index.js';
 
 // training (losses, loop with checkpoint stores, evaluation / ensembles)
 export { maskedSigmoidCrossEntropy, balancedPosWeights } from './train/losses.js';

@@ -31,6 +31,7 @@ export {
 } from './node/weights/fetch-node.js';
 export type { DownloadOptions } from './node/weights/fetch-node.js';
 export { saveSafetensors } from './node/weights/export-node.js';
+export { saveOnnx, saveTransformersJs } from './node/onnx.js';
 
 // progress on a terminal or in a log (downloads, training)
 export { createProgressBar, createTrainProgress } from './node/progress.js';

@@ -1,23 +1,62 @@
-// `chexzoo export`: a trained run (or a saved model folder) as a `.safetensors` state dict for PyTorch.
+// `chexzoo export`: a trained run (or a saved model folder) as a `.safetensors` state dict for PyTorch, an ONNX
+// file (ONNX Runtime), or a Transformers.js folder.
 import { join } from 'node:path';
+import type * as tf from '@tensorflow/tfjs';
 import { saveSafetensors } from '../node/weights/export-node.js';
+import { saveOnnx, saveTransformersJs } from '../node/onnx.js';
 import { exportStateDict } from '../weights/export.js';
 import { loadModel } from '../node/weights/fs-io.js';
 import { pathExists } from '../node/utils/atomic.js';
+import { readRunConfig, runPreprocess } from '../node/train/run.js';
+import { getPreprocessConfig } from '../weights/manifest.js';
 import { parseCommand } from './args.js';
 import { ensureBackend } from '../backend/index.js';
 
-const USAGE = `Usage: chexzoo export (--run RUN | --model DIR) --out FILE.safetensors
+const USAGE = `Usage: chexzoo export (--run RUN | --model DIR) --out PATH [--format safetensors|onnx|transformers]
 
-Writes the model's weights and BatchNorm statistics under the PyTorch module paths as .safetensors:
-RUN/model (the run's best checkpoint) or a model folder saved by saveModel / chexzoo truncate --out.
-In Python, tools/chexzoo_torch.py rebuilds the torchvision (timm) module, truncated ones included:
-  model = load_chexzoo("FILE.safetensors")
+Exports RUN/model (the run's best checkpoint) or a model folder saved by saveModel / chexzoo truncate --out:
+  --format safetensors  (default) weights and BatchNorm statistics under the PyTorch module paths; in Python,
+                        tools/chexzoo_torch.py rebuilds the module: model = load_chexzoo("FILE.safetensors")
+  --format onnx         an ONNX file (opset 17, input pixel_values NCHW, output logits) for ONNX Runtime
+  --format transformers a folder for Transformers.js: config.json, preprocessor_config.json, onnx/model.onnx
+                        (labels = the run's tasks; with --model, give --labels A,B,C)
+Options: --labels A,B,C  output names (default: the run's tasks)
 `;
+
+type Format = 'safetensors' | 'onnx' | 'transformers';
+const EXT: Record<Format, string> = { safetensors: '.safetensors', onnx: '.onnx', transformers: '' };
+
+/** Checks the flags; returns the exit code of a usage error, or the resolved request. */
+function resolveArgs(v: { run?: string; model?: string; out?: string; format?: string; labels?: string }): number | { dir: string; out: string; format: Format } {
+  const fail = (msg: string) => (process.stderr.write(`chexzoo export: ${msg}\n\n${USAGE}`), 2);
+  if (!v.out || (v.run === undefined) === (v.model === undefined)) return fail('give --out and exactly one of --run or --model.');
+  const format = (v.format ?? 'safetensors') as Format;
+  if (!(format in EXT)) return fail(`--format '${v.format}' is not one of safetensors, onnx, transformers.`);
+  if (EXT[format] && !v.out.endsWith(EXT[format])) return fail(`--out '${v.out}' must end in ${EXT[format]} (the format written).`);
+  if (format === 'transformers' && v.run === undefined && !v.labels) return fail('--format transformers with --model needs --labels A,B,C (a run folder has its tasks).');
+  return { dir: v.run !== undefined ? join(v.run, 'model') : v.model!, out: v.out, format };
+}
+
+/** Writes the Transformers.js folder: labels and preprocessing from the run's config (or the weights' defaults). */
+async function writeTransformers(model: tf.LayersModel, out: string, run: string | undefined, labels: string | undefined): Promise<string> {
+  const arch = (model.name ?? '').split('/')[0]!;
+  const config = run !== undefined ? await readRunConfig(run) : undefined;
+  const pre = getPreprocessConfig(arch);
+  const recorded = config ? runPreprocess(config) : undefined;
+  const names = labels ? labels.split(',').map((s) => s.trim()) : config!.tasks;
+  const size = model.inputs[0]!.shape[1]!;
+  await saveTransformersJs(model, out, {
+    labels: names, size, arch, resize: 'squash',
+    interpolation: recorded ? ({ linear: 'bilinear', cubic: 'bicubic', nearest: 'nearest' } as const)[recorded.kernel as 'linear'] ?? pre.interpolation : pre.interpolation,
+    mean: recorded?.mean ?? pre.mean,
+    std: recorded?.std ?? pre.std,
+  });
+  return `Transformers.js folder, ${names.length} labels (${names.join(', ')}), ${size} px`;
+}
 
 /**
  * Runs `chexzoo export` with the arguments after the subcommand; resolves to the exit code.
- * @example await runExport(['--run', 'runs/r18', '--out', 'r18.safetensors']);
+ * @example await runExport(['--run', 'runs/r18', '--format', 'onnx', '--out', 'r18.onnx']);
  */
 export async function runExport(argv: string[]): Promise<number> {
   const parsed = parseCommand('export', USAGE, {
@@ -26,34 +65,39 @@ export async function runExport(argv: string[]): Promise<number> {
       run: { type: 'string' },
       model: { type: 'string' },
       out: { type: 'string' },
+      format: { type: 'string' },
+      labels: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (typeof parsed === 'number') return parsed;
-  const { run, model: modelDir, out } = parsed.values;
-  if (!out || (run === undefined) === (modelDir === undefined)) {
-    process.stderr.write(`chexzoo export: give --out and exactly one of --run or --model.\n\n${USAGE}`);
-    return 2;
-  }
-  if (!out.endsWith('.safetensors')) {
-    process.stderr.write(`chexzoo export: --out '${out}' must end in .safetensors (the format written).\n\n${USAGE}`);
-    return 2;
-  }
-  const dir = run !== undefined ? join(run, 'model') : modelDir!;
-  if (!(await pathExists(join(dir, 'model.json')))) {
+  const req = resolveArgs(parsed.values);
+  if (typeof req === 'number') return req;
+  const { run, labels } = parsed.values;
+  if (!(await pathExists(join(req.dir, 'model.json')))) {
     process.stderr.write(
-      `chexzoo export: no saved model at '${dir}' (model.json missing)` +
+      `chexzoo export: no saved model at '${req.dir}' (model.json missing)` +
         (run !== undefined ? `; is '${run}' a finished \`chexzoo train\` run folder?\n` : '.\n'),
     );
     return 1;
   }
   await import('../zoo/layers.js');
   await ensureBackend(); // loading makes tensors: without it TF.js stops at the uninitialised wasm backend
-  const model = await loadModel(dir);
-  const { stateDict, metadata } = exportStateDict(model);
-  await saveSafetensors(model, out);
-  model.dispose();
-  const what = metadata.block ? `${metadata.arch} truncated after ${metadata.block}` : metadata.arch;
-  process.stdout.write(`Wrote ${out}: ${what}, ${stateDict.size} tensors, ${metadata.num_classes} outputs.\n`);
-  return 0;
+  const model = await loadModel(req.dir);
+  try {
+    if (req.format === 'safetensors') {
+      const { stateDict, metadata } = exportStateDict(model);
+      await saveSafetensors(model, req.out);
+      const what = metadata.block ? `${metadata.arch} truncated after ${metadata.block}` : metadata.arch;
+      process.stdout.write(`Wrote ${req.out}: ${what}, ${stateDict.size} tensors, ${metadata.num_classes} outputs.\n`);
+      return 0;
+    }
+    const detail = req.format === 'onnx'
+      ? (await saveOnnx(model, req.out), `ONNX opset 17, outputs ${model.outputs.map((o) => `[${o.shape.join(', ')}]`).join(' ')}`)
+      : await writeTransformers(model, req.out, run, labels);
+    process.stdout.write(`Wrote ${req.out}: ${model.name}, ${detail}.\n`);
+    return 0;
+  } finally {
+    model.dispose();
+  }
 }
