@@ -32,6 +32,8 @@ const INDEX_VALUES = [
   'studyResults', 'summarizeTruncation', 'synthRecords', 'toSafetensors', 'toStandardArtifacts',
   'toStandardTopology', 'train', 'trainStep', 'truncate', 'unfreeze', 'validationFingerprint',
   'withTrainingRandomness',
+  // DICOM (issue 24)
+  'DicomError', 'MAX_DICOM_PIXELS', 'TRANSFER_SYNTAXES', 'decodeDicom', 'isDicom', 'provideDicomModules',
 ];
 const INDEX_TYPES = [
   'ActivationProfile', 'ArrayBatchSourceOptions', 'AugmentOptions', 'AugmentParams', 'AxisWeights', 'BackendInfo',
@@ -53,6 +55,8 @@ const INDEX_TYPES = [
   'TrainOptions', 'TrainResult', 'TrainState', 'TrainTensors', 'TruncateOptions', 'TruncationComparison',
   'TruncationRow', 'TruncationSummary', 'UncertaintyPolicy', 'ValidationRecord', 'ViewFilter', 'ViewName',
   'WeightsInfo', 'WeightsRequest', 'WeightsResolver', 'WeightsSource',
+  // DICOM (issue 24)
+  'DecodeDicomOptions', 'DicomImage', 'DicomModules', 'DicomTags', 'IntensityApplied', 'IntensityPolicy', 'TransferSyntax',
 ];
 /** What src/node.ts adds to the browser-safe API (it re-exports all of src/index.ts). */
 const NODE_VALUES = [
