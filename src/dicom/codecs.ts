@@ -3,7 +3,7 @@
 import { DicomError } from './errors.js';
 import { checkCodestream } from './frames.js';
 import type { ImageInfo } from './info.js';
-import { loadCodec, loadModule } from './modules.js';
+import { loadCodec, loadModule, resetCodec } from './modules.js';
 import { messageOf } from './parse.js';
 import { decodeRle } from './rle.js';
 import type { PixelEncoding } from './syntaxes.js';
@@ -55,7 +55,14 @@ export function interleave(planar: Int32Array, pixels: number): Int32Array {
 async function wasmFrame(encoding: 'jpeg' | 'jpeg-ls' | 'j2k' | 'htj2k', frame: Uint8Array, info: ImageInfo): Promise<FrameSamples> {
   const [codec, cls] = ({ jpeg: ['libjpegTurbo', 'JPEGDecoder'], 'jpeg-ls': ['charls', 'JpegLSDecoder'], j2k: ['openjpeg', 'J2KDecoder'], htj2k: ['openjph', 'HTJ2KDecoder'] } as const)[encoding];
   const mod = await loadCodec(codec);
-  const { info: fi, out, extra } = runWasmDecoder(new mod[cls](), frame);
+  let run: ReturnType<typeof runWasmDecoder>;
+  try {
+    run = runWasmDecoder(new mod[cls](), frame);
+  } catch (e) {
+    resetCodec(codec); // an aborted emscripten module refuses every later call
+    throw e;
+  }
+  const { info: fi, out, extra } = run;
   if (fi.width !== info.columns || fi.height !== info.rows || fi.componentCount !== info.samplesPerPixel) {
     throw new Error(`the decoder returned ${fi.width} x ${fi.height} x ${fi.componentCount}, the header declares ${info.columns} x ${info.rows} x ${info.samplesPerPixel}`);
   }

@@ -5,7 +5,7 @@ import { DicomError } from './errors.js';
 import { encapsulatedFrame, nativeFrame } from './frames.js';
 import { readImageInfo, readTags, type DicomTags, type ImageInfo } from './info.js';
 import { toUnitIntensity, type IntensityApplied, type IntensityPolicy } from './intensity.js';
-import { parseDicomFile, type ParsedDicom } from './parse.js';
+import { messageOf, parseDicomFile, type ParsedDicom } from './parse.js';
 import { maskBits, nativeSamples, rgbToUnitGray, ybrToRgb } from './pixels.js';
 
 export { DicomError } from './errors.js';
@@ -85,7 +85,16 @@ export async function decodeDicom(bytes: Uint8Array, options: DecodeDicomOptions
   const file = options.name ?? '<bytes>';
   if (!(bytes instanceof Uint8Array)) throw new DicomError('decodeDicom takes the file as a Uint8Array (or Buffer).', file);
   const { policy, frame, voiIndex } = checkOptions(options, file);
-  const parsed = await parseDicomFile(bytes, file);
+  try {
+    return await decodeParsed(await parseDicomFile(bytes, file), options, { policy, frame, voiIndex }, file);
+  } catch (e) {
+    // dicom-parser reads values lazily and throws strings for elements running past the end
+    if (e instanceof DicomError) throw e;
+    throw new DicomError(`the data set is corrupt: ${messageOf(e)}.`, file);
+  }
+}
+
+async function decodeParsed(parsed: ParsedDicom, options: DecodeDicomOptions, { policy, frame, voiIndex }: ReturnType<typeof checkOptions>, file: string): Promise<DicomImage> {
   const info = readImageInfo(parsed.dataSet, file, options.maxPixels);
   if (frame >= info.frames) throw new DicomError(`frame ${frame} does not exist: the file has ${info.frames} frame(s).`, file);
   const tags = readTags(parsed.dataSet, info, parsed.syntax);

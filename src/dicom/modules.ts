@@ -74,6 +74,11 @@ export function loadModule(name: ModuleName): Promise<any> {
   return p;
 }
 
+/** Forgets a codec instance (after a decoder aborted, emscripten refuses further calls on it). */
+export function resetCodec(name: 'libjpegTurbo' | 'charls' | 'openjpeg' | 'openjph'): void {
+  codecInstances.delete(name);
+}
+
 /** The instantiated emscripten module of a codec (one per process; each decode makes its own decoder object). */
 export function loadCodec(name: 'libjpegTurbo' | 'charls' | 'openjpeg' | 'openjph'): Promise<any> {
   let p = codecInstances.get(name);
