@@ -203,3 +203,7 @@ export type {
   StudyBoostRow,
   StudyTruncationRow,
 } from './study/findings.js';
+
+// clinical images: DICOM Part 10 to grey pixels (intensity as pydicom), the hook for bundled codecs (src/dicom/)
+export { decodeDicom, isDicom, DicomError, provideDicomModules, MAX_DICOM_PIXELS, TRANSFER_SYNTAXES } from './dicom/index.js';
+export type { DecodeDicomOptions, DicomImage, DicomTags, DicomModules, IntensityApplied, IntensityPolicy, TransferSyntax } from './dicom/index.js';

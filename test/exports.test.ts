@@ -33,6 +33,8 @@ const INDEX_VALUES = [
   'toStandardTopology', 'train', 'trainStep', 'transformersConfig', 'truncate', 'unfreeze', 'validationFingerprint',
   'withTrainingRandomness',
   'sigmoid', 'opNorm', 'calibratedProbabilities', 'weightsTags', 'findWeightsByTag', 'getOutputInfo',
+  // DICOM (issue 24)
+  'DicomError', 'MAX_DICOM_PIXELS', 'TRANSFER_SYNTAXES', 'decodeDicom', 'isDicom', 'provideDicomModules',
 ];
 const INDEX_TYPES = [
   'ActivationProfile', 'ArrayBatchSourceOptions', 'AugmentOptions', 'AugmentParams', 'AxisWeights', 'BackendInfo',
@@ -55,6 +57,8 @@ const INDEX_TYPES = [
   'TruncationRow', 'TruncationSummary', 'UncertaintyPolicy', 'ValidationRecord', 'ViewFilter', 'ViewName',
   'WeightsInfo', 'WeightsRequest', 'WeightsResolver', 'WeightsSource',
   'ModuleInfo', 'OutputInfo',
+  // DICOM (issue 24)
+  'DecodeDicomOptions', 'DicomImage', 'DicomModules', 'DicomTags', 'IntensityApplied', 'IntensityPolicy', 'TransferSyntax',
 ];
 /** What src/node.ts adds to the browser-safe API (it re-exports all of src/index.ts). */
 const NODE_VALUES = [

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { getPreprocessConfig, type PreprocessSpec } from './manifest.js';
 import { axisWeights, centerCropOffsets, resizeShorterSide, type ResampleFilter } from '../utils/resample.js';
 import { xrvPreprocess } from './xrv-preprocess.js';
+import type { DicomImage } from '../dicom/index.js';
 
 export interface PreprocessOptions {
   /**
@@ -52,9 +53,24 @@ function resampleAxis(x: tf.Tensor4D, axis: 1 | 2, outSize: number, from: number
  * A 1-channel output is normalized with the mean of the RGB means and stds.
  * Weights tagged `preprocessing: 'xrv'` ('xrv-all' ...) get torchxrayvision's own pipeline instead
  * (src/weights/xrv-preprocess.ts): grey, [-1024, 1024], centre crop, skimage resize; output [N, size, size, 1].
+ * A decoded DICOM (`decodeDicom`) is taken as a float image in [0, 1], replicated to 3 channels unless
+ * `options.channels` says 1 or the weights are torchxrayvision's (one channel).
  * @example const x = preprocess(tf.browser.fromPixels(img), 'resnet50'); // [1, 224, 224, 3]
+ * @example const x = preprocess(await decodeDicom(bytes), 'densenet121');
  */
-export function preprocess(image: tf.Tensor3D | tf.Tensor4D, weightsOrArch: string | PreprocessSpec, options: PreprocessOptions = {}): tf.Tensor4D {
+export function preprocess(image: tf.Tensor3D | tf.Tensor4D | DicomImage, weightsOrArch: string | PreprocessSpec, options: PreprocessOptions = {}): tf.Tensor4D {
+  if (!(image instanceof tf.Tensor)) {
+    if (!(image?.pixels instanceof Float32Array)) throw new Error('preprocess expects a tensor [H, W, C] / [N, H, W, C] or a decoded DICOM ({ width, height, pixels }).');
+    const t = tf.tensor3d(image.pixels, [image.height, image.width, 1], 'float32');
+    // torchxrayvision's weights take one grey channel; ImageNet weights take three
+    const spec = typeof weightsOrArch === 'string' ? getPreprocessConfig(weightsOrArch) : weightsOrArch;
+    const channels = options.channels ?? (spec.preprocessing === 'xrv' ? 1 : 3);
+    try {
+      return preprocess(t, spec, { ...options, channels, maxPixelValue: 1 });
+    } finally {
+      t.dispose();
+    }
+  }
   const spec = typeof weightsOrArch === 'string' ? getPreprocessConfig(weightsOrArch) : weightsOrArch;
   if (image.rank !== 3 && image.rank !== 4) throw new Error(`preprocess expects an image [H, W, C] or a batch [N, H, W, C]; got rank ${image.rank}.`);
   if (spec.preprocessing === 'xrv') {

@@ -1,8 +1,8 @@
 // CheXpert dataset on disk -> prefetched tensor batches (Node-only).
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { existsSync, statSync } from 'node:fs';
-import { readFile, realpath } from 'node:fs/promises';
-import { basename, dirname, join, sep } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import {
   type ChexpertRecord,
   type LabelPolicy,
@@ -11,17 +11,14 @@ import {
   COMPETITION_TASKS,
   chexpertRootCandidates,
   imagePathInDataset,
-  labelTargets,
   matchesView,
-  normalizeBlanks,
-  normalizeUncertainty,
   parseChexpertCsv,
   resolveTasks,
 } from '../../data/chexpert.js';
-import { type AugmentOptions, IMAGENET_MEAN, IMAGENET_STD, channelStats, grayToUnit, normalizeInto, sampleAugment, shuffledIndices } from '../../data/augment.js';
-import { type GrayImage, type ResizeKernel, type ResizeMode, decodeGray, imageSize, kernelFor } from './images.js';
-import { getPreprocessConfig } from '../../weights/manifest.js';
-import { rng } from '../../utils/rng.js';
+import type { AugmentOptions } from '../../data/augment.js';
+import type { ResizeKernel, ResizeMode } from './images.js';
+import type { DicomReadOptions } from './dicom-image.js';
+import { createImageDataset, errorText, limitRecords, resolveImageSettings } from './image-dataset.js';
 
 export interface ChexpertLoadOptions extends LabelPolicy {
   /**
@@ -63,6 +60,8 @@ export interface ChexpertLoadOptions extends LabelPolicy {
   limit?: number;
   /** Called once per image that could not be read. */
   onSkip?: (path: string, reason: string) => void;
+  /** How DICOM images become grey (default policy `'voi'`; `'minmax'` as MIMIC-CXR-JPG). */
+  dicom?: DicomReadOptions;
 }
 
 export interface ChexpertBatch {
@@ -88,6 +87,8 @@ export interface SkippedReport {
 export interface ChexpertDataset {
   /** The dataset folder (the one holding the CSVs). */
   root: string;
+  /** The layout it was read as (`loadDataset`): chexpert, mimic-cxr-jpg, mimic-cxr (DICOM) or csv. */
+  layout?: string;
   csvPath: string;
   split: string;
   tasks: Observation[];
@@ -129,34 +130,8 @@ export function findChexpertCsv(dir: string, split = 'train'): { root: string; c
   throw new Error(`No ${file} found for the CheXpert dataset at "${dir}" (tried ${tried.join(', ')}). Pass the dataset folder (e.g. .../CheXpert-v1.0-small) or its parent.`);
 }
 
-const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0];
-
-/**
- * Opens a CheXpert split (real or synthetic) as a batch source for training or evaluation.
- * @example
- * const ds = await loadChexpert('/data', { split: 'train', views: 'frontal', imageSize: 128, augment: true });
- * for await (const { x, y, mask } of ds.batches(0)) { ...; tf.dispose([x, y, mask]); }
- */
-export async function loadChexpert(dir: string, options: ChexpertLoadOptions = {}): Promise<ChexpertDataset> {
-  const split = options.split ?? 'train';
-  const { root, csvPath } = findChexpertCsv(dir, split);
-  const tasks = resolveTasks(options.tasks ?? COMPETITION_TASKS);
-  const policy = { uncertainty: normalizeUncertainty(options.uncertainty), blanks: normalizeBlanks(options.blanks) };
-  const pre = options.arch !== undefined ? getPreprocessConfig(options.arch) : undefined;
-  const [height, width] = imageSize(options.imageSize ?? pre?.cropSize ?? 224);
-  const channels = options.channels ?? 3;
-  if (channels !== 1 && channels !== 3) throw new Error(`channels must be 1 or 3, got ${String(channels)}.`);
-  const mean = channelStats(options.mean ?? pre?.mean ?? IMAGENET_MEAN, channels, 'mean');
-  const std = channelStats(options.std ?? pre?.std ?? IMAGENET_STD, channels, 'std');
-  const kernel = options.kernel ?? (pre ? kernelFor(pre.interpolation) : undefined);
-  const batchSize = options.batchSize ?? 16;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batchSize must be a positive integer, got ${batchSize}.`);
-  const prefetch = options.prefetch ?? 2;
-  if (!Number.isInteger(prefetch) || prefetch < 0) throw new Error(`prefetch must be a non-negative integer, got ${prefetch}.`);
-  const seed = options.seed ?? 0;
-  const augment = options.augment === true ? {} : options.augment || undefined;
-  const shuffle = options.shuffle ?? split === 'train';
-
+/** Reads and filters a CheXpert CSV. */
+async function readChexpertRecords(csvPath: string, options: ChexpertLoadOptions): Promise<ChexpertRecord[]> {
   let text: string;
   try {
     text = await readFile(csvPath, 'utf8');
@@ -170,147 +145,22 @@ export async function loadChexpert(dir: string, options: ChexpertLoadOptions = {
     throw new Error(`${csvPath}: ${errorText(e)}`);
   }
   records = records.filter((r) => matchesView(r, options.views ?? 'all'));
-  if (options.limit !== undefined) {
-    if (!Number.isInteger(options.limit) || options.limit < 0) throw new Error(`limit must be a non-negative integer, got ${options.limit}.`);
-    records = records.slice(0, options.limit);
-  }
-  if (records.length === 0) throw new Error(`No images left in ${csvPath} after the view filter ${JSON.stringify(options.views ?? 'all')}.`);
+  return limitRecords(records, options.limit, csvPath, options.views);
+}
 
-  const size = records.length;
-  const k = tasks.length;
-  const targets = { y: new Float32Array(size * k), mask: new Float32Array(size * k) };
+/**
+ * Opens a CheXpert split (real or synthetic) as a batch source for training or evaluation. The CSV's paths may
+ * point at JPEG, PNG or DICOM (.dcm) files.
+ * @example
+ * const ds = await loadChexpert('/data', { split: 'train', views: 'frontal', imageSize: 128, augment: true });
+ * for await (const { x, y, mask } of ds.batches(0)) { ...; tf.dispose([x, y, mask]); }
+ */
+export async function loadChexpert(dir: string, options: ChexpertLoadOptions = {}): Promise<ChexpertDataset> {
+  const split = options.split ?? 'train';
+  const { root, csvPath } = findChexpertCsv(dir, split);
+  const tasks = resolveTasks(options.tasks ?? COMPETITION_TASKS);
+  const settings = resolveImageSettings(options, split);
+  const records = await readChexpertRecords(csvPath, options);
   const files = records.map((r) => join(root, imagePathInDataset(r.path)));
-  records.forEach((r, i) => {
-    const t = labelTargets(r, tasks, policy);
-    targets.y.set(t.y, i * k);
-    targets.mask.set(t.mask, i * k);
-  });
-
-  const pixels = height * width;
-  const useCache = options.cache ?? size * pixels <= 512 * 1024 * 1024;
-  const cache = new Map<number, GrayImage>();
-  const skippedMap = new Map<string, string>();
-  const skippedItems: { path: string; reason: string }[] = [];
-  const skip = (path: string, reason: string) => {
-    if (skippedMap.has(path)) return;
-    skippedMap.set(path, reason);
-    if (skippedItems.length < 100) skippedItems.push({ path, reason });
-    options.onSkip?.(path, reason);
-  };
-  const decodeOptions = { size: [height, width] as const, resize: options.resize ?? 'crop', kernel };
-
-  const numBatches = options.dropLast ? Math.floor(size / batchSize) : Math.ceil(size / batchSize);
-
-  // A CSV path cannot hold '..', but a symlink inside the folder could still lead anywhere (/etc, a
-  // colleague's home): images are read only when their real path lies inside the dataset folder's.
-  let realRoot: Promise<string> | undefined;
-  async function outsideDataset(file: string): Promise<string | undefined> {
-    realRoot ??= realpath(root);
-    const [base, real] = await Promise.all([realRoot, realpath(file)]);
-    return real === base || real.startsWith(base.endsWith(sep) ? base : base + sep) ? undefined : real;
-  }
-
-  async function decode(i: number): Promise<GrayImage | undefined> {
-    const hit = cache.get(i);
-    if (hit) return hit;
-    if (skippedMap.has(files[i])) return undefined;
-    try {
-      const escaped = await outsideDataset(files[i]);
-      if (escaped !== undefined) {
-        skip(files[i], `outside the dataset folder: a symlink leads to ${escaped}`);
-        return undefined;
-      }
-      const g = await decodeGray(files[i], decodeOptions);
-      if (useCache) cache.set(i, g);
-      return g;
-    } catch (e) {
-      const missing = (e as NodeJS.ErrnoException).code === 'ENOENT' || /Input file is missing/i.test(errorText(e));
-      skip(files[i], missing ? 'missing file' : `unreadable image: ${errorText(e)}`);
-      return undefined;
-    }
-  }
-
-  interface Prepared {
-    x: Float32Array;
-    y: Float32Array;
-    mask: Float32Array;
-    indices: number[];
-  }
-
-  async function prepare(rows: number[], epoch: number): Promise<Prepared> {
-    const images = await Promise.all(rows.map((i) => decode(i)));
-    const ok = rows.filter((_, j) => images[j] !== undefined);
-    const x = new Float32Array(ok.length * pixels * channels);
-    const y = new Float32Array(ok.length * k);
-    const mask = new Float32Array(ok.length * k);
-    let n = 0;
-    rows.forEach((i, j) => {
-      const g = images[j];
-      if (!g) return;
-      // Augmentation depends on (seed, epoch, row) only, so prefetch order and concurrency do not change it.
-      const params = augment ? sampleAugment(rng((seed * 0x9e3779b1) ^ (epoch * 0x85ebca6b) ^ (i * 0xc2b2ae35 + 1)), augment) : undefined;
-      const unit = grayToUnit(g.data, height, width, params);
-      normalizeInto(unit, pixels, channels, mean, std, x, n * pixels * channels);
-      y.set(targets.y.subarray(i * k, (i + 1) * k), n * k);
-      mask.set(targets.mask.subarray(i * k, (i + 1) * k), n * k);
-      n++;
-    });
-    return { x, y, mask, indices: ok };
-  }
-
-  async function* batches(epoch = 0, options: { startBatch?: number } = {}): AsyncGenerator<ChexpertBatch, void, undefined> {
-    const start = options.startBatch ?? 0;
-    if (!Number.isInteger(start) || start < 0) {
-      throw new Error(`startBatch must be a whole number >= 0 (a batch index within the epoch); got ${String(options.startBatch)}.`);
-    }
-    const order = shuffle ? shuffledIndices(size, rng((seed ^ 0x5bd1e995) + epoch * 7919)) : Array.from({ length: size }, (_, i) => i);
-    const chunks: number[][] = [];
-    for (let b = 0; b < numBatches; b++) chunks.push(order.slice(b * batchSize, (b + 1) * batchSize));
-    const pending: { index: number; prepared: Promise<Prepared> }[] = [];
-    let next = start;
-    const fill = () => {
-      while (pending.length <= prefetch && next < chunks.length) {
-        pending.push({ index: next, prepared: prepare(chunks[next], epoch) });
-        next++;
-      }
-    };
-    fill();
-    while (pending.length > 0) {
-      const { index, prepared } = pending.shift()!;
-      const p = await prepared;
-      fill();
-      const n = p.indices.length;
-      if (n === 0) continue;
-      // Tensors are made only when handed over, so a consumer that stops early leaks none.
-      yield {
-        x: tf.tensor4d(p.x, [n, height, width, channels], 'float32'),
-        y: tf.tensor2d(p.y, [n, k], 'float32'),
-        mask: tf.tensor2d(p.mask, [n, k], 'float32'),
-        indices: p.indices,
-        index,
-      };
-    }
-  }
-
-  let epochCounter = 0;
-  return {
-    root,
-    csvPath,
-    split: basename(csvPath, '.csv'),
-    tasks,
-    records,
-    targets,
-    size,
-    batchSize,
-    numBatches,
-    imageShape: [height, width, channels],
-    get skipped(): SkippedReport {
-      return { count: skippedMap.size, items: skippedItems.slice() };
-    },
-    batches,
-    seekable: true,
-    [Symbol.asyncIterator]() {
-      return batches(epochCounter++);
-    },
-  };
+  return createImageDataset({ root, csvPath, split: basename(csvPath, '.csv'), tasks, records, files, policy: options, layout: 'chexpert' }, settings);
 }

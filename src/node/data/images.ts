@@ -3,6 +3,7 @@
 import sharp, { type OutputInfo } from 'sharp';
 import { type AugmentParams, IMAGENET_MEAN, IMAGENET_STD, grayToUnit, normalizeInto } from '../../data/augment.js';
 import { centerCropOffsets, resizeGray8, rgbToGray8, type ResampleFilter } from '../../utils/resample.js';
+import { looksLikeDicom, readDicomGray, type DicomReadOptions } from './dicom-image.js';
 
 /** How an image reaches the target size: `crop` keeps the aspect ratio and centre-crops; `squash` stretches. */
 export type ResizeMode = 'crop' | 'squash';
@@ -25,6 +26,8 @@ export interface DecodeOptions {
   kernel?: ResizeKernel;
   /** Refuse images with more pixels than this (default {@link MAX_INPUT_PIXELS}). */
   maxInputPixels?: number;
+  /** How DICOM files (.dcm, or any file starting with DICM) become grey: default policy `'voi'` (docs/dicom.md). */
+  dicom?: DicomReadOptions;
 }
 
 export interface ImageOptions extends DecodeOptions {
@@ -95,15 +98,17 @@ export function resizeGray(image: GrayImage, options: DecodeOptions): GrayImage 
 }
 
 /**
- * Decodes an image file or buffer (JPEG, PNG, ...) to 8-bit grayscale at the requested size. sharp decodes
- * the full image; colour images become gray with PIL's `convert('L')` luma; the resize is `resizeGray`
- * (PIL's antialiased resampling), so the pixels equal torchvision's `Resize` + `CenterCrop` on a PIL image.
+ * Decodes an image file or buffer (JPEG, PNG, ..., or DICOM) to 8-bit grayscale at the requested size. sharp
+ * decodes the full image; colour images become gray with PIL's `convert('L')` luma; DICOM goes through
+ * `decodeDicom` (options.dicom); the resize is `resizeGray` (PIL's antialiased resampling), so the pixels equal
+ * torchvision's `Resize` + `CenterCrop` on a PIL image.
  * @example const g = await decodeGray('view1_frontal.jpg', { size: 224, resize: 'crop' });
  */
 export async function decodeGray(source: string | Uint8Array, options: DecodeOptions): Promise<GrayImage> {
   imageSize(options.size);
   const limit = options.maxInputPixels ?? MAX_INPUT_PIXELS;
   if (!Number.isSafeInteger(limit) || limit < 1) throw new Error(`maxInputPixels must be a positive integer, got ${String(limit)}.`);
+  if (await looksLikeDicom(source)) return resizeGray(await readDicomGray(source, options.dicom, limit), options);
   const input = typeof source === 'string' ? source : Buffer.from(source.buffer, source.byteOffset, source.byteLength);
   let out: { data: Buffer; info: OutputInfo };
   let colour: boolean;
