@@ -4,7 +4,8 @@
 // are in webgpu-full.test.ts. Runs on SwiftShader's Vulkan driver (Debian's chromium) through Dawn; without an
 // adapter the tests say so loudly and skip; with CHEXZOO_REQUIRE_WEBGPU=1 (CI) that is a failure.
 import { resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { main } from '../src/cli/main.js';
 import { backendInfo, ensureBackend } from '../src/backend/index.js';
 import { relErr, runCommand } from './helpers/index.js';
 import { REQUIRE_WEBGPU, logitsOn, reportMissing, webgpuUnavailable } from './helpers/webgpu.js';
@@ -65,5 +66,30 @@ describe.skipIf(why !== undefined)('webgpu backend on the software adapter', () 
     expect(r.out).toMatch(/^REFUSED The only WebGPU adapter here is a software one/m);
     expect(r.out).toMatch(/SUM -?\d+\.\d+ webgpu/);
     expect(seconds).toBeLessThan(60); // it ends: Dawn does not hold the process open
+  });
+});
+
+describe('CLI', () => {
+  it('--backend NAME is checked on computing subcommands (exit 2 with the valid names)', async () => {
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      expect(await main(['train', '--backend', 'gpu-magic'])).toBe(2);
+      expect(String(err.mock.calls[0]?.[0])).toMatch(/unknown backend 'gpu-magic'.*webgpu/s);
+    } finally {
+      err.mockRestore();
+    }
+  });
+
+  it.skipIf(why !== undefined)('`chexzoo backend --json` reports the backend and says the WebGPU adapter here is software', async () => {
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    try {
+      expect(await main(['backend', '--json'])).toBe(0);
+      const out = JSON.parse(String(log.mock.calls.at(-1)?.[0]));
+      expect(out.backend.name).toBe('wasm');
+      expect(out.webgpu.adapter.software).toBe(true);
+      expect(out.webgpu.verdict).toMatch(/only a software adapter/);
+    } finally {
+      log.mockRestore();
+    }
   });
 });

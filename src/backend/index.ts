@@ -57,6 +57,9 @@ const ALIASES: Record<string, BackendName> = {
   wasm: 'wasm', cpu: 'cpu', webgl: 'webgl', webgpu: 'webgpu', gpu: 'webgpu',
 };
 
+/** Every name (and alias) ensureBackend accepts. */
+export const BACKEND_NAMES: readonly string[] = Object.keys(ALIASES);
+
 function envValue(key: string): string | undefined {
   // Read through globalThis so browser bundles need no `process` polyfill.
   const proc = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;

@@ -75,26 +75,32 @@ export async function logitsOn(backend: 'wasm' | 'cpu' | 'webgpu', arch: string,
   }
 }
 
-/** Losses and every parameter (reference layout, concatenated) after `steps` Adam steps on `backend`. */
+/** Every parameter and running statistic of a model, concatenated (async reads). */
+export async function readParams(model: tf.LayersModel): Promise<Float32Array> {
+  const parts = await Promise.all(torchSlots(model).map((s) => s.variable.read().data() as Promise<Float32Array>));
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** Losses, the parameters before and every parameter (reference layout, concatenated) after `steps` Adam steps on `backend`. */
 export async function stepsOn(
   backend: 'wasm' | 'cpu' | 'webgpu', arch: string, o: { size: number; batch: number; steps: number; classes?: number; lr?: number },
-): Promise<{ loss: number[]; params: Float32Array }> {
+): Promise<{ loss: number[]; before: Float32Array; params: Float32Array }> {
   await ensureBackend({ backend, allowSoftware: true });
   const classes = o.classes ?? 3;
   const model = await formulaModel(arch, o.size, classes);
   const { x, y } = formulaBatch(o.size, o.batch, classes);
   const optimizer = createAdam(o.lr ?? 1e-3);
   try {
+    const before = await readParams(model);
     const loss: number[] = [];
     for (let step = 0; step < o.steps; step++) loss.push(await trainStep(model, optimizer, { x, y }, { seed: 0, step }));
-    const parts = await Promise.all(torchSlots(model).map((s) => s.variable.read().data() as Promise<Float32Array>));
-    const params = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-    let at = 0;
-    for (const p of parts) {
-      params.set(p, at);
-      at += p.length;
-    }
-    return { loss, params };
+    return { loss, before, params: await readParams(model) };
   } finally {
     optimizer.dispose();
     model.dispose();
