@@ -81,6 +81,16 @@ function logitsOf(model: tf.LayersModel, nodes: GraphNode[], values: Map<number,
   return values.get(out.id)!;
 }
 
+/** The model's top class for one image, read asynchronously. */
+async function topClass(model: tf.LayersModel, image: tf.Tensor3D | tf.Tensor4D): Promise<number> {
+  const t = tf.tidy(() => tf.argMax(model.predict(image.rank === 3 ? tf.expandDims(image, 0) : image) as tf.Tensor, 1));
+  try {
+    return (await t.data())[0]!;
+  } finally {
+    t.dispose();
+  }
+}
+
 /**
  * Grad-CAM of a zoo model (any of the 17 architectures, truncated models included) for one image: the
  * block's feature maps weighted by the spatial mean of the gradient of the class logit, summed over
@@ -104,7 +114,8 @@ export async function gradCam(model: tf.LayersModel, image: tf.Tensor3D | tf.Ten
   }
   const chosen = resolveBlockForCam(model, options.block);
   const numClasses = model.outputs[0]!.shape[1]!;
-  const ci = options.classIndex;
+  // webgpu in Node cannot read synchronously (the class is picked inside the gradient): pick it first, by an async read
+  const ci = options.classIndex ?? (tf.getBackend() === 'webgpu' ? await topClass(model, image) : undefined);
   if (ci !== undefined && !(Number.isInteger(ci) && ci >= 0 && ci < numClasses)) {
     throw new Error(`classIndex must be an integer in [0, ${numClasses - 1}] for '${model.name}' (${numClasses} outputs); got ${String(ci)}.`);
   }

@@ -35,8 +35,8 @@ export { blockOutputLayer } from './zoo/blocks.js';
 export { BatchNorm, Dropout, HardSigmoid, HardSwish, Pad2D, StochasticDepth, withTrainingRandomness } from './zoo/layers.js';
 
 // backend
-export { ensureBackend, backendInfo, getBackendName, registerFastKernels } from './backend/index.js';
-export type { BackendName, BackendInfo, EnsureBackendOptions } from './backend/index.js';
+export { ensureBackend, backendInfo, getBackendName, registerFastKernels, releaseWebGPU } from './backend/index.js';
+export type { BackendName, BackendInfo, EnsureBackendOptions, WebGPUAdapterReport } from './backend/index.js';
 
 // inference (BatchNorm folded, activations fused)
 export { optimizeForInference } from './inference.js';
@@ -119,7 +119,7 @@ export type { PreprocessOptions } from './weights/preprocess.js';
 export { WeightsDownloadError, WeightsHashError, fetchBytes, sha256Hex } from './weights/fetch.js';
 export type { ProgressCallback } from './weights/fetch.js';
 export type { StateDict, TorchTensor } from './weights/remap.js';
-export { modelToStateDict } from './weights/remap.js';
+export { modelToStateDict, modelToStateDictAsync } from './weights/remap.js';
 export { exportStateDict, toSafetensors } from './weights/export.js';
 
 // calibrated outputs (torchxrayvision's operating points)

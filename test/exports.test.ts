@@ -22,11 +22,11 @@ const INDEX_VALUES = [
   'hasWeights', 'imagePathInDataset', 'inception_v3', 'inception_v4', 'inferenceBatchLimit', 'kendallTau',
   'labelPrevalence', 'labelTargets', 'largestFittingMicroBatch', 'listModels', 'listWeights', 'loadStateDict',
   'loadTopK', 'loadWeights', 'maskedSigmoidCrossEntropy', 'matchesView', 'mnasnet1_0', 'mobilenet_v2',
-  'mobilenet_v3_large', 'mobilenet_v3_small', 'modelToStateDict', 'normalizeBlanks', 'normalizeUncertainty',
+  'mobilenet_v3_large', 'mobilenet_v3_small', 'modelToStateDict', 'modelToStateDictAsync', 'normalizeBlanks', 'normalizeUncertainty',
   'optimizeForInference', 'pairedBootstrapMeanAurocTest', 'pairedBootstrapTest', 'parameterEfficiency',
   'parseCheckpoint', 'parseChexpertCsv', 'parseCsv', 'parseSafetensors', 'parseShard', 'parseTorchCheckpoint',
   'perTaskAuroc', 'planCheckpoints', 'planStep', 'prCurve', 'predict', 'preprocess', 'registerFastKernels',
-  'renderSynthImage', 'renderSynthRegions', 'resetClassifier', 'resizeGray8', 'resizeShorterSide', 'resnet101',
+  'releaseWebGPU', 'renderSynthImage', 'renderSynthRegions', 'resetClassifier', 'resizeGray8', 'resizeShorterSide', 'resnet101',
   'resnet18', 'resnet34', 'resnet50', 'resolveShard', 'resolveTasks', 'rgbToGray8', 'rocCurve', 'sampleAugment',
   'scatterSvg', 'scorePredictions', 'setWeightsResolver', 'sha256Hex', 'shardRuns', 'spearman', 'studyReport',
   'studyResults', 'summarizeTruncation', 'synthRecords', 'toOnnx', 'toSafetensors', 'toStandardArtifacts',
@@ -59,6 +59,7 @@ const INDEX_TYPES = [
   'ModuleInfo', 'OutputInfo',
   // DICOM (issue 24)
   'DecodeDicomOptions', 'DicomImage', 'DicomModules', 'DicomTags', 'IntensityApplied', 'IntensityPolicy', 'TransferSyntax',
+  'WebGPUAdapterReport',
 ];
 /** What src/node.ts adds to the browser-safe API (it re-exports all of src/index.ts). */
 const NODE_VALUES = [

@@ -2,11 +2,13 @@ import * as tf from '@tensorflow/tfjs';
 import { registerFastKernels } from './kernels.js';
 import { availableCores, settleWorkers, startThreadedWasm } from './wasm-threads.js';
 import { startCopyHelper } from './copy-helper.js';
+import { prepareWebGPU, releaseWebGPU as releaseDawn, webgpuReport, type WebGPUAdapterReport } from './webgpu.js';
 
 export { registerFastKernels } from './kernels.js';
 
 /** TF.js backend names; 'tensorflow' is libtensorflow through @tensorflow/tfjs-node(-gpu). */
-export type BackendName = 'tensorflow' | 'wasm' | 'cpu' | 'webgl';
+export type BackendName = 'tensorflow' | 'wasm' | 'cpu' | 'webgl' | 'webgpu';
+export type { WebGPUAdapterReport } from './webgpu.js';
 
 /** Options of {@link ensureBackend}. */
 export interface EnsureBackendOptions {
@@ -19,6 +21,11 @@ export interface EnsureBackendOptions {
    * single-threaded SIMD binary. Takes effect when wasm starts; asking for another count once it runs is an error.
    */
   threads?: number;
+  /**
+   * WebGPU: accept a software adapter (SwiftShader, WARP, llvmpipe), which runs on the CPU and is slower than
+   * wasm. Default: `CHEXZOO_WEBGPU_SOFTWARE=1`, else false (only a hardware adapter is used).
+   */
+  allowSoftware?: boolean;
 }
 
 /** What {@link ensureBackend} chose and why. */
@@ -34,6 +41,8 @@ export interface BackendInfo {
   threadsSource?: 'option' | 'env' | 'auto';
   /** For 'tensorflow': the package that provided it. */
   nodePackage?: string;
+  /** For 'webgpu': the adapter (vendor, architecture, description, software or not) and the limits in force. */
+  webgpu?: WebGPUAdapterReport;
   /** Kernels replaced by {@link registerFastKernels}. */
   fastKernels: string[];
   /** Backends tried before the chosen one, with the reason they were skipped. */
@@ -45,8 +54,11 @@ let info: BackendInfo | undefined;
 
 const ALIASES: Record<string, BackendName> = {
   tensorflow: 'tensorflow', node: 'tensorflow', 'tfjs-node': 'tensorflow', 'tfjs-node-gpu': 'tensorflow',
-  wasm: 'wasm', cpu: 'cpu', webgl: 'webgl',
+  wasm: 'wasm', cpu: 'cpu', webgl: 'webgl', webgpu: 'webgpu', gpu: 'webgpu',
 };
+
+/** Every name (and alias) ensureBackend accepts. */
+export const BACKEND_NAMES: readonly string[] = Object.keys(ALIASES);
 
 function envValue(key: string): string | undefined {
   // Read through globalThis so browser bundles need no `process` polyfill.
@@ -91,7 +103,7 @@ function isNode(): boolean {
 function normalize(name: string, origin: string): BackendName {
   const b = ALIASES[name.toLowerCase()];
   if (!b) {
-    throw new Error(`Unknown TF.js backend '${name}' (from ${origin}). Use one of: tensorflow (tfjs-node), wasm, cpu, webgl.`);
+    throw new Error(`Unknown TF.js backend '${name}' (from ${origin}). Use one of: tensorflow (tfjs-node), wasm, cpu, webgl, webgpu.`);
   }
   return b;
 }
@@ -99,10 +111,12 @@ function normalize(name: string, origin: string): BackendName {
 /**
  * Makes sure a TF.js backend is initialised and returns its name. The first call decides:
  * explicit option, else `CHEXZOO_BACKEND`, else tfjs-node-gpu / tfjs-node when importable (Node only),
- * else wasm (SIMD), else cpu; in browsers webgl, then wasm, then cpu. Fast gradient kernels are registered
- * for wasm and cpu.
+ * else wasm (SIMD), else cpu; in browsers a hardware WebGPU adapter, then webgl, then wasm, then cpu. In Node
+ * WebGPU is used only when asked for (as PyTorch needs `.cuda()`); a software adapter only with `allowSoftware`.
+ * Fast gradient kernels are registered for wasm and cpu.
  * @example await ensureBackend(); // 'wasm'
  * @example await ensureBackend({ backend: 'cpu' });
+ * @example await ensureBackend({ backend: 'webgpu' }); // needs: npm install webgpu @tensorflow/tfjs-backend-webgpu
  */
 export function ensureBackend(preferred?: BackendName | EnsureBackendOptions): Promise<string> {
   const opts: EnsureBackendOptions = typeof preferred === 'string' ? { backend: preferred } : (preferred ?? {});
@@ -129,8 +143,9 @@ export function ensureBackend(preferred?: BackendName | EnsureBackendOptions): P
     const env = envBackend();
     let order: BackendName[];
     try {
-      // browsers: WebGL first (GPU, all gradients), then wasm (needs its .wasm files served; see setWasmPaths)
-      order = env ? [normalize(env, 'CHEXZOO_BACKEND')] : isNode() ? ['tensorflow', 'wasm', 'cpu'] : ['webgl', 'wasm', 'cpu'];
+      // browsers: a hardware WebGPU adapter, then WebGL (GPU, all gradients), then wasm (needs its .wasm files
+      // served; see setWasmPaths)
+      order = env ? [normalize(env, 'CHEXZOO_BACKEND')] : isNode() ? ['tensorflow', 'wasm', 'cpu'] : ['webgpu', 'webgl', 'wasm', 'cpu'];
     } catch (e) {
       return Promise.reject(e);
     }
@@ -249,6 +264,7 @@ async function selectBackend(order: BackendName[], source: BackendInfo['source']
     try {
       let nodePackage: string | undefined;
       if (name === 'tensorflow' && !tf.findBackend('tensorflow')) nodePackage = await loadTfjsNode();
+      if (name === 'webgpu') await prepareWebGPU({ allowSoftware: opts.allowSoftware });
       const listenersBefore = name === 'wasm' ? processListeners() : undefined;
       let wasm: WasmPackage | undefined;
       let ok: boolean;
@@ -274,6 +290,7 @@ async function selectBackend(order: BackendName[], source: BackendInfo['source']
       const fastKernels = fast && (active === 'wasm' || active === 'cpu') ? registerFastKernels(active) : [];
       info = { name: active, source, fastKernels, skipped };
       if (nodePackage) info.nodePackage = nodePackage;
+      if (active === 'webgpu') info.webgpu = webgpuReport();
       if (wasm) {
         info.simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
         info.threads = wasm.getThreadsCount();
@@ -281,6 +298,8 @@ async function selectBackend(order: BackendName[], source: BackendInfo['source']
       }
       return active;
     } catch (e) {
+      // one backend asked for: its own error, whole (it says what to install)
+      if (order.length === 1 && source !== 'auto') throw e;
       skipped.push({ name, reason: (e as Error).message.split('\n')[0] ?? String(e) });
     }
   }
@@ -288,4 +307,17 @@ async function selectBackend(order: BackendName[], source: BackendInfo['source']
     `No TF.js backend could be initialised (${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}). ` +
       'Set CHEXZOO_BACKEND to one that works here (wasm or cpu).',
   );
+}
+
+/**
+ * Frees the WebGPU device and, in Node, the `navigator.gpu` this library created; the next ensureBackend()
+ * chooses again. Programs exit without it; call it to give the GPU back early. A no-op when WebGPU is not in use.
+ * @example await ensureBackend({ backend: 'webgpu' }); ...; releaseWebGPU();
+ */
+export function releaseWebGPU(): void {
+  if (info?.name === 'webgpu') {
+    info = undefined;
+    pending = undefined;
+  }
+  releaseDawn();
 }

@@ -2,6 +2,7 @@
 // (0 done, 1 a failure, 2 a usage error: printed with the usage text).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { getModelInfo, listModels } from '../zoo/registry.js';
+import { BACKEND_NAMES } from '../backend/index.js';
 
 // @types/node does not export ParsedResults
 type ParsedResults<T extends ParseArgsConfig> = ReturnType<typeof parseArgs<T>>;
@@ -47,9 +48,15 @@ function joinNegativeValues(args: readonly string[], options: ParseArgsConfig['o
  */
 export function parseCommand<T extends ParseArgsConfig>(command: string, usage: string, config: T): ParsedResults<T> | number {
   let parsed: ParsedResults<T>;
+  const computes = COMPUTING.has(command);
+  if (computes) {
+    usage += BACKEND_USAGE;
+    config = { ...config, options: { ...config.options, backend: { type: 'string' } } };
+  }
   try {
     const args = config.args === undefined ? {} : { args: joinNegativeValues(config.args, config.options) };
     parsed = parseArgs({ ...config, ...args } as T) as ParsedResults<T>;
+    if (computes) backendFlag((parsed.values as Record<string, unknown>).backend as string | undefined);
   } catch (e) {
     process.stderr.write(`chexzoo ${command}: ${(e as Error).message}\n\n${usage}`);
     return 2;
@@ -59,6 +66,27 @@ export function parseCommand<T extends ParseArgsConfig>(command: string, usage: 
     return 0;
   }
   return parsed;
+}
+
+/** Subcommands that compute with TF.js: they take `--backend NAME`. */
+const COMPUTING = new Set(['train', 'eval', 'truncate', 'study', 'export', 'backend']);
+
+const BACKEND_USAGE = `
+  --backend NAME       TF.js backend: wasm (default in Node), cpu, webgpu (a GPU through WebGPU: needs
+                       npm install webgpu @tensorflow/tfjs-backend-webgpu; see \`chexzoo backend\`), tensorflow
+                       (tfjs-node). Same as CHEXZOO_BACKEND=NAME, which it overrides.
+`;
+
+/**
+ * `--backend NAME`: checked, then set as CHEXZOO_BACKEND so that the first ensureBackend() (and any child
+ * process a subcommand starts) uses it. Nothing has chosen a backend yet when flags are parsed.
+ */
+function backendFlag(v: string | undefined): void {
+  if (v === undefined) return;
+  if (!BACKEND_NAMES.includes(v.toLowerCase())) {
+    throw new UsageError(`--backend: unknown backend '${v}'. Use one of: ${BACKEND_NAMES.join(', ')}.`);
+  }
+  process.env.CHEXZOO_BACKEND = v;
 }
 
 /**

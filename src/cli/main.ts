@@ -15,10 +15,11 @@ Commands:
   report               rebuild a study's results and report from run folders (chexzoo report --help)
   export               a trained run or saved model as .safetensors for PyTorch (chexzoo export --help)
   weights              fetch ImageNet weights into the cache, or list what is cached (chexzoo weights --help)
-  backend              the TF.js backend this machine uses
+  backend              the TF.js backend this machine uses, and whether a GPU is there (WebGPU)
 
 Exit codes: 0 done, 1 failure, 2 usage error (bad command, flag or value).
-Environment: CHEXZOO_BACKEND (tensorflow|wasm|cpu), CHEXZOO_CACHE (weights cache), CHEXZOO_OFFLINE=1,
+Computing commands take --backend NAME (wasm, cpu, webgpu, tensorflow).
+Environment: CHEXZOO_BACKEND (tensorflow|wasm|cpu|webgpu), CHEXZOO_WEBGPU_SOFTWARE=1, CHEXZOO_GPU_MEMORY, CHEXZOO_CACHE (weights cache), CHEXZOO_OFFLINE=1,
 CHEXZOO_WEIGHTS_MIRROR (base URL or folder holding the weights files).
 `;
 
@@ -51,25 +52,19 @@ function info(args: string[]): number {
   return 0;
 }
 
-async function backend(): Promise<number> {
-  const { ensureBackend, backendInfo } = await import('../backend/index.js');
-  await ensureBackend();
-  console.log(JSON.stringify(backendInfo(), null, 2));
-  return 0;
-}
-
 /** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
     switch (cmd) {
       case 'list':
-      case 'backend':
         if (rest.length > 0) {
           console.error(`chexzoo ${cmd}: unexpected argument '${rest[0]}' (it takes none).\n\n${USAGE}`);
           return 2;
         }
-        return cmd === 'list' ? list() : backend();
+        return list();
+      case 'backend':
+        return (await import('./backend.js')).runBackend(rest);
       case 'info':
         return info(rest);
       case 'synth':

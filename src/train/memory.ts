@@ -3,6 +3,7 @@
 // wasm runtime's abort. Browser-safe.
 import * as tf from '@tensorflow/tfjs';
 import { checkpointSegments, graphNodes } from '../zoo/checkpointing.js';
+import { gpuMemoryBudget, webgpuReport } from '../backend/webgpu.js';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -60,13 +61,33 @@ export interface MemoryOptions {
   microBatch?: number | 'auto';
   /** Recompute activations per block instead of storing them. 'auto' (default): on when the plain step does not fit. */
   checkpointing?: boolean | 'auto';
-  /** Bytes a step may use. Default: 4 GiB on wasm (its cap), unlimited on other backends. */
+  /**
+   * Bytes a step may use. Default: 4 GiB on wasm (its cap); on webgpu the GPU memory budget (CHEXZOO_GPU_MEMORY,
+   * else 4 GiB: WebGPU does not report a device's memory); unlimited on other backends.
+   */
   memoryLimit?: number;
+  /**
+   * Largest single tensor in bytes (a WebGPU storage buffer binding cannot be larger). Default: the device's
+   * maxStorageBufferBindingSize on webgpu, unlimited elsewhere.
+   */
+  maxTensorBytes?: number;
 }
 
 /** Default memory limit of the active backend. */
 export function backendMemoryLimit(backend: string = tf.getBackend()): number {
+  if (backend === 'webgpu') return webgpuReport()?.memoryBudget ?? gpuMemoryBudget().bytes;
   return backend === 'wasm' ? WASM_MEMORY_CAP : Infinity;
+}
+
+/** Largest tensor the active backend can hold in one buffer (WebGPU's binding limit), else Infinity. */
+export function backendTensorLimit(backend: string = tf.getBackend()): number {
+  const limits = backend === 'webgpu' ? webgpuReport()?.limits : undefined;
+  return limits ? Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize) : Infinity;
+}
+
+/** Bytes of the largest layer output of a step on `batch` images (its gradient has the same size). */
+export function largestTensorBytes(model: tf.LayersModel, batch: number): number {
+  return 4 * batch * activationProfile(model).largestOutput;
 }
 
 /** Per-image float counts of a model's graph, for estimates. */
@@ -80,6 +101,8 @@ export interface ActivationProfile {
   /** Input elements per image. */
   input: number;
   params: number;
+  /** The largest single layer output. */
+  largestOutput: number;
 }
 
 const profiles = new WeakMap<tf.LayersModel, ActivationProfile>();
@@ -90,12 +113,16 @@ export function activationProfile(model: tf.LayersModel): ActivationProfile {
   if (hit) return hit;
   const elems = (s: (number | null)[]) => s.slice(1).reduce((a: number, b) => a * (b ?? 1), 1);
   let total = 0;
-  for (const n of graphNodes(model)) for (const o of n.outputs) total += elems(o.shape);
+  let largestOutput = elems(model.inputs[0]!.shape);
+  for (const n of graphNodes(model)) for (const o of n.outputs) {
+    total += elems(o.shape);
+    largestOutput = Math.max(largestOutput, elems(o.shape));
+  }
   const segs = checkpointSegments(model);
   const boundaries = segs.slice(0, -1).reduce((a, s) => a + elems(s.output.shape), 0);
   const largestSegment = Math.max(...segs.map((s) => s.elementsPerImage));
   const params = model.weights.reduce((a, w) => a + w.shape.reduce((p: number, q) => p * (q ?? 1), 1), 0);
-  const p: ActivationProfile = { total, boundaries, largestSegment, segments: segs.length, input: elems(model.inputs[0]!.shape), params };
+  const p: ActivationProfile = { total, boundaries, largestSegment, segments: segs.length, input: elems(model.inputs[0]!.shape), params, largestOutput };
   profiles.set(model, p);
   return p;
 }
@@ -134,7 +161,9 @@ export function planStep(model: tf.LayersModel, batch: number, options: MemoryOp
     batch, microBatch, chunks: Math.ceil(batch / microBatch), checkpointing,
     estimateBytes: estimateStepBytes(model, microBatch, checkpointing), limitBytes: limit,
   });
-  const fits = (m: number, c: boolean) => estimateStepBytes(model, m, c) <= (c ? limit : PLAIN_HEADROOM * limit);
+  const tensorLimit = options.maxTensorBytes ?? backendTensorLimit();
+  const fits = (m: number, c: boolean) =>
+    estimateStepBytes(model, m, c) <= (c ? limit : PLAIN_HEADROOM * limit) && largestTensorBytes(model, m) <= tensorLimit;
   const cOptions = ck === 'auto' ? [false, true] : [ck];
   if (want !== 'auto') {
     const m = Math.min(want, batch);
@@ -176,7 +205,8 @@ export function inferenceBatchLimit(model: tf.LayersModel, limit: number = backe
   for (const n of nodes) widest = Math.max(widest, n.outputs.reduce((a, o) => a + o.shape.slice(1).reduce((x: number, y) => x * (y ?? 1), 1), 0));
   // input + a few live layer outputs (a block's input, branches, its output) per image
   const perImage = 4 * (p.input + 4 * widest);
-  return Math.max(1, Math.floor((limit * 0.5 - 4 * p.params - 64 * MiB) / perImage));
+  const byMemory = Math.floor((limit * 0.5 - 4 * p.params - 64 * MiB) / perImage);
+  return Math.max(1, Math.min(byMemory, Math.floor(backendTensorLimit() / (4 * p.largestOutput))));
 }
 
 /** True for the messages the wasm runtime produces when it runs out of memory. */

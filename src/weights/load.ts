@@ -101,14 +101,16 @@ function tfjsWeightsToStateDict(named: { name: string; shape: number[]; data: Fl
   return dict;
 }
 
-/** Reads weights out of TF.js model artifacts (model.json + weights.bin) as a state dict. */
-function artifactsToStateDict(artifacts: tf.io.ModelArtifacts): StateDict {
+/**
+ * Reads weights out of TF.js model artifacts (model.json + weights.bin) as a state dict. Reads asynchronously:
+ * WebGPU in Node has no synchronous read.
+ */
+async function artifactsToStateDict(artifacts: tf.io.ModelArtifacts): Promise<StateDict> {
   if (!artifacts.weightSpecs || !artifacts.weightData) throw new Error('The TF.js model artifacts carry no weights.');
   const tensors = tf.io.decodeWeights(artifacts.weightData, artifacts.weightSpecs);
   try {
-    return tfjsWeightsToStateDict(
-      Object.entries(tensors).map(([name, t]) => ({ name, shape: t.shape, data: Float32Array.from(t.dataSync() as ArrayLike<number>) })),
-    );
+    const read = Object.entries(tensors).map(async ([name, t]) => ({ name, shape: t.shape, data: Float32Array.from((await t.data()) as ArrayLike<number>) }));
+    return tfjsWeightsToStateDict(await Promise.all(read));
   } finally {
     tf.dispose(tensors);
   }
@@ -289,7 +291,7 @@ export async function loadWeights(model: tf.LayersModel, source: WeightsSource, 
     parseNotes = parsed.notes;
     module = parsed.module;
   } else {
-    dict = artifactsToStateDict(resolved);
+    dict = await artifactsToStateDict(resolved);
     format = 'tfjs';
   }
   const log = logOf(options);

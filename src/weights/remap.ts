@@ -75,12 +75,29 @@ export function assignTorchTensors(slots: TorchSlot[], dict: StateDict): void {
   }
 }
 
-/** Reads the model's parameters back as a reference-layout state dict. */
+/**
+ * Reads the model's parameters back as a reference-layout state dict (a synchronous read: on WebGPU in Node,
+ * which cannot read synchronously, use {@link modelToStateDictAsync}).
+ * @example const dict = modelToStateDict(model);
+ */
 export function modelToStateDict(model: tf.LayersModel): StateDict {
+  if (tf.getBackend() === 'webgpu' && typeof (globalThis as { OffscreenCanvas?: unknown }).OffscreenCanvas === 'undefined') {
+    throw new Error('modelToStateDict reads weights synchronously, which WebGPU cannot do in Node: use `await modelToStateDictAsync(model)`.');
+  }
   const out: StateDict = new Map();
   for (const s of torchSlots(model)) {
     const data = s.variable.read().dataSync() as Float32Array;
     out.set(s.key, { shape: s.torchShape, data: s.toTorch(Float32Array.from(data)) });
   }
   return out;
+}
+
+/**
+ * {@link modelToStateDict} with asynchronous reads: works on every backend, WebGPU in Node included.
+ * @example const dict = await modelToStateDictAsync(model);
+ */
+export async function modelToStateDictAsync(model: tf.LayersModel): Promise<StateDict> {
+  const slots = torchSlots(model);
+  const data = await Promise.all(slots.map((s) => s.variable.read().data() as Promise<Float32Array>));
+  return new Map(slots.map((s, i) => [s.key, { shape: s.torchShape, data: s.toTorch(Float32Array.from(data[i]!)) }]));
 }

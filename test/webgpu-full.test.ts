@@ -1,0 +1,140 @@
+// WebGPU sweeps (issue 23), under FULL_TESTS (npm run test:full, CI): on the software adapter (SwiftShader through
+// Dawn), against tfjs-backend-wasm, an engine we did not write:
+// - forward logits of all 17 architectures at small sizes: relative error <= 1e-4;
+// - three Adam steps of resnet18, densenet121, efficientnet_b0, mobilenet_v3_small: webgpu's difference from wasm
+//   within twice the cpu backend's own difference from wasm on the same steps (Adam's first steps turn float32
+//   noise in near-zero gradients into whole steps, and BatchNorm over 2 images at 32 px amplifies it: the noise of
+//   two correct engines is the yardstick, as test/train-parity.test.ts uses PyTorch's float32-vs-float64 noise);
+// - gradCam equal within 1e-3; a checkpointed, micro-batched step equal to the plain per-image gradients; no leaks.
+// SwiftShader runs on the CPU and is slow: sizes 32 px (75 for the Inceptions), batch 2.
+import * as tf from '@tensorflow/tfjs';
+import { describe, expect, it } from 'vitest';
+import { ensureBackend } from '../src/backend/index.js';
+import { gradCam } from '../src/gradcam.js';
+import { accumulatedGrads } from '../src/train/accumulate.js';
+import { maskedSigmoidCrossEntropy } from '../src/train/losses.js';
+import { listModels } from '../src/zoo/registry.js';
+import { FULL_TESTS, leakCheck, maxAbsDiff, relErr } from './helpers/index.js';
+import { formulaBatch, formulaModel, logitsOn, reportMissing, REQUIRE_WEBGPU, stepsOn, webgpuUnavailable } from './helpers/webgpu.js';
+import { formulaInput } from './helpers/formula.js';
+
+const why = FULL_TESTS ? await webgpuUnavailable() : 'not run: FULL_TESTS is off';
+if (FULL_TESTS && why) reportMissing(why);
+
+const sizeOf = (arch: string) => (arch.startsWith('inception') ? 75 : 32);
+
+/** ||a - b|| / ||b - before||: a's distance from b as a share of b's move. */
+function moveErr(a: Float32Array, b: Float32Array, before: Float32Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num += (a[i]! - b[i]!) ** 2;
+    den += (b[i]! - before[i]!) ** 2;
+  }
+  return Math.sqrt(num / den);
+}
+
+describe.skipIf(!FULL_TESTS)('WebGPU adapter (full)', () => {
+  it('is there (a missing one fails under CHEXZOO_REQUIRE_WEBGPU=1)', (ctx) => {
+    if (why && !REQUIRE_WEBGPU) ctx.skip();
+    expect(why, 'no WebGPU adapter').toBeUndefined();
+  });
+});
+
+describe.skipIf(why !== undefined)('webgpu: forward logits of all 17 architectures equal wasm\'s', () => {
+  it.each(listModels())('%s', async (arch) => {
+    const size = sizeOf(arch);
+    const ref = await logitsOn('wasm', arch, size);
+    const leaks = leakCheck();
+    const got = await logitsOn('webgpu', arch, size);
+    leaks.check();
+    await ensureBackend({ backend: 'wasm' });
+    const e = relErr(got, ref);
+    console.log(`${arch} ${size} px: webgpu vs wasm relative error ${e.toExponential(2)}`);
+    expect(e).toBeLessThan(1e-4);
+  });
+});
+
+describe.skipIf(why !== undefined)('webgpu: three Adam steps equal wasm\'s within twice the cpu backend\'s difference', () => {
+  it.each(['resnet18', 'densenet121', 'efficientnet_b0', 'mobilenet_v3_small'])('%s', async (arch) => {
+    const o = { size: 32, batch: 2, steps: 3, lr: 1e-3 };
+    const wasm = await stepsOn('wasm', arch, o);
+    const cpu = await stepsOn('cpu', arch, o);
+    const leaks = leakCheck();
+    const gpu = await stepsOn('webgpu', arch, o);
+    leaks.check();
+    await ensureBackend({ backend: 'wasm' });
+    const floor = 1e-6;
+    const cpuMove = moveErr(cpu.params, wasm.params, wasm.before);
+    const gpuMove = moveErr(gpu.params, wasm.params, wasm.before);
+    const cpuLoss = relErr(cpu.loss, wasm.loss);
+    const gpuLoss = relErr(gpu.loss, wasm.loss);
+    console.log(`${arch}: losses wasm ${wasm.loss.map((v) => v.toFixed(6))} cpu ${cpu.loss.map((v) => v.toFixed(6))} ` +
+      `webgpu ${gpu.loss.map((v) => v.toFixed(6))}; difference from wasm as a share of the move: cpu ${cpuMove.toExponential(2)}, ` +
+      `webgpu ${gpuMove.toExponential(2)}; losses: cpu ${cpuLoss.toExponential(2)}, webgpu ${gpuLoss.toExponential(2)}`);
+    expect(relErr(gpu.before, wasm.before), 'same start').toBe(0);
+    expect(gpuMove).toBeLessThanOrEqual(2 * Math.max(cpuMove, floor));
+    expect(gpuLoss).toBeLessThanOrEqual(2 * Math.max(cpuLoss, floor));
+  });
+});
+
+describe.skipIf(why !== undefined)('webgpu: gradCam and the checkpointed, micro-batched step', () => {
+  it('gradCam of resnet18 (layer3, 64 px, top class) equals wasm\'s within 1e-3', async () => {
+    const run = async (backend: 'wasm' | 'webgpu') => {
+      await ensureBackend({ backend, allowSoftware: true });
+      const model = await formulaModel('resnet18', 64, 3);
+      const x = formulaInput(64, 64);
+      const leaks = leakCheck();
+      const r = await gradCam(model, x, { block: 'layer3' });
+      leaks.check();
+      x.dispose();
+      model.dispose();
+      return r;
+    };
+    const a = await run('wasm');
+    const b = await run('webgpu');
+    await ensureBackend({ backend: 'wasm' });
+    expect(b.classIndex).toBe(a.classIndex);
+    const d = maxAbsDiff(b.heatmap, a.heatmap);
+    console.log(`gradCam resnet18 layer3: max |webgpu - wasm| of the heatmap ${d.toExponential(2)}`);
+    expect(d).toBeLessThan(1e-3);
+    expect(Math.abs(b.score - a.score)).toBeLessThan(1e-3 * Math.max(1, Math.abs(a.score)));
+  });
+
+  it('a checkpointed step in micro-batches of 1 gives the per-image plain gradients (resnet18, 32 px), leaking nothing', async () => {
+    await ensureBackend({ backend: 'webgpu', allowSoftware: true });
+    const model = await formulaModel('resnet18', 32, 3);
+    const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const { x, y } = formulaBatch(32, 2, 3);
+    try {
+      // reference: the plain gradient of each image, weighted by its share (half) of the loss entries
+      const ref: Record<string, tf.Tensor> = {};
+      for (let i = 0; i < 2; i++) {
+        const xi = tf.slice(x, [i, 0, 0, 0], [1, -1, -1, -1]);
+        const yi = tf.slice(y, [i, 0], [1, -1]);
+        const r = tf.variableGrads(() => tf.mul(maskedSigmoidCrossEntropy(yi, model.apply(xi, { training: true }) as tf.Tensor), 0.5) as tf.Scalar, vars);
+        for (const [k, g] of Object.entries(r.grads)) {
+          const prev = ref[k];
+          ref[k] = prev ? tf.add(prev, g) : g;
+          if (prev) tf.dispose([prev, g]);
+        }
+        tf.dispose([xi, yi, r.value]);
+      }
+      const leaks = leakCheck();
+      const acc = await accumulatedGrads(model, vars, { x, y }, { microBatch: 1, checkpointing: true });
+      leaks.check(Object.keys(acc.grads).length);
+      let worst = 0;
+      for (const v of vars) {
+        const [g, r] = await Promise.all([acc.grads[v.name]!.data(), ref[v.name]!.data()]);
+        worst = Math.max(worst, relErr(g, r));
+      }
+      console.log(`checkpointed micro-batch 1 vs plain per-image gradients on webgpu: worst relative error ${worst.toExponential(2)}`);
+      expect(worst).toBeLessThan(1e-4);
+      tf.dispose([Object.values(acc.grads), Object.values(ref)].flat());
+    } finally {
+      tf.dispose([x, y]);
+      model.dispose();
+      await ensureBackend({ backend: 'wasm' });
+    }
+  });
+});
