@@ -4,7 +4,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blocks, featureExtractor, freeze, resetClassifier, truncate, unfreeze } from '../src/truncate.js';
-import { countParams, countTrainableParams, createModel, getModelInfo, listModels } from '../src/zoo/registry.js';
+import { countParams, countTrainableParams, createModel, getModelInfo, getSpec, listModels, resolveOptions } from '../src/zoo/registry.js';
+import { ensureBackend } from '../src/backend/index.js';
 import { loadStateDict } from '../src/weights/load.js';
 import { modelToStateDict } from '../src/weights/remap.js';
 import { fillFromFormula, formulaInput } from './helpers/formula.js';
@@ -50,7 +51,11 @@ describe.each(listModels())('%s', (arch) => {
   let model: tf.LayersModel;
 
   beforeAll(async () => {
-    model = await createModel(arch, { inputShape: [H, W, 3], numClasses: 5 });
+    // the builder's graph without createModel's reference initialisation (what cost the time here): these checks
+    // read the graph, or fill a truncated copy from the formula
+    await ensureBackend();
+    const spec = getSpec(arch);
+    model = spec.build(resolveOptions(spec, { inputShape: [H, W, 3], numClasses: 5 }));
     await tick();
   });
   afterAll(() => model.dispose());
