@@ -4,13 +4,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blocks, featureExtractor, freeze, resetClassifier, truncate, unfreeze } from '../src/truncate.js';
-import { countParams, countTrainableParams, createModel, getModelInfo, getSpec, listModels, resolveOptions } from '../src/zoo/registry.js';
-import { ensureBackend } from '../src/backend/index.js';
+import { countParams, countTrainableParams, createModel, getModelInfo, listModels } from '../src/zoo/registry.js';
 import { loadStateDict } from '../src/weights/load.js';
 import { modelToStateDict } from '../src/weights/remap.js';
 import { fillFromFormula, formulaInput } from './helpers/formula.js';
 import { expectStage, loadZooFixture } from './helpers/parity.js';
-import { leakCheck, tick } from './helpers/index.js';
+import { buildGraph, leakCheck, tick } from './helpers/index.js';
 
 // the models output logits; CheXpert tasks are multi-label, hence a sigmoid loss
 const logitsLoss = (y: tf.Tensor, p: tf.Tensor): tf.Tensor => tf.losses.sigmoidCrossEntropy(y, p);
@@ -53,9 +52,7 @@ describe.each(listModels())('%s', (arch) => {
   beforeAll(async () => {
     // the builder's graph without createModel's reference initialisation (what cost the time here): these checks
     // read the graph, or fill a truncated copy from the formula
-    await ensureBackend();
-    const spec = getSpec(arch);
-    model = spec.build(resolveOptions(spec, { inputShape: [H, W, 3], numClasses: 5 }));
+    model = await buildGraph(arch, { inputShape: [H, W, 3], numClasses: 5 });
     await tick();
   });
   afterAll(() => model.dispose());

@@ -5,12 +5,11 @@
 // key by key) - drawing and filling weights are what cost time here.
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { getModelInfo, getSpec, listModels, resolveOptions } from '../src/zoo/registry.js';
-import { ensureBackend } from '../src/backend/index.js';
+import { getModelInfo } from '../src/zoo/registry.js';
 import { torchSlots } from '../src/weights/remap.js';
 import { blockOutputLayer } from '../src/zoo/blocks.js';
 import { fillFromFormula, formulaInput } from './helpers/formula.js';
-import { relErr, representatives, tick } from './helpers/index.js';
+import { buildGraph, relErr, representatives, tick } from './helpers/index.js';
 import { expectStage, hasZooFixture, loadZooFixture, parityTolerance } from './helpers/parity.js';
 
 // npm test: one architecture per block design (representatives()); npm run test:full: all 17.
@@ -27,11 +26,9 @@ describe.each(representatives())('%s matches its reference', (arch) => {
   for (const c of fixture.cases) {
     it(`logits and stages at ${c.size[0]}x${c.size[1]}`, async () => {
       const inputShape: [number, number, number] = [c.size[0], c.size[1], 3];
-      const spec = getSpec(arch);
       // the builder's graph without createModel's reference initialisation: the formula (or the first case's
       // weights) overwrites every variable, and drawing the initial weights cost more than the comparison itself
-      await ensureBackend();
-      const model = spec.build(resolveOptions(spec, { inputShape }));
+      const model = await buildGraph(arch, { inputShape });
       await tick();
       if (!filled) {
         const keys = fillFromFormula(model);
