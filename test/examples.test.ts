@@ -7,7 +7,7 @@ import { createModel } from '../src/zoo/registry.js';
 import { modelToStateDict } from '../src/weights/remap.js';
 import { encodeSafetensors } from '../src/weights/safetensors.js';
 import { writeSynthDataset } from '../src/node/data/synth-node.js';
-import { runCommand } from './helpers/index.js';
+import { FULL_TESTS, runCommand } from './helpers/index.js';
 
 const root = resolve(__dirname, '..');
 const tmp = mkdtempSync(join(tmpdir(), 'chexzoo-examples-'));
@@ -43,7 +43,9 @@ describe('examples', () => {
     expect(existsSync(join(tmp, 'ft', 'final', 'model.json'))).toBe(true);
   }, 180_000);
 
-  it('reproduce-chextransfer.ts runs the study through the API', async () => {
+  // npm run test:full only: the same study path runs in npm test through runStudy (test/study-mirror.test.ts) and
+  // the CLI (test/study.test.ts); this checks the example script itself
+  it.skipIf(!FULL_TESTS)('reproduce-chextransfer.ts runs the study through the API (test:full)', async () => {
     const r = await example('reproduce-chextransfer.ts', ['--data', data, '--archs', 'resnet18', '--init', 'random', '--max-steps', '2', '--image-size', '32', '--out', 'study']);
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/2 runs, 0 skipped/);

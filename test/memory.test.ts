@@ -23,7 +23,7 @@ import {
   predict,
   releasingTape,
 } from '../src/index.js';
-import { leakCheck, rng } from './helpers/index.js';
+import { buildGraph, leakCheck, rng } from './helpers/index.js';
 
 const GiB = 1024 ** 3;
 
@@ -222,7 +222,7 @@ describe('chunked inference', () => {
     expect(worst).toBeLessThan(1e-5);
     await expect(predict(m, source(), { maxBatch: 0 })).rejects.toThrow(/maxBatch/);
     // the default comes from the memory estimate: at 320 px the wasm cap allows a bounded batch
-    const big = await createModel('densenet121', { numClasses: 3, inputShape: [320, 320, 3], seed: 0 });
+    const big = await buildGraph('densenet121', { numClasses: 3, inputShape: [320, 320, 3] }); // the limit reads the graph only
     const limit = inferenceBatchLimit(big);
     expect(limit).toBeGreaterThanOrEqual(1);
     expect(limit).toBeLessThan(4096);
@@ -307,7 +307,7 @@ describe('micro-batches with gradient accumulation', () => {
 
 describe('memory planning and clear errors', () => {
   it('plans the paper settings within the wasm cap and refuses a too-large configuration before any work', async () => {
-    const m = await createModel('resnet50', { numClasses: 5, inputShape: [320, 320, 3] });
+    const m = await buildGraph('resnet50', { numClasses: 5, inputShape: [320, 320, 3] }); // plans read the graph only
     const p = planStep(m, 16, { memoryLimit: 4 * GiB });
     expect(p.checkpointing).toBe(true);
     expect(p.microBatch * p.chunks).toBeGreaterThanOrEqual(16);

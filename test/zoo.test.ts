@@ -8,7 +8,7 @@ import {
   listModels,
   resnet18,
 } from '../src/index.js';
-import { leakCheck } from './helpers/index.js';
+import { buildGraph, leakCheck, representatives } from './helpers/index.js';
 
 // Trainable parameters with a 1000-class head in torchvision 0.14 (timm for inception_v4).
 const REFERENCE_PARAMS: Record<string, number> = {
@@ -41,14 +41,27 @@ describe('zoo', () => {
 
   // One build per architecture keeps this fast: a 5-class model at a small input. Its count plus the
   // difference between a 1000- and a 5-class head must equal the reference count.
-  it.each(Object.entries(REFERENCE_PARAMS))('%s has %i parameters like its reference and predicts', async (name, n) => {
+  const headDiff = (model: tf.LayersModel) => {
+    const fanIn = model.layers[model.layers.length - 1]!.getWeights()[0]!.shape[0]!;
+    return fanIn * (1000 - 5) + (1000 - 5);
+  };
+  // All 17, on the builder's graph alone: the count does not depend on the initial values, and drawing them is
+  // what costs time (createModel below, on representatives(), checks the same count after initialisation).
+  it.each(Object.entries(REFERENCE_PARAMS))('%s has %i parameters like its reference (graph)', async (name, n) => {
+    const s = Math.max(getModelInfo(name).minImageSize, 64);
+    const model = await buildGraph(name, { numClasses: 5, inputShape: [s, s, 3] });
+    expect(model.name).toBe(name);
+    expect(countParams(model) + headDiff(model)).toBe(n);
+    expect(getModelInfo(name).params).toBe(n);
+    model.dispose();
+  });
+
+  // npm test: one architecture per block design; npm run test:full: all 17
+  it.each(representatives().map((a) => [a, REFERENCE_PARAMS[a]!] as const))('%s has %i parameters after createModel and predicts', async (name, n) => {
     const s = Math.max(getModelInfo(name).minImageSize, 64);
     const model = await createModel(name, { numClasses: 5, inputShape: [s, s, 3] });
     expect(model.name).toBe(name);
-    const fc = model.layers[model.layers.length - 1]!;
-    const fanIn = fc.getWeights()[0]!.shape[0]!;
-    expect(countParams(model) + fanIn * (1000 - 5) + (1000 - 5)).toBe(n);
-    expect(getModelInfo(name).params).toBe(n);
+    expect(countParams(model) + headDiff(model)).toBe(n);
     const x = tf.zeros([1, s, s, 3]);
     const y = model.predict(x) as tf.Tensor;
     expect(y.shape).toEqual([1, 5]);
@@ -67,8 +80,9 @@ describe('zoo', () => {
     '%s: numClasses 0 gives pooled features',
     async (name) => {
       const s = Math.max(getModelInfo(name).minImageSize, 64);
-      const feats = await createModel(name, { numClasses: 0, inputShape: [s, s, 3] });
-      const logits = await createModel(name, { numClasses: 5, inputShape: [s, s, 3] });
+      // parameter counts read the graph only: no reference initialisation needed
+      const feats = await buildGraph(name, { numClasses: 0, inputShape: [s, s, 3] });
+      const logits = await buildGraph(name, { numClasses: 5, inputShape: [s, s, 3] });
       expect(feats.outputs[0]!.shape.length).toBe(2);
       // the head is the only difference: Linear C -> 5 (MobileNetV3: Linear C -> hidden, Hardswish, Linear hidden -> 5)
       const c = feats.outputs[0]!.shape[1]!;

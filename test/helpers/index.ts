@@ -7,7 +7,8 @@ import { spawn, type SpawnOptions } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'vitest';
-import { listModels } from '../../src/zoo/registry.js';
+import { getSpec, listModels, resolveOptions, type CreateModelOptions } from '../../src/zoo/registry.js';
+import { ensureBackend } from '../../src/backend/index.js';
 
 /** Seeded uniform generator in [0, 1) (mulberry32, the library's own: src/utils/rng.ts) and a normal draw from it. */
 import { rng } from '../../src/utils/rng.js';
@@ -105,4 +106,16 @@ export function representatives(): string[] {
   const missing = picked.filter((a) => !listModels().includes(a));
   if (missing.length > 0) throw new Error(`test/helpers: representatives ${missing.join(', ')} are not in the zoo; update the list.`);
   return picked;
+}
+
+/**
+ * A zoo model's graph as createModel builds it, without the reference initialisation (TF.js default initial values):
+ * for tests that overwrite every weight (formula fixtures) or read only the graph (shapes, counts, memory plans).
+ * Drawing the reference initial values costs more than most of those tests themselves.
+ * @example const model = await buildGraph('resnet50', { inputShape: [224, 224, 3] }); fillFromFormula(model);
+ */
+export async function buildGraph(arch: string, options: CreateModelOptions = {}): Promise<tf.LayersModel> {
+  await ensureBackend();
+  const spec = getSpec(arch);
+  return spec.build(resolveOptions(spec, options));
 }
