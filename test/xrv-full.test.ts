@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installNodeWeightsResolver } from '../src/node/weights/fetch-node.js';
+import { writeSynthDataset } from '../src/node/data/synth-node.js';
+import { resolveRunConfig, trainRun } from '../src/node/train/run.js';
 import { loadWeights } from '../src/weights/load.js';
 import { getWeightsInfo } from '../src/weights/manifest.js';
 import { getOutputInfo } from '../src/weights/outputs.js';
@@ -78,6 +80,17 @@ describe.skipIf(Boolean(why))('full-size torchxrayvision checkpoints (createMode
     } finally {
       model.dispose();
     }
+  }, 300_000);
+
+  it('a cxr study run (densenet121 from xrv-all, 5 tasks, RGB pipeline) trains from the chest X-ray weights', async () => {
+    const data = join(dir, 'synth');
+    await writeSynthDataset(data, { train: 8, valid: 8, size: 32, seed: 1 });
+    const config = resolveRunConfig({ arch: 'densenet121', data, weights: 'xrv-all', imageSize: 32, batchSize: 4, maxSteps: 1, validEvery: 1, topK: 1 });
+    const lines: string[] = [];
+    const out = await trainRun(config, join(dir, 'run'), { log: (t) => void lines.push(t) });
+    expect(config.preprocess).toMatchObject({ mean: [0.5], std: [1 / 2048] });
+    expect(lines.join('')).toMatch(/weights xrv-all/);
+    expect(out.metrics?.last?.step).toBe(1);
   }, 300_000);
 
   it.skipIf(!xrvSrc)("createModel('resnet50', { weights: 'xrv-res512-all' }) at 512 px gives the reference logits", async () => {

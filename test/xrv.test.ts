@@ -10,7 +10,8 @@ import { loadWeights } from '../src/weights/load.js';
 import { parseTorchSave } from '../src/weights/pth.js';
 import { unpickle } from '../src/weights/pickle.js';
 import { buildDenseNet } from '../src/zoo/densenet.js';
-import { readFixture, readJsonFixture, relErr } from './helpers/index.js';
+import { readFixture, readJsonFixture, relErr, rng } from './helpers/index.js';
+import { ZipReader } from '../src/weights/zip.js';
 
 interface XrvRef {
   source: string;
@@ -211,5 +212,40 @@ describe('hostile whole-module files are refused by name, with bounded work', ()
     const parsed = parseTorchSave(file);
     expect(Array.from(parsed.dict.get('w')!.data)).toEqual([3, 4]);
     expect(parsed.module!.className).toBe('torchxrayvision.models.DenseNet');
+  });
+});
+
+describe('whole-module files fail cleanly when corrupted (fuzz)', () => {
+  /** Mutants of `base` (bit flips or telling bytes in `region`, or truncation): every outcome is a result or a deliberate Error. */
+  function fuzz(base: Uint8Array, n: number, region: [number, number], parse: (b: Uint8Array) => unknown): number {
+    const r = rng(n * 31 + base.length);
+    let failures = 0;
+    for (let i = 0; i < n; i++) {
+      let b: Uint8Array;
+      if (r() < 0.1) b = base.slice(0, Math.floor(r() * base.length));
+      else {
+        b = base.slice();
+        for (let k = 0, flips = 1 + Math.floor(r() * 6); k < flips; k++) {
+          const p = region[0] + Math.floor(r() * (region[1] - region[0]));
+          b[p] = r() < 0.5 ? b[p]! ^ (1 << Math.floor(r() * 8)) : [0, 0xff, 0x81, 0x62, 0x52, 0x63, 0x28, 0x71][Math.floor(r() * 8)]!;
+        }
+      }
+      try {
+        parse(b);
+      } catch (e) {
+        failures++;
+        if (!(e instanceof Error) || e instanceof TypeError || e instanceof RangeError) throw new Error(`mutant ${i}: crashed instead of failing cleanly: ${String(e)}`);
+      }
+    }
+    return failures;
+  }
+
+  it('the zip file with its CRC check off (mutating the module pickle) and the legacy file', () => {
+    const zipped = readFixture(`xrv/${tiny.files.zip}`);
+    const pkl = [...new ZipReader(zipped).entries.values()].find((e) => e.name.endsWith('data.pkl'))!;
+    expect(fuzz(zipped, 300, [pkl.dataOffset, pkl.dataOffset + pkl.size], (b) => parseTorchSave(b, { verifyCrc: false }))).toBeGreaterThan(30);
+    const legacy = readFixture(`xrv/${tiny.files.legacy}`);
+    // the pickles are the first 26 KB; the rest is raw storage bytes
+    expect(fuzz(legacy, 300, [0, 26_000], (b) => parseTorchSave(b))).toBeGreaterThan(30);
   });
 });

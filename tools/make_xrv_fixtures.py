@@ -210,6 +210,16 @@ def main():
     dense.targets = dense.pathologies
     x = radiograph(size, 2)
     logits, calibrated = run_reference(dense, x, op)
+    if not args.full:
+        # the demo's path end to end: the radiograph through torchxrayvision's preprocessing at the model's 64 px,
+        # then its forward with operating points (sigmoid + op_norm), what examples/browser/xrv.ts shows
+        import numpy as np
+        from PIL import Image
+        import torchvision
+        img = xrv.datasets.normalize(np.asarray(Image.open(os.path.join(args.out, 'xrv_radiograph.png'))), 255)[None, ...]
+        x64 = torchvision.transforms.Compose([xrv.datasets.XRayCenterCrop(), xrv.datasets.XRayResizer(64)])(img)
+        _, demo = run_reference(dense, torch.from_numpy(x64)[None], op)
+        ref['demo'] = {'image': 'xrv_radiograph.png', 'size': 64, 'calibrated': demo.flatten().tolist()}
     # saved with its operating points as a buffer, as a loaded torchxrayvision model carries them
     dense.op_threshs = torch.tensor(op, dtype=torch.float32)
     keys = list(dense.state_dict().keys())

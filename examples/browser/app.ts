@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { COMPETITION_TASKS, backendInfo, createModel, ensureBackend, fromStandardArtifacts, listModels, loadWeights, type BackendName } from '../../src/index.js';
 import { analyze, archOfModel, checkModel, overlay, blocksOf, type Analysis } from './pipeline.js';
+import { analyzeXrv, labelledOutputs, tryLoadXrv, type XrvModel } from './xrv.js';
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 const archSel = $<HTMLSelectElement>('arch');
@@ -19,6 +20,8 @@ interface DemoState {
   imageName?: string;
   result?: Analysis;
   error?: string;
+  /** Set for a torchxrayvision checkpoint (examples/browser/xrv.ts): its 18 outputs' names and operating points. */
+  xrv?: XrvModel['outputs'];
 }
 const state: DemoState = {};
 /** The checkpoint last chosen: changing the architecture loads it again for the new one. */
@@ -55,6 +58,7 @@ async function loadModelFiles(files: File[]): Promise<void> {
     let model: tf.LayersModel;
     let arch: string;
     let how: string;
+    let xrv: XrvModel | undefined;
     if (json) {
       lastCheckpoint = undefined;
       const bins = files.filter((f) => f.name.endsWith('.bin'));
@@ -82,6 +86,10 @@ async function loadModelFiles(files: File[]): Promise<void> {
       arch = a;
       archSel.value = a;
       how = `saved model '${model.name}'`;
+    } else if (ckpt && (xrv = /\.pt$/i.test(ckpt.name) ? await tryLoadXrv(new Uint8Array(await ckpt.arrayBuffer()), ckpt.name) : undefined)) {
+      lastCheckpoint = undefined;
+      ({ model, arch, how } = xrv);
+      archSel.value = arch;
     } else if (ckpt) {
       lastCheckpoint = [ckpt];
       arch = archSel.value;
@@ -98,7 +106,7 @@ async function loadModelFiles(files: File[]): Promise<void> {
       throw new Error(`Not a model: ${files.map((f) => `'${f.name}'`).join(', ')}. Choose a saved model folder (model.json + weights.bin) or a .pth / .safetensors checkpoint.`);
     }
     try {
-      checkModel(model);
+      if (!xrv) checkModel(model);
     } catch (e) {
       model.dispose();
       throw e;
@@ -106,6 +114,9 @@ async function loadModelFiles(files: File[]): Promise<void> {
     state.model?.dispose();
     state.model = model;
     state.arch = arch;
+    state.xrv = xrv?.outputs;
+    const tasks = xrv ? labelledOutputs(xrv.outputs) : COMPETITION_TASKS.map((t, i) => [t, i] as const);
+    taskSel.replaceChildren(...tasks.map(([t, i]) => new Option(t, String(i))));
     const blocks = blocksOf(model);
     blockSel.replaceChildren(...blocks.map((s) => new Option(s, s)));
     blockSel.value = blocks[blocks.length - 1]!;
@@ -167,12 +178,15 @@ async function run(classIndex?: number): Promise<void> {
   setStatus('busy');
   try {
     const block = blockSel.value || undefined;
-    const r = await analyze(state.model, state.arch!, state.image, { block, classIndex });
+    const r = state.xrv
+      ? await analyzeXrv({ model: state.model, outputs: state.xrv }, state.image, { block, classIndex })
+      : await analyze(state.model, state.arch!, state.image, { block, classIndex });
+    const taskName = (i: number): string => (state.xrv ? state.xrv.labels![i]! : COMPETITION_TASKS[i]!);
     state.result = r;
     state.error = undefined;
     const rows = r.probabilities.map((p, i) => {
       const tr = document.createElement('tr');
-      if (i === r.cam.classIndex) tr.className = 'explained';
+      if (('index' in p ? p.index : i) === r.cam.classIndex) tr.className = 'explained';
       tr.innerHTML = `<td>${p.task}</td><td class="bar"><span style="width:${(100 * p.probability).toFixed(1)}%"></span></td><td>${(100 * p.probability).toFixed(1)}%</td>`;
       return tr;
     });
@@ -182,8 +196,8 @@ async function run(classIndex?: number): Promise<void> {
     taskSel.value = String(r.cam.classIndex);
     draw('overlay', overlay(r), r.cam.width, r.cam.height);
     draw('input', r.inputRgba, r.cam.width, r.cam.height);
-    $('camCaption').textContent = `Grad-CAM of ${COMPETITION_TASKS[r.cam.classIndex]} at ${r.cam.block} (logit ${r.cam.score.toFixed(3)}, map ${r.cam.camHeight} x ${r.cam.camWidth})`;
-    say(`${state.imageName}: explained ${COMPETITION_TASKS[r.cam.classIndex]} at ${r.cam.block}.`);
+    $('camCaption').textContent = `Grad-CAM of ${taskName(r.cam.classIndex)} at ${r.cam.block} (logit ${r.cam.score.toFixed(3)}, map ${r.cam.camHeight} x ${r.cam.camWidth})`;
+    say(`${state.imageName}: explained ${taskName(r.cam.classIndex)} at ${r.cam.block}${state.xrv?.opThreshs ? ' (probabilities calibrated: an operating point maps to 50%)' : ''}.`);
     setStatus('done');
   } catch (e) {
     say(errText(e), 'error');

@@ -3,7 +3,7 @@ import { failWith, IMAGE_SIZE_OPTIONS, imageSizeFlag, intFlag, parseCommand } fr
 import { runStudy, type StudyOptions } from '../node/study/run.js';
 import type { StudyInit } from '../study/grid.js';
 
-const USAGE = `Usage: chexzoo study [--preset quick|paper] [--data DIR] [--out DIR] [--archs a,b] [--init imagenet,random]
+const USAGE = `Usage: chexzoo study [--preset quick|paper] [--data DIR] [--out DIR] [--archs a,b] [--init imagenet,random,cxr]
        [--truncate BLOCK,...|none] [--epochs E] [--max-steps N] [--image-size S] [--batch-size B]
        [--seeds N] [--seed S] [--shard I/N | --shards N]
 
@@ -16,7 +16,8 @@ OUT/results.json, OUT/report.md and OUT/figures/*.svg (the four findings, next t
   --data DIR        a CheXpert-format folder (default with quick: a synthetic set made once in OUT/data)
   --out DIR         output folder (default runs/study)
   --archs a,b       architectures (default: the preset's)
-  --init L          imagenet,random (default both)
+  --init L          imagenet,random (default both); cxr: in-domain chest X-ray weights (torchxrayvision's, for
+                    densenet121 and resnet50; beyond the paper; other architectures are skipped with the reason)
   --truncate L      blocks to cut after (each applied to the architectures that have it), or none
                     (default: the preset's per-family truncation points; see docs/study.md)
   --epochs E        epochs per run (default: the preset's)

@@ -2,8 +2,14 @@
 // Browser-safe (no IO).
 import { getModelInfo, listModels, type Family } from '../zoo/registry.js';
 
-/** How a run's weights start. */
-export type StudyInit = 'imagenet' | 'random';
+/**
+ * How a run's weights start: ImageNet weights, random, or 'cxr' (in-domain chest X-ray pretraining, beyond the
+ * paper: torchxrayvision's weights, for the architectures in {@link CXR_WEIGHTS}; other runs are skipped with the reason).
+ */
+export type StudyInit = 'imagenet' | 'random' | 'cxr';
+
+/** The chest X-ray weights (registry tags, weights/manifest.json) of the 'cxr' init, per architecture. */
+export const CXR_WEIGHTS: Readonly<Record<string, string>> = { densenet121: 'xrv-all', resnet50: 'xrv-res512-all' };
 
 /** A preset of {@link buildStudyGrid}: which runs, and how each is trained. */
 export interface StudyPreset {
@@ -74,7 +80,7 @@ export const STUDY_PRESETS: Record<'quick' | 'paper', StudyPreset> = {
     batchSize: 16,
     epochs: null,
     maxSteps: 60,
-    lr: { random: 1e-3, imagenet: 1e-4 },
+    lr: { random: 1e-3, imagenet: 1e-4, cxr: 1e-4 },
     validEvery: 30,
     topK: 2,
     uncertainty: 'ones',
@@ -90,7 +96,7 @@ export const STUDY_PRESETS: Record<'quick' | 'paper', StudyPreset> = {
     batchSize: 16,
     epochs: 3,
     maxSteps: null,
-    lr: { random: 1e-4, imagenet: 1e-4 },
+    lr: { random: 1e-4, imagenet: 1e-4, cxr: 1e-4 },
     validEvery: 4800,
     topK: 10,
     uncertainty: 'ones',
@@ -130,7 +136,7 @@ export function getStudyPreset(name: string): StudyPreset {
   return STUDY_PRESETS[name];
 }
 
-const INITS: StudyInit[] = ['imagenet', 'random'];
+const INITS: StudyInit[] = ['imagenet', 'random', 'cxr'];
 
 /**
  * The runs of a study grid, in a fixed order: per architecture, per init, the full model then its truncations,
@@ -145,7 +151,7 @@ export function buildStudyGrid(options: StudyGridOptions = {}): StudyRunSpec[] {
     if (!listModels().includes(a)) throw new Error(`Unknown architecture '${a}'. Valid: ${listModels().join(', ')}.`);
   }
   const inits = options.inits ?? preset.inits;
-  for (const i of inits) if (!INITS.includes(i)) throw new Error(`Unknown init '${String(i)}'. Valid: imagenet, random.`);
+  for (const i of inits) if (!INITS.includes(i)) throw new Error(`Unknown init '${String(i)}'. Valid: imagenet, random, cxr.`);
   const seeds = options.seeds ?? 1;
   if (!Number.isInteger(seeds) || seeds < 1) throw new Error(`--seeds must be a positive integer, got ${String(options.seeds)}.`);
   const seed0 = options.seed ?? 0;

@@ -143,8 +143,30 @@ export function sumInputChannels(t: TorchTensor): TorchTensor {
 }
 
 /** A 1-channel stem (`stem`: the model's first conv weight) loads an RGB checkpoint's by summing over its input channels. */
+/** Spreads a [O, 1, kh, kw] kernel over 3 input channels, a third each: on grey replicated to RGB it computes the same. */
+export function spreadInputChannel(t: TorchTensor): TorchTensor {
+  const [o, , kh, kw] = t.shape as [number, number, number, number];
+  const hw = kh * kw;
+  const out = new Float32Array(o * 3 * hw);
+  for (let i = 0; i < o; i++) {
+    for (let ch = 0; ch < 3; ch++) for (let k = 0; k < hw; k++) out[(i * 3 + ch) * hw + k] = t.data[i * hw + k]! / 3;
+  }
+  return { shape: [o, 3, kh, kw], data: out };
+}
+
+/** A 1-channel checkpoint (torchxrayvision's grey models) into an RGB stem: the kernel spread over R, G and B. */
+function rgbStemFromGray(stem: ModelParam, input: StateDict): CheckpointFilterResult | undefined {
+  const t = input.get(stem.key);
+  const [o, , kh, kw] = stem.torchShape;
+  if (!t || t.shape.length !== 4 || t.shape[1] !== 1 || t.shape[0] !== o || t.shape[2] !== kh || t.shape[3] !== kw) return undefined;
+  const dict: StateDict = new Map(input);
+  dict.set(stem.key, spreadInputChannel(t));
+  return { dict, notes: [`Spread the 1-channel '${stem.key}' over the RGB input channels (a third each; same output on grey images).`], skipped: [] };
+}
+
 export function grayscaleStemFilter(stem: ModelParam | undefined): CheckpointFilter {
   return (input) => {
+    if (stem && stem.torchShape[1] === 3) return rgbStemFromGray(stem, input) ?? unchanged(input);
     if (!stem || stem.torchShape[1] !== 1) return unchanged(input);
     const t = input.get(stem.key);
     const [o, , kh, kw] = stem.torchShape;

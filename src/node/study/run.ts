@@ -24,6 +24,7 @@ import {
   type ShardSpec,
   type StudyGridOptions,
   type StudyInit,
+  CXR_WEIGHTS,
   type StudyPreset,
   type StudyRunSpec,
 } from '../../study/grid.js';
@@ -269,20 +270,28 @@ export async function runStudy(options: StudyOptions = {}): Promise<StudyOutcome
   const backend = await ensureBackend();
   log(`Study '${presetName}': ${grid.length} runs (${[...new Set(grid.map((r) => r.arch))].join(', ')}; init ${[...new Set(grid.map((r) => r.init))].join(', ')}), ${settings.imageSize} px, ${settings.maxSteps !== null ? `${settings.maxSteps} steps` : `${settings.epochs} epochs`}, backend ${backend}; out ${out}`);
 
-  // ImageNet weights: from the cache or a download (progress bar, hash-checked); otherwise the runs are skipped
+  // pretrained weights (ImageNet, or chest X-ray for the cxr init): from the cache or a download (progress bar,
+  // hash-checked); otherwise the runs are skipped, with the reason, keyed `<arch>.<init>`
   const weightsWhy = new Map<string, string>();
-  const needWeights = [...new Set(mine.filter((r) => r.init === 'imagenet').map((r) => r.arch))];
+  const needWeights = [...new Set(mine.filter((r) => r.init !== 'random').map((r) => `${r.arch}.${r.init}`))];
   if (needWeights.length > 0) installNodeWeightsResolver();
-  for (const arch of needWeights) {
-    const pending = mine.some((r) => r.arch === arch && r.init === 'imagenet' && !existsSync(join(out, RUNS, r.id, 'metrics.json')));
+  for (const key of needWeights) {
+    const [arch, init] = key.split('.') as [string, StudyInit];
+    const pending = mine.some((r) => r.arch === arch && r.init === init && !existsSync(join(out, RUNS, r.id, 'metrics.json')));
     if (!pending) continue;
-    const progress = options.barStream === null ? undefined : downloadProgress(`${arch} ImageNet weights`, options.barStream ? { stream: options.barStream } : {});
+    const tag = init === 'cxr' ? CXR_WEIGHTS[arch] : 'imagenet';
+    if (!tag) {
+      weightsWhy.set(key, `no chest X-ray weights are registered for ${arch} (the cxr init has: ${Object.keys(CXR_WEIGHTS).join(', ')})`);
+      continue;
+    }
+    const what = init === 'cxr' ? `chest X-ray weights ${tag}` : 'ImageNet weights';
+    const progress = options.barStream === null ? undefined : downloadProgress(`${arch} ${what}`, options.barStream ? { stream: options.barStream } : {});
     try {
-      await downloadWeights(arch, progress ? { onProgress: progress } : {});
+      await downloadWeights(arch, { ...(progress ? { onProgress: progress } : {}), tag });
     } catch (e) {
       // the first sentence says why (offline and not cached, unreachable, hash mismatch)
       const msg = (e as Error).message.split('\n')[0]!.replace(/^(.*?)\.\s+[A-Z].*$/, '$1');
-      weightsWhy.set(arch, `ImageNet weights unavailable (${msg})`);
+      weightsWhy.set(key, `${what} unavailable (${msg})`);
     } finally {
       progress?.done();
     }
@@ -320,7 +329,7 @@ export async function runStudy(options: StudyOptions = {}): Promise<StudyOutcome
       line(r, 'already done');
       continue;
     }
-    const why = r.init === 'imagenet' ? weightsWhy.get(r.arch) : undefined;
+    const why = weightsWhy.get(`${r.arch}.${r.init}`);
     if (why) {
       await fs.mkdir(dir, { recursive: true });
       await writeFileAtomic(join(dir, 'study.json'), JSON.stringify({ ...studyFile, status: 'skipped', reason: why }, null, 2) + '\n');
@@ -355,7 +364,7 @@ export async function runStudy(options: StudyOptions = {}): Promise<StudyOutcome
           imageSize: settings.imageSize,
           batchSize: settings.batchSize,
           lr: settings.lr[r.init],
-          weights: r.init === 'imagenet' ? 'imagenet' : 'none',
+          weights: r.init === 'random' ? 'none' : r.init === 'cxr' ? CXR_WEIGHTS[r.arch]! : 'imagenet',
           uncertainty: settings.uncertainty,
           topK: settings.topK,
           seed: r.seed,

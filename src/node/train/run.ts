@@ -151,7 +151,8 @@ export function resolveRunConfig(o: TrainRunOptions): RunConfig {
   if (!VIEWS.includes(views)) throw new Error(`--views must be all, frontal, lateral, AP or PA; got "${views}".`);
   const block = o.block ?? null;
   if (block !== null && !info.blocks.includes(block)) throw new Error(`--truncate: unknown block '${block}'. ${o.arch}'s blocks: ${info.blocks.join(', ')}.`);
-  const pre = getPreprocessConfig(o.arch);
+  // registered weights other than ImageNet's (the study's cxr init: 'xrv-all') bring their own normalisation
+  const pre = getPreprocessConfig(o.arch, weights !== 'none' && hasWeights(o.arch, weights) ? weights : 'imagenet');
   const maxSteps = o.maxSteps;
   return {
     arch: o.arch,
@@ -185,6 +186,7 @@ function runWeights(arch: string, v: string): string {
     if (!hasWeights(arch)) throw new Error(`--weights imagenet: no ImageNet weights are registered for ${arch}.`);
     return v;
   }
+  if (hasWeights(arch, v)) return v; // another registered tag, e.g. 'xrv-all'
   if (v === '') throw new Error('--weights must be imagenet, none or a path.');
   return /^https?:\/\//i.test(v) ? v : resolve(v);
 }
@@ -255,6 +257,7 @@ const roundMap = (m: Record<string, number>) => Object.fromEntries(Object.entrie
 /** Makes sure the weights can be had before any data is read: downloads them into the cache (or finds them there, offline). */
 async function fetchWeights(arch: string, weights: string, onProgress: ProgressCallback): Promise<void> {
   if (weights === 'imagenet') await downloadWeights(arch, { onProgress });
+  else if (hasWeights(arch, weights)) await downloadWeights(arch, { onProgress, tag: weights });
   else if (/^https?:\/\//i.test(weights)) {
     if (!/model\.json(?:[?#].*)?$/.test(weights)) await downloadWeights(weights, { onProgress });
   } else if (!(await pathExists(weights))) {

@@ -37,6 +37,8 @@ export interface DownloadOptions extends ExpectedHash {
   /** Overrides CHEXZOO_OFFLINE. */
   offline?: boolean;
   onProgress?: ProgressCallback;
+  /** With a registered architecture as the source: which of its weights (default 'imagenet'; e.g. 'xrv-all'). */
+  tag?: string;
   /** Abort when no data arrives for this long (default 60 s, or CHEXZOO_DOWNLOAD_TIMEOUT_MS). */
   idleTimeoutMs?: number;
   /** Abort when the whole download takes longer than this (default 1 hour, or CHEXZOO_DOWNLOAD_DEADLINE_MS). */
@@ -333,13 +335,15 @@ async function obtain(url: string, opts: DownloadOptions, keepBytes: boolean): P
 
 /** The registered ImageNet weights of `arch` (its manifest entry fixes URL, file name and hashes). */
 async function downloadRegistered(arch: string, opts: DownloadOptions): Promise<string> {
-  if (!hasWeights(arch)) {
+  const tag = opts.tag ?? 'imagenet';
+  if (tag !== 'imagenet' && hasWeights(arch) && !hasWeights(arch, tag)) throw new Error(`downloadWeights('${arch}'): no '${tag}' weights are registered for it.`);
+  if (!hasWeights(arch, tag)) {
     throw new Error(
       `downloadWeights('${arch}'): not a URL, and no architecture of that name has registered weights ` +
         `(${listWeights().join(', ')}). Pass an http(s) URL or one of these names.`,
     );
   }
-  const info = getWeightsInfo(arch);
+  const info = getWeightsInfo(arch, tag);
   const expected = { sha256: info.sha256, sha256Prefix: info.sha256Prefix };
   // CHEXZOO_WEIGHTS_MIRROR (src/weights/mirror.ts): a local folder is read in place, an HTTP mirror downloads into the cache
   const m = mirrorSource(info.url, info.fileName);
