@@ -14,7 +14,7 @@ import { toOnnx } from '../src/onnx/export.js';
 import { saveOnnx } from '../src/node/onnx.js';
 import { saveModel } from '../src/node/weights/fs-io.js';
 import { runExport } from '../src/cli/export.js';
-import { createModel, listModels } from '../src/zoo/registry.js';
+import { createModel, getSpec, listModels, resolveOptions } from '../src/zoo/registry.js';
 import { featureExtractor, resetClassifier, truncate } from '../src/truncate.js';
 import { fillFromFormula } from './helpers/formula.js';
 import { FULL_TESTS, leakCheck, randomArray, relErr } from './helpers/index.js';
@@ -68,6 +68,12 @@ async function expectSameOutputs(name: string, model: tf.LayersModel, file?: str
   return { bytes, err };
 }
 
+/** The architecture's graph with zero weights (no reference init: cheap for models we cut and then fill). */
+function bare(arch: string, imageSize: number): tf.LayersModel {
+  const spec = getSpec(arch);
+  return spec.build(resolveOptions(spec, { imageSize }));
+}
+
 /** A zoo model with formula weights (random-looking BN statistics, so folding is exercised). */
 async function zoo(arch: string, o: { imageSize?: number; numClasses?: number } = {}): Promise<tf.LayersModel> {
   const m = await createModel(arch, { seed: 1, ...o });
@@ -77,7 +83,6 @@ async function zoo(arch: string, o: { imageSize?: number; numClasses?: number } 
 
 describe('toOnnx + onnxruntime-node', () => {
   const SMALL: [string, number][] = [
-    ['resnet18', 64], // conv + folded BN, relu, max pool with -inf padding merged, add
     ['mobilenet_v3_small', 64], // depthwise, hard-swish, hard-sigmoid, squeeze-excitation
     ['efficientnet_b0', 64], // swish, sigmoid gate, stochastic depth (identity)
   ];
@@ -91,15 +96,16 @@ describe('toOnnx + onnxruntime-node', () => {
     });
   }
 
-  it('four truncated models: densenet121 (concat, unfolded BN), inception_v3 (count_include_pad), inception_v4 (no count), mobilenet_v2 (relu6)', async () => {
+  it('five truncated models: resnet18, densenet121 (concat, unfolded BN), inception_v3 (count_include_pad), inception_v4 (no count), mobilenet_v2 (relu6)', async () => {
     const cases: [string, number, string, number][] = [
+      ['resnet18', 64, 'layer2', 5], // conv + folded BN, relu, max pool with -inf padding merged, add
       ['densenet121', 64, 'features.transition1', 5], // avg pool of the transition
       ['inception_v3', 107, 'Mixed_5b', 5],
       ['inception_v4', 107, 'features.6', 0], // a feature map out: NCHW
       ['mobilenet_v2', 64, 'features.6', 3],
     ];
     for (const [arch, size, block, numClasses] of cases) {
-      const full = await createModel(arch, { seed: 1, imageSize: size });
+      const full = bare(arch, size);
       const t = truncate(full, block, { numClasses, seed: 2 });
       full.dispose();
       fillFromFormula(t); // only the kept part (filling all of inception_v4 would take seconds)
@@ -109,7 +115,7 @@ describe('toOnnx + onnxruntime-node', () => {
   });
 
   it('a feature extractor (two NCHW outputs named after their layers)', async () => {
-    const full = await createModel('resnet18', { seed: 1, imageSize: 64 });
+    const full = bare('resnet18', 64);
     const fx = featureExtractor(full, ['layer2', 'layer3']);
     full.dispose();
     fillFromFormula(fx);
@@ -126,7 +132,7 @@ describe('toOnnx + onnxruntime-node', () => {
     const opt = tf.train.sgd(0.05);
     const x = tf.tensor4d(randomArray(4 * 64 * 64 * 3, 11, -1, 1), [4, 64, 64, 3]);
     const y = tf.tensor2d(randomArray(16, 12).map((v) => (v > 0.5 ? 1 : 0)), [4, 4]);
-    for (let step = 0; step < 2; step++) {
+    for (let step = 0; step < 1; step++) {
       opt.minimize(() => tf.losses.sigmoidCrossEntropy(y, m.apply(x, { training: true }) as tf.Tensor) as tf.Scalar);
     }
     tf.dispose([x, y]);
@@ -152,7 +158,7 @@ describe('toOnnx + onnxruntime-node', () => {
   });
 
   it('names initializers after the PyTorch state dict and fails clearly on unsupported layers', async () => {
-    const full = await createModel('resnet18', { seed: 1, imageSize: 64 });
+    const full = bare('resnet18', 64);
     const m = truncate(full, 'layer1', { numClasses: 5, seed: 1 });
     full.dispose();
     const text = Buffer.from(toOnnx(m)).toString('latin1');

@@ -5,6 +5,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { COMPETITION_TASKS, backendInfo, createModel, ensureBackend, fromStandardArtifacts, listModels, loadWeights, type BackendName } from '../../src/index.js';
 import { analyze, archOfModel, checkModel, overlay, blocksOf, type Analysis } from './pipeline.js';
 import { analyzeXrv, labelledOutputs, tryLoadXrv, type XrvModel } from './xrv.js';
+import { initOnnxPanel } from './onnx.js';
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 const archSel = $<HTMLSelectElement>('arch');
@@ -28,6 +29,8 @@ const state: DemoState = {};
 let lastCheckpoint: File[] | undefined;
 // read by the browser test (test/browser/run.ts) and handy in the console
 (window as unknown as { chexzooDemo: DemoState }).chexzooDemo = state;
+// an exported .onnx run by onnxruntime-web beside the TF.js model (examples/browser/onnx.ts)
+const onnxPanel = initOnnxPanel(() => ({ model: state.model, arch: state.arch, image: state.image, tfjsProbabilities: state.result?.probabilities.map((p) => p.probability) }));
 
 function setStatus(s: 'loading' | 'ready' | 'busy' | 'done' | 'error'): void {
   document.body.dataset.status = s;
@@ -198,6 +201,7 @@ async function run(classIndex?: number): Promise<void> {
     draw('input', r.inputRgba, r.cam.width, r.cam.height);
     $('camCaption').textContent = `Grad-CAM of ${taskName(r.cam.classIndex)} at ${r.cam.block} (logit ${r.cam.score.toFixed(3)}, map ${r.cam.camHeight} x ${r.cam.camWidth})`;
     say(`${state.imageName}: explained ${taskName(r.cam.classIndex)} at ${r.cam.block}${state.xrv?.opThreshs ? ' (probabilities calibrated: an operating point maps to 50%)' : ''}.`);
+    await onnxPanel.refresh();
     setStatus('done');
   } catch (e) {
     say(errText(e), 'error');
@@ -249,6 +253,7 @@ try {
   const skipped = info?.skipped.length ? ` — skipped: ${info.skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}` : '';
   $('backend').textContent = `${state.backend}${extra}`;
   $('backend').title = skipped;
+  await onnxPanel.ready; // onnxruntime-web's files in memory: the page works offline from here
   setStatus('ready');
 } catch (e) {
   $('backend').textContent = 'none';

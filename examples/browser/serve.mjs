@@ -11,6 +11,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 const WASM_DIR = join(root, 'node_modules/@tensorflow/tfjs-backend-wasm/dist');
 const WASM_FILES = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'];
+// onnxruntime-web's loader and binary (its WebGPU build, which runs wasm too), for the ONNX panel (onnx.ts)
+const ORT_DIR = join(root, 'node_modules/onnxruntime-web/dist');
+const ORT_FILES = ['ort-wasm-simd-threaded.jsep.mjs', 'ort-wasm-simd-threaded.jsep.wasm'];
 
 /** The page's files in memory: path -> { type, body }. */
 export async function buildDemo() {
@@ -29,6 +32,10 @@ export async function buildDemo() {
   files.set('/', { type: 'text/html; charset=utf-8', body: readFileSync(join(here, 'index.html')) });
   files.set('/app.js', { type: 'text/javascript; charset=utf-8', body: out.outputFiles[0].contents });
   for (const f of WASM_FILES) files.set(`/${f}`, { type: 'application/wasm', body: readFileSync(join(WASM_DIR, f)) });
+  for (const f of ORT_FILES) {
+    const type = f.endsWith('.mjs') ? 'text/javascript; charset=utf-8' : 'application/wasm';
+    files.set(`/${f}`, { type, body: readFileSync(join(ORT_DIR, f)) });
+  }
   return files;
 }
 

@@ -93,7 +93,7 @@ export async function runExport(argv: string[]): Promise<number> {
       return 0;
     }
     const detail = req.format === 'onnx'
-      ? (await saveOnnx(model, req.out), `ONNX opset 17, outputs ${model.outputs.map((o) => `[${o.shape.join(', ')}]`).join(' ')}`)
+      ? (await saveOnnx(model, req.out), `ONNX opset 17, outputs ${model.outputs.map((o) => `[${o.shape.map((d) => d ?? 'batch').join(', ')}]`).join(' ')} (NHWC maps are NCHW in the file)`)
       : await writeTransformers(model, req.out, run, labels);
     process.stdout.write(`Wrote ${req.out}: ${model.name}, ${detail}.\n`);
     return 0;

@@ -28,6 +28,9 @@ export async function saveTransformersJs(model: tf.LayersModel, dir: string, opt
         `but ${options.labels.length} labels were given.`,
     );
   }
+  if (model.inputs[0]!.shape[3] !== 3) {
+    throw new Error(`Transformers.js export needs an RGB model (its processor converts images to RGB); '${model.name}' takes ${model.inputs[0]!.shape[3]} channel(s). Use saveOnnx and feed the grayscale input yourself.`);
+  }
   const { config, preprocessor } = transformersConfig(options);
   const bytes = toOnnx(model);
   await replaceDirAtomic(dir, async (tmp) => {

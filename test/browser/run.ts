@@ -4,6 +4,8 @@
 // equal what the same code computes in Node for the same model and image. The page's server is stopped before
 // the files are given, so the page works offline once loaded. Runs on wasm, and on WebGL when headless
 // Chromium offers it (SwiftShader); screenshots go to test/browser/screenshots/.
+// ONNX: on wasm, the page's ONNX panel runs the model's toOnnx export in onnxruntime-web; its logits must equal
+// Node's TF.js ones (onnx-check.ts).
 // Training: one step through the memory planner (train-probe.ts) in the page on wasm, with a small `memoryLimit`
 // that makes the planner choose checkpointing and micro-batches; loss and gradients must equal Node's.
 // `npm run test:browser -- --train-full resnet18` instead measures one step at 320 px, batch 16 in the page
@@ -22,6 +24,8 @@ import { analyze, overlay, type Analysis } from '../../examples/browser/pipeline
 import { buildDemo, serveDemo } from '../../examples/browser/serve.mjs';
 import { fillFromFormula } from '../helpers/formula.js';
 import { trainProbe, type TrainProbeOptions, type TrainProbeResult } from './train-probe.js';
+import { nodeLogits, onnxPanelCheck } from './onnx-check.js';
+import { toOnnx } from '../../src/onnx/export.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SIZE = 128; // model input
@@ -60,6 +64,7 @@ const modelDir = join(work, 'model');
   full.dispose();
   fillFromFormula(small);
   await saveModel(small, modelDir);
+  writeFileSync(join(work, 'model.onnx'), toOnnx(small)); // for the page's ONNX panel (onnx-check.ts)
   small.dispose();
 }
 // a valid-split phantom with findings on both sides (cardiomegaly and effusion are drawn large)
@@ -94,6 +99,7 @@ const gray = tf.tensor3d(Int32Array.from(phantom.data), [IMAGE, IMAGE, 1], 'int3
 const rgb = tf.tile(gray, [1, 1, 3]) as tf.Tensor3D;
 const expected: Analysis = await analyze(nodeModel, 'resnet18', rgb);
 const expectedLayer2: Analysis = await analyze(nodeModel, 'resnet18', rgb, { block: 'layer2', classIndex: 1 });
+const expectedLogits = nodeLogits(nodeModel, 'resnet18', rgb); // for the ONNX panel
 tf.dispose([gray, rgb]);
 nodeModel.dispose();
 log(`Node (wasm): probabilities ${expected.probabilities.map((p) => p.probability.toFixed(4)).join(' ')}, explained class ${expected.cam.classIndex} at ${expected.cam.block}`);
@@ -198,6 +204,7 @@ async function runOn(backend: 'wasm' | 'webgl', tol: number, extraArgs: string[]
     check(`overlay canvas drawn as computed in Node (max pixel diff ${dpx})`, dpx <= 2);
     check(`overlay shows heat over the image (${((100 * heated) / (want.length / 4)).toFixed(0)}% of pixels tinted)`, heated > 0.05 * (want.length / 4));
     await page.screenshot({ path: join(shots, `demo-${backend}.png`) });
+    if (backend === 'wasm') await onnxPanelCheck(page, join(work, 'model.onnx'), expectedLogits, tol, check);
 
     // another block and task through the pickers
     await page.selectOption('#block', 'layer2');
