@@ -10,7 +10,7 @@ bootstrap 95% confidence intervals. By default the prediction is the mean probab
 checkpoints (the ensemble \`chexzoo train\` reports); --best uses the single best checkpoint (RUN/model).
 
   --run RUN        run folder written by chexzoo train
-  --data DIR       dataset folder (or its parent)
+  --data DIR       a CheXpert folder (or its parent), a MIMIC-CXR(-JPG) folder or a labelled CSV
   --split NAME     CSV to evaluate (default valid)
   --best           evaluate RUN/model only, not the top-k ensemble
   --bootstrap N    bootstrap replicates (default 1000; 0 = no intervals)
