@@ -207,3 +207,8 @@ export type {
 // clinical images: DICOM Part 10 to grey pixels (intensity as pydicom), the hook for bundled codecs (src/dicom/)
 export { decodeDicom, isDicom, DicomError, provideDicomModules, MAX_DICOM_PIXELS, TRANSFER_SYNTAXES } from './dicom/index.js';
 export type { DecodeDicomOptions, DicomImage, DicomTags, DicomModules, IntensityApplied, IntensityPolicy, TransferSyntax } from './dicom/index.js';
+export { encodeDicom } from './dicom/write.js';
+export type { EncodeDicomOptions, WritableSyntax } from './dicom/write.js';
+// MIMIC-CXR's tables joined into CheXpert-shaped records (src/data/mimic.ts)
+export { joinMimicTables, MIMIC_FILES } from './data/mimic.js';
+export type { MimicSplit, MimicTables } from './data/mimic.js';

@@ -35,6 +35,7 @@ const INDEX_VALUES = [
   'sigmoid', 'opNorm', 'calibratedProbabilities', 'weightsTags', 'findWeightsByTag', 'getOutputInfo',
   // DICOM (issue 24)
   'DicomError', 'MAX_DICOM_PIXELS', 'TRANSFER_SYNTAXES', 'decodeDicom', 'isDicom', 'provideDicomModules',
+  'encodeDicom', 'joinMimicTables', 'MIMIC_FILES',
 ];
 const INDEX_TYPES = [
   'ActivationProfile', 'ArrayBatchSourceOptions', 'AugmentOptions', 'AugmentParams', 'AxisWeights', 'BackendInfo',
@@ -60,6 +61,7 @@ const INDEX_TYPES = [
   // DICOM (issue 24)
   'DecodeDicomOptions', 'DicomImage', 'DicomModules', 'DicomTags', 'IntensityApplied', 'IntensityPolicy', 'TransferSyntax',
   'WebGPUAdapterReport',
+  'EncodeDicomOptions', 'WritableSyntax', 'MimicSplit', 'MimicTables',
 ];
 /** What src/node.ts adds to the browser-safe API (it re-exports all of src/index.ts). */
 const NODE_VALUES = [
@@ -70,6 +72,8 @@ const NODE_VALUES = [
   'loadChexpert', 'loadImage', 'loadModel', 'nodeWeightsResolver', 'readModelArtifacts', 'readRunConfig',
   'readRunCurves', 'readStudyRun', 'resizeGray', 'resolveRunConfig', 'runModelDirs', 'runStudy', 'saveModel', 'saveOnnx', 'saveSafetensors',
   'saveTransformersJs', 'studyParams', 'studySettings', 'trainRun', 'writeRunCurves', 'writeStudyReport', 'writeSynthDataset',
+  // dataset layouts (issue 24)
+  'checkDataFolder', 'detectDataLayout', 'loadDataset', 'loadLabelledCsv', 'loadMimicCxr',
 ];
 const NODE_TYPES = [
   'ChexpertBatch', 'ChexpertDataset', 'ChexpertLoadOptions', 'DecodeOptions', 'DownloadOptions',
@@ -78,6 +82,8 @@ const NODE_TYPES = [
   'RunPredictionsFile', 'RunPreprocess', 'SaveModelOptions', 'SkippedReport', 'StudyOptions', 'StudyOutcome',
   'StudyRunRead', 'SynthDatasetInfo', 'SynthDatasetOptions', 'TrainProgress', 'TrainRunControl', 'TrainRunOptions',
   'TrainRunOutcome',
+  // dataset layouts and DICOM in the image path (issue 24)
+  'DataLayout', 'DatasetLoadOptions', 'DetectedLayout', 'DicomReadOptions', 'SynthFormat', 'SynthLayout',
 ];
 
 const sorted = (a: readonly string[]) => [...a].sort();

@@ -10,7 +10,7 @@ bootstrap 95% confidence intervals. By default the prediction is the mean probab
 checkpoints (the ensemble \`chexzoo train\` reports); --best uses the single best checkpoint (RUN/model).
 
   --run RUN        run folder written by chexzoo train
-  --data DIR       dataset folder (or its parent)
+  --data DIR       a CheXpert folder (or its parent), a MIMIC-CXR(-JPG) folder or a labelled CSV
   --split NAME     CSV to evaluate (default valid)
   --best           evaluate RUN/model only, not the top-k ensemble
   --bootstrap N    bootstrap replicates (default 1000; 0 = no intervals)
@@ -48,7 +48,7 @@ export async function runEval(argv: string[]): Promise<number> {
     const replicates = intFlag('bootstrap', values.bootstrap, { min: 0 }) ?? 1000;
     const seed = intFlag('seed', values.seed, { min: 0 }) ?? 0;
     const tty = !values.json && process.stderr.isTTY;
-    const { run, config, split, models: dirs, result: r } = await evaluateRun(values.run, values.data, {
+    const { run, config, split, layout, models: dirs, result: r } = await evaluateRun(values.run, values.data, {
       split: values.split,
       best: values.best,
       bootstrap: replicates,
@@ -60,6 +60,7 @@ export async function runEval(argv: string[]): Promise<number> {
       const out = {
         run,
         split,
+        layout: layout ?? 'chexpert',
         models: dirs,
         n: r.n,
         meanAuroc: r.meanAuroc,
@@ -71,7 +72,7 @@ export async function runEval(argv: string[]): Promise<number> {
     } else {
       const w = Math.max(...config.tasks.map((t) => t.length), 'mean AUROC'.length);
       const lines = [
-        `${config.arch} on ${split} (${r.n} images), ${dirs.length === 1 ? 'single model' : `ensemble of ${dirs.length} checkpoints`}`,
+        `${config.arch} on ${split} (${r.n} images, ${layout ?? 'chexpert'} layout), ${dirs.length === 1 ? 'single model' : `ensemble of ${dirs.length} checkpoints`}`,
         `${'task'.padEnd(w)}  AUROC   95% CI`,
         ...config.tasks.map((t) => {
           const c = r.ci?.perTask[t];

@@ -13,7 +13,8 @@ validation predictions); finished runs are not redone and an interrupted one res
 OUT/results.json, OUT/report.md and OUT/figures/*.svg (the four findings, next to the paper's numbers).
 
   --preset P        quick (default: synthetic phantoms, minutes) | paper (the study's protocol; needs --data)
-  --data DIR        a CheXpert-format folder (default with quick: a synthetic set made once in OUT/data)
+  --data DIR        a CheXpert, MIMIC-CXR(-JPG) or labelled-CSV dataset (default with quick: a synthetic set
+                    made once in OUT/data)
   --out DIR         output folder (default runs/study)
   --archs a,b       architectures (default: the preset's)
   --init L          imagenet,random (default both); cxr: in-domain chest X-ray weights (torchxrayvision's, for

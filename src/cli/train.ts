@@ -17,7 +17,8 @@ resume with other settings is refused with the differences. One trainer per RUN 
 Exit codes: 0 done, 1 failure, 2 usage error, 130 interrupted (resumable).
 
   --arch A              architecture (chexzoo list)
-  --data DIR            dataset folder holding train.csv / valid.csv (or its parent)
+  --data DIR            a CheXpert folder (train.csv / valid.csv, or its parent), a MIMIC-CXR(-JPG) folder
+                        (.jpg or .dcm), or a labelled CSV (docs/data.md); the layout found is printed
   --out RUN             run folder
   --epochs E            epochs (default ${TRAIN_DEFAULTS.epochs} unless --max-steps is given)
   --max-steps N         stop after N optimizer steps

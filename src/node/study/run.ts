@@ -5,6 +5,7 @@ import { promises as fs, existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { ensureBackend } from '../../backend/index.js';
 import { findChexpertCsv } from '../data/dataset.js';
+import { checkDataFolder } from '../data/layouts.js';
 import { parseChexpertCsv, COMPETITION_TASKS } from '../../data/chexpert.js';
 import { writeSynthDataset } from '../data/synth-node.js';
 import { countParams, createModel, getModelInfo, listModels } from '../../zoo/registry.js';
@@ -225,7 +226,7 @@ export async function runStudy(options: StudyOptions = {}): Promise<StudyOutcome
   let kind: 'synthetic' | 'chexpert';
   if (options.data !== undefined) {
     dataDir = resolve(options.data);
-    checkChexpertFolder(dataDir);
+    log(`Data: ${(await checkDataFolder(dataDir)).description}`);
     kind = existsSync(join(dataDir, 'synth.json')) ? 'synthetic' : 'chexpert';
   } else {
     if (!preset.synth) throw new Error(`The '${presetName}' preset needs --data DIR: a CheXpert copy (CheXpert-v1.0-small or its parent).`);
@@ -265,7 +266,7 @@ export async function runStudy(options: StudyOptions = {}): Promise<StudyOutcome
 
   await fs.mkdir(join(out, RUNS), { recursive: true });
   if (options.data === undefined) await ensureSynth(out, preset.synth!, log);
-  const counts = checkChexpertFolder(dataDir);
+  const counts = await checkDataFolder(dataDir);
   const data: StudyResults['data'] = { dir: dataDir, kind, train: counts.train, valid: counts.valid, tasks: [...COMPETITION_TASKS], imgSize: settings.imageSize };
   const backend = await ensureBackend();
   log(`Study '${presetName}': ${grid.length} runs (${[...new Set(grid.map((r) => r.arch))].join(', ')}; init ${[...new Set(grid.map((r) => r.init))].join(', ')}), ${settings.imageSize} px, ${settings.maxSteps !== null ? `${settings.maxSteps} steps` : `${settings.epochs} epochs`}, backend ${backend}; out ${out}`);

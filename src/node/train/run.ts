@@ -16,7 +16,8 @@ import { balancedPosWeights } from '../../train/losses.js';
 import { evaluate, type EvaluationResult } from '../../train/evaluate.js';
 import type { TrainState } from '../../train/state.js';
 import { formatBytes, planStep } from '../../train/memory.js';
-import { findChexpertCsv, loadChexpert } from '../data/dataset.js';
+import { findChexpertCsv } from '../data/dataset.js';
+import { detectDataLayout, loadDataset } from '../data/layouts.js';
 import { kernelFor, type ResizeKernel } from '../data/images.js';
 import { downloadWeights, installNodeWeightsResolver } from '../weights/fetch-node.js';
 import { loadModel } from '../weights/fs-io.js';
@@ -347,8 +348,9 @@ export async function trainRun(config: RunConfig, out: string, control: TrainRun
 
     // 2. the data files and the weights exist (the ImageNet weights are downloaded into the cache now, or
     //    found there in offline mode), before the dataset is read and the model built
-    findChexpertCsv(config.data, 'train');
-    findChexpertCsv(config.data, 'valid');
+    const layout = detectDataLayout(config.data);
+    if (layout.layout === 'chexpert') findChexpertCsv(config.data, 'valid');
+    say(`data: ${layout.description}`);
     const backend = await ensureBackend();
     if (weights !== 'none') {
       installNodeWeightsResolver();
@@ -360,7 +362,7 @@ export async function trainRun(config: RunConfig, out: string, control: TrainRun
     // 3. the dataset, the model
     const preprocess = runPreprocess(config);
     const load = (split: string, train: boolean) =>
-      loadChexpert(config.data, {
+      loadDataset(config.data, {
         split,
         tasks,
         uncertainty: config.uncertainty,
@@ -546,6 +548,8 @@ export interface EvaluateRunResult {
   run: string;
   config: RunConfig;
   split: string;
+  /** The data layout found at `data` (chexpert, mimic-cxr-jpg, mimic-cxr, csv). */
+  layout?: string;
   /** The model folders whose mean probability was scored. */
   models: string[];
   result: EvaluationResult;
@@ -564,7 +568,7 @@ export async function evaluateRun(run: string, data: string, options: EvaluateRu
   const models: tf.LayersModel[] = [];
   try {
     for (const d of dirs) models.push(await loadModel(d));
-    const ds = await loadChexpert(data, {
+    const ds = await loadDataset(data, {
       split: options.split ?? 'valid',
       tasks: config.tasks,
       uncertainty: config.uncertainty,
@@ -581,7 +585,7 @@ export async function evaluateRun(run: string, data: string, options: EvaluateRu
       bootstrap: replicates === 0 ? false : { n: replicates, seed: options.seed ?? 0 },
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
-    return { run, config, split: ds.split, models: dirs, result };
+    return { run, config, split: ds.split, ...(ds.layout ? { layout: ds.layout } : {}), models: dirs, result };
   } finally {
     models.forEach((m) => m.dispose());
   }

@@ -1,0 +1,190 @@
+// Dataset layouts on disk: CheXpert, MIMIC-CXR-JPG (2.0.0 / 2.1.0), MIMIC-CXR's DICOM tree (same tables, .dcm
+// files) and any CSV of image paths and label columns. `detectDataLayout` tells them apart; `loadDataset` opens
+// the one found. The CLI's --data goes through here, so train, eval and the study take any of them.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { CHEXPERT_OBSERVATIONS, COMPETITION_TASKS, type ChexpertRecord, type LabelValue, type Observation, matchesView, parseCsv, parseLabel, resolveTasks } from '../../data/chexpert.js';
+import { MIMIC_FILES, joinMimicTables, mimicSplit, mimicView } from '../../data/mimic.js';
+import { type ChexpertDataset, type ChexpertLoadOptions, findChexpertCsv, loadChexpert } from './dataset.js';
+import { createImageDataset, errorText, limitRecords, resolveImageSettings } from './image-dataset.js';
+
+export type DataLayout = 'chexpert' | 'mimic-cxr-jpg' | 'mimic-cxr' | 'csv';
+
+export interface DetectedLayout {
+  layout: DataLayout;
+  /** the folder (or CSV file) the layout was found at */
+  root: string;
+  /** one line for the terminal, e.g. "MIMIC-CXR-JPG layout at /data/mimic (tables gzipped)" */
+  description: string;
+}
+
+export interface DatasetLoadOptions extends ChexpertLoadOptions {
+  /** MIMIC-CXR: which label CSV, `chexpert` (default) or `negbio`. */
+  labels?: 'chexpert' | 'negbio';
+}
+
+/** `name` or `name.gz` in `dir`, whichever exists. */
+function tableFile(dir: string, name: string): string | undefined {
+  for (const f of [join(dir, name), join(dir, `${name}.gz`)]) if (existsSync(f)) return f;
+  return undefined;
+}
+
+/** A CSV file's text, gunzipped when it ends in .gz. */
+async function readTable(file: string): Promise<string> {
+  try {
+    const bytes = await readFile(file);
+    return (file.endsWith('.gz') ? gunzipSync(bytes) : bytes).toString('utf8');
+  } catch (e) {
+    throw new Error(`Cannot read ${file}: ${errorText(e)}`);
+  }
+}
+
+/** Whether a MIMIC release keeps .jpg or .dcm images: the first split row's image decides. */
+function mimicImageKind(root: string): 'jpg' | 'dcm' {
+  const filesDir = join(root, 'files');
+  if (!existsSync(filesDir)) throw new Error(`The MIMIC-CXR folder ${root} has the tables but no files/ folder of images.`);
+  const splitFile = tableFile(root, MIMIC_FILES.split)!;
+  const raw = readFileSync(splitFile);
+  const head = (splitFile.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8').split('\n', 3);
+  const [header, first] = [parseCsv(head[0] ?? '')[0] ?? [], parseCsv(head[1] ?? '')[0] ?? []];
+  const at = (c: string) => first[header.indexOf(c)] ?? '';
+  const base = join(root, 'files', `p${at('subject_id').slice(0, 2)}`, `p${at('subject_id')}`, `s${at('study_id')}`, at('dicom_id'));
+  return existsSync(`${base}.dcm`) && !existsSync(`${base}.jpg`) ? 'dcm' : 'jpg';
+}
+
+/** True when a CSV's header is CheXpert's (Path and Frontal/Lateral columns). */
+function isChexpertCsv(file: string): boolean {
+  const head = readFileSync(file, 'utf8').split('\n', 1)[0] ?? '';
+  const cols = (parseCsv(head)[0] ?? []).map((c) => c.trim());
+  return cols.includes('Path') && cols.includes('Frontal/Lateral');
+}
+
+/**
+ * Which layout `dir` holds: a CSV file (CheXpert's header, or a generic labelled CSV), a MIMIC-CXR folder (the
+ * split CSV beside files/, images .jpg or .dcm), or a CheXpert folder (or its parent).
+ * @example detectDataLayout('/data/mimic-cxr-jpg/2.0.0').layout; // 'mimic-cxr-jpg'
+ */
+export function detectDataLayout(dir: string): DetectedLayout {
+  if (!existsSync(dir)) throw new Error(`Data folder "${dir}" does not exist. Pass a CheXpert or MIMIC-CXR folder or a labelled CSV; make a synthetic one with \`chexzoo synth --out ${dir}\`.`);
+  if (statSync(dir).isFile()) {
+    if (!/\.csv$/i.test(dir)) throw new Error(`--data ${dir} is a file but not a .csv: pass a dataset folder or a CSV of image paths and labels.`);
+    return isChexpertCsv(dir)
+      ? { layout: 'chexpert', root: dir, description: `CheXpert CSV ${dir}` }
+      : { layout: 'csv', root: dir, description: `labelled CSV ${dir} (image paths relative to its folder)` };
+  }
+  const split = tableFile(dir, MIMIC_FILES.split);
+  if (split) {
+    const kind = mimicImageKind(dir);
+    const gz = split.endsWith('.gz') ? ', tables gzipped' : '';
+    return kind === 'dcm'
+      ? { layout: 'mimic-cxr', root: dir, description: `MIMIC-CXR layout at ${dir} (DICOM images${gz})` }
+      : { layout: 'mimic-cxr-jpg', root: dir, description: `MIMIC-CXR-JPG layout at ${dir} (JPEG images${gz})` };
+  }
+  try {
+    const { root } = findChexpertCsv(dir, 'train');
+    return { layout: 'chexpert', root, description: `CheXpert layout at ${root}` };
+  } catch (e) {
+    throw new Error(`--data '${dir}' is not a CheXpert-format folder (${errorText(e)}), nor a MIMIC-CXR(-JPG) folder (no ${MIMIC_FILES.split} or .csv.gz), nor a labelled CSV file.`);
+  }
+}
+
+/**
+ * Opens MIMIC-CXR-JPG (2.0.0 / 2.1.0) or MIMIC-CXR's DICOM tree (same tables, `.dcm` images) as a batch source.
+ * `split` is MIMIC's (`train`, `validate` — `valid` works too — or `test`); views come from ViewPosition; labels
+ * from `mimic-cxr-2.0.0-chexpert.csv` or `-negbio.csv` (gzipped or not) with the usual uncertainty policies.
+ * @example const ds = await loadMimicCxr('/data/mimic-cxr-jpg/2.0.0', { split: 'validate', views: 'frontal' });
+ */
+export async function loadMimicCxr(root: string, options: DatasetLoadOptions = {}): Promise<ChexpertDataset> {
+  const split = mimicSplit(options.split ?? 'train');
+  const labelsName = options.labels ?? 'chexpert';
+  if (labelsName !== 'chexpert' && labelsName !== 'negbio') throw new Error(`labels must be 'chexpert' or 'negbio', got '${String(labelsName)}'.`);
+  const files = { split: tableFile(root, MIMIC_FILES.split), metadata: tableFile(root, MIMIC_FILES.metadata), labels: tableFile(root, MIMIC_FILES[labelsName]) };
+  for (const [what, f] of Object.entries(files)) {
+    if (!f) throw new Error(`The MIMIC-CXR folder ${root} lacks the ${what} table (${what === 'labels' ? MIMIC_FILES[labelsName] : MIMIC_FILES[what as 'split']}, gzipped or not).`);
+  }
+  const ext = mimicImageKind(root);
+  const texts = { split: await readTable(files.split!), metadata: await readTable(files.metadata!), labels: await readTable(files.labels!) };
+  const joined = joinMimicTables(texts, split, ext);
+  const records = limitRecords(joined.records.filter((r) => matchesView(r, options.views ?? 'all')), options.limit, `${files.split} (split ${split})`, options.views);
+  const tasks = resolveTasks(options.tasks ?? COMPETITION_TASKS);
+  const settings = resolveImageSettings({ ...options, shuffle: options.shuffle ?? split === 'train' }, split);
+  const paths = records.map((r) => join(root, r.path));
+  const layout = ext === 'dcm' ? 'mimic-cxr' : 'mimic-cxr-jpg';
+  return createImageDataset({ root, csvPath: files.labels!, split, tasks, records, files: paths, policy: options, layout }, settings);
+}
+
+const PATH_COLUMNS = ['path', 'image', 'image_path', 'filename', 'file'];
+const SPLIT_NAMES: Record<string, string[]> = { train: ['train', 'training'], valid: ['valid', 'validate', 'validation', 'val'], test: ['test'] };
+
+/** One generic CSV row as a CheXpert-shaped record (labels matched to the 14 observation names, case-insensitively). */
+function csvRecord(header: string[], row: string[], pathCol: number, line: number, file: string): ChexpertRecord {
+  const cell = (name: string) => row[header.findIndex((h) => h.toLowerCase() === name.toLowerCase())] ?? '';
+  const labels = {} as Record<Observation, LabelValue>;
+  for (const o of CHEXPERT_OBSERVATIONS) {
+    try {
+      labels[o] = parseLabel(cell(o));
+    } catch (e) {
+      throw new Error(`${file}, line ${line}: ${errorText(e)}`);
+    }
+  }
+  const view = cell('ViewPosition') ? mimicView(cell('ViewPosition')) : { frontalLateral: cell('Frontal/Lateral'), apPa: cell('AP/PA') };
+  return { path: row[pathCol] ?? '', sex: cell('Sex'), age: Number(cell('Age') || NaN), ...view, labels };
+}
+
+/**
+ * Opens any CSV of image paths (column `path`, `image`, `filename` or `file`; relative to the CSV's folder)
+ * and label columns named like CheXpert's observations (1, 0, -1, blank). A `split` column, when present,
+ * selects the split (train; valid / validate / val; test); without one every row is used. Views from
+ * `ViewPosition` or `Frontal/Lateral` + `AP/PA` when present. Images may be JPEG, PNG or DICOM.
+ * @example const ds = await loadLabelledCsv('/data/labels.csv', { split: 'valid', tasks: ['Edema'] });
+ */
+export async function loadLabelledCsv(csvPath: string, options: DatasetLoadOptions = {}): Promise<ChexpertDataset> {
+  const rows = parseCsv(await readTable(csvPath));
+  if (rows.length < 2) throw new Error(`${csvPath} has no data rows: expected a header (path, labels...) and one row per image.`);
+  const header = rows[0]!.map((h) => h.trim());
+  const pathCol = header.findIndex((h) => PATH_COLUMNS.includes(h.toLowerCase()));
+  if (pathCol < 0) throw new Error(`${csvPath} has no image path column (one of ${PATH_COLUMNS.join(', ')}); found ${header.join(', ')}.`);
+  const tasks = resolveTasks(options.tasks ?? COMPETITION_TASKS);
+  const missing = tasks.filter((t) => !header.some((h) => h.toLowerCase() === t.toLowerCase()));
+  if (missing.length) throw new Error(`${csvPath} has no label column for ${missing.join(', ')} (label columns are named like CheXpert's observations); pass --tasks to choose among ${header.join(', ')}.`);
+  const split = options.split ?? 'train';
+  const splitCol = header.findIndex((h) => h.toLowerCase() === 'split');
+  const wanted = SPLIT_NAMES[split] ?? [split];
+  const root = dirname(csvPath);
+  const chosen = rows.slice(1).map((r, i) => [r, i + 2] as const).filter(([r]) => splitCol < 0 || wanted.includes((r[splitCol] ?? '').trim().toLowerCase()));
+  const all = chosen.map(([r, line]) => csvRecord(header, r, pathCol, line, csvPath)).filter((r) => matchesView(r, options.views ?? 'all'));
+  const records = limitRecords(all, options.limit, `${csvPath} (split ${split})`, options.views);
+  const settings = resolveImageSettings(options, split);
+  const files = records.map((r) => (isAbsolute(r.path) ? r.path : join(root, r.path)));
+  return createImageDataset({ root, csvPath, split: splitCol < 0 ? basename(csvPath, '.csv') : split, tasks, records, files, policy: options, layout: 'csv' }, settings);
+}
+
+/**
+ * Opens a split of whatever layout `dir` holds (see {@link detectDataLayout}).
+ * @example const ds = await loadDataset(args.data, { split: 'valid', imageSize: 224 }); ds.layout;
+ */
+export async function loadDataset(dir: string, options: DatasetLoadOptions = {}): Promise<ChexpertDataset> {
+  const found = detectDataLayout(dir);
+  if (found.layout === 'mimic-cxr' || found.layout === 'mimic-cxr-jpg') return loadMimicCxr(found.root, options);
+  if (found.layout === 'csv') return loadLabelledCsv(found.root, options);
+  return loadChexpert(dir, options);
+}
+
+/**
+ * Checks that `dir` holds a dataset of a known layout with a train and a validation split, and counts their
+ * images (rows of the CSVs; MIMIC: labelled images of train / validate).
+ * @example checkDataFolder('/data/mimic-cxr-jpg/2.0.0'); // { layout: 'mimic-cxr-jpg', train: 368960, valid: 2991, ... }
+ */
+export async function checkDataFolder(dir: string): Promise<DetectedLayout & { train: number; valid: number }> {
+  const found = detectDataLayout(dir);
+  const count = async (split: string) => {
+    try {
+      return (await loadDataset(dir, { split, batchSize: 1, prefetch: 0, cache: false })).size;
+    } catch (e) {
+      throw new Error(`--data '${dir}' (${found.description}): the ${split} split cannot be read: ${errorText(e)}`);
+    }
+  };
+  return { ...found, train: await count('train'), valid: await count('valid') };
+}
