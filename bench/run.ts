@@ -9,7 +9,8 @@
 // per core) the benchmark refuses to start, and refuses to write results if the load rose meanwhile beyond the
 // benchmark's own threads, unless
 // --force (the results then say they come from a loaded machine).
-// `npm run bench -- --memory` runs the memory benchmark instead (bench/memory.ts).
+// `npm run bench -- --memory` runs the memory benchmark instead (bench/memory.ts); `npm run bench -- --backend
+// webgpu` times WebGPU beside wasm per architecture (bench/gpu.ts).
 // Usage: npm run bench -- [--archs resnet18,densenet121] [--runs 5] [--warmup 2] [--loop-steps 100]
 //        [--no-loop | --loop-only] [--no-torch] [--force] [--out bench/results]
 import * as tf from '@tensorflow/tfjs';
@@ -319,6 +320,10 @@ async function main() {
 if (process.argv.includes('--memory')) {
   const { memoryBench } = await import('./memory.js');
   await memoryBench();
+} else if (arg('backend', '') === 'webgpu') {
+  // WebGPU beside wasm, per architecture (bench/gpu.ts)
+  const { gpuBench } = await import('./gpu.js');
+  await gpuBench();
 } else {
   await main();
 }
