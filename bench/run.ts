@@ -9,7 +9,8 @@
 // per core) the benchmark refuses to start, and refuses to write results if the load rose meanwhile beyond the
 // benchmark's own threads, unless
 // --force (the results then say they come from a loaded machine).
-// `npm run bench -- --memory` runs the memory benchmark instead (bench/memory.ts).
+// `npm run bench -- --memory` runs the memory benchmark instead (bench/memory.ts); `npm run bench -- --backend
+// webgpu` times WebGPU beside wasm per architecture (bench/gpu.ts).
 // `--onnx` adds onnxruntime-node on the exported model (one thread, all cores) to the inference rounds (bench/onnx.ts).
 // Usage: npm run bench -- [--archs resnet18,densenet121] [--runs 5] [--warmup 2] [--loop-steps 100]
 //        [--no-loop | --loop-only] [--no-torch] [--onnx] [--force] [--out bench/results]
@@ -333,6 +334,10 @@ async function main() {
 if (process.argv.includes('--memory')) {
   const { memoryBench } = await import('./memory.js');
   await memoryBench();
+} else if (arg('backend', '') === 'webgpu') {
+  // WebGPU beside wasm, per architecture (bench/gpu.ts)
+  const { gpuBench } = await import('./gpu.js');
+  await gpuBench();
 } else {
   await main();
 }

@@ -1,8 +1,8 @@
 // The demo page: pick a model and a chest X-ray, see the five task probabilities and a Grad-CAM overlay.
-// Everything runs in the page (TF.js on WebGL, wasm or cpu); the .wasm files are served next to app.js.
+// Everything runs in the page (TF.js on WebGPU, WebGL, wasm or cpu); the .wasm files are served next to app.js.
 import * as tf from '@tensorflow/tfjs';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { COMPETITION_TASKS, backendInfo, createModel, ensureBackend, fromStandardArtifacts, listModels, loadWeights, type BackendName } from '../../src/index.js';
+import { COMPETITION_TASKS, createModel, fromStandardArtifacts, listModels, loadWeights } from '../../src/index.js';
+import { backendLabel, mountBackendPicker, startBackend } from './backend.js';
 import { analyze, archOfModel, checkModel, overlay, blocksOf, type Analysis } from './pipeline.js';
 import { analyzeXrv, labelledOutputs, tryLoadXrv, type XrvModel } from './xrv.js';
 import { initOnnxPanel } from './onnx.js';
@@ -242,20 +242,18 @@ drop.addEventListener('drop', (e) => {
 });
 
 // ----------------------------------------------------------------------------------------------------------
-// Backend: WebGL, then wasm, then cpu (or ?backend=wasm|webgl|cpu). The wasm binaries are served with the page.
+// Backend: hardware WebGPU, then WebGL, then wasm, then cpu (or ?backend=webgpu|webgl|wasm|cpu; backend.ts).
 
-setWasmPaths(new URL('./', location.href).href);
-const wanted = new URLSearchParams(location.search).get('backend') as BackendName | null;
 try {
-  state.backend = await ensureBackend(wanted ? { backend: wanted } : undefined);
-  const info = backendInfo();
-  const extra = info?.name === 'wasm' ? ` (${info.simd ? 'SIMD' : 'no SIMD'}${info.threads && info.threads > 1 ? `, ${info.threads} threads` : ''})` : '';
-  const skipped = info?.skipped.length ? ` — skipped: ${info.skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}` : '';
-  $('backend').textContent = `${state.backend}${extra}`;
-  $('backend').title = skipped;
+  const info = await startBackend();
+  state.backend = info.name;
+  $('backend').textContent = backendLabel(info);
+  $('backend').title = info.skipped.length ? `skipped: ${info.skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}` : '';
+  mountBackendPicker($<HTMLSelectElement>('backendPick'), info.name);
   await onnxPanel.ready; // onnxruntime-web's files in memory: the page works offline from here
   setStatus('ready');
 } catch (e) {
   $('backend').textContent = 'none';
+  mountBackendPicker($<HTMLSelectElement>('backendPick'));
   say(`No TF.js backend could start: ${errText(e)}`, 'error');
 }

@@ -142,11 +142,10 @@ async function pickAdapter(gpu: GPULike, allowSoftware: boolean): Promise<GPUAda
 }
 
 function softwareRefused(d: Parameters<typeof adapterLabel>[0]): Error {
-  return new Error(
-    `The only WebGPU adapter here is a software one (${adapterLabel(d)}): it runs on the CPU and is slower than ` +
-      'the wasm backend. Install a GPU driver (see `chexzoo backend`), or, to use it anyway (tests), pass ' +
-      '{ allowSoftware: true } or set CHEXZOO_WEBGPU_SOFTWARE=1.',
-  );
+  const how = isNode()
+    ? 'Install a GPU driver (see `chexzoo backend`), or, to use it anyway (tests), pass { allowSoftware: true } or set CHEXZOO_WEBGPU_SOFTWARE=1.'
+    : 'This browser has no hardware WebGPU here; to use the software adapter anyway (tests), pass { allowSoftware: true }.';
+  return new Error(`The only WebGPU adapter here is a software one (${adapterLabel(d)}): it runs on the CPU and is slower than the wasm backend. ${how}`);
 }
 
 /** The WebGPUBackend class, importing the package on first use. Undefined when only its registration is reachable. */

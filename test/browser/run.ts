@@ -8,6 +8,10 @@
 // Node's TF.js ones (onnx-check.ts).
 // Training: one step through the memory planner (train-probe.ts) in the page on wasm, with a small `memoryLimit`
 // that makes the planner choose checkpointing and micro-batches; loss and gradients must equal Node's.
+// WebGPU (issue 23): the demo and a training step also run on WebGPU, on the SwiftShader adapter Chromium exposes
+// with --enable-unsafe-webgpu --use-webgpu-adapter=swiftshader (the page's ?software=1 accepts it); the training
+// step is compared with Node's on WebGPU (Dawn on Debian's SwiftShader Vulkan driver). Without an adapter these
+// checks say so and are skipped; CHEXZOO_REQUIRE_WEBGPU=1 makes that a failure.
 // `npm run test:browser -- --train-full resnet18` instead measures one step at 320 px, batch 16 in the page
 // (minutes and up to 4 GiB: not part of the test).
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,6 +27,7 @@ import { analyze, overlay, type Analysis } from '../../examples/browser/pipeline
 // @ts-expect-error plain ESM script without types
 import { buildDemo, serveDemo } from '../../examples/browser/serve.mjs';
 import { fillFromFormula } from '../helpers/formula.js';
+import { SWIFTSHADER_ICD } from '../helpers/webgpu.js';
 import { trainProbe, type TrainProbeOptions, type TrainProbeResult } from './train-probe.js';
 import { nodeLogits, onnxPanelCheck } from './onnx-check.js';
 import { toOnnx } from '../../src/onnx/export.js';
@@ -32,6 +37,9 @@ const SIZE = 128; // model input
 const IMAGE = 160; // phantom side (the page resizes and centre-crops it)
 const here = new URL('.', import.meta.url).pathname;
 const shots = join(here, 'screenshots');
+const WEBGPU_ARGS = ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--enable-features=Vulkan'];
+const REQUIRE_WEBGPU = process.env.CHEXZOO_REQUIRE_WEBGPU === '1';
+if (!process.env.VK_ICD_FILENAMES && existsSync(SWIFTSHADER_ICD)) process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD; // Node's Dawn
 const BASE_ARGS = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 let passed = 0;
@@ -139,7 +147,7 @@ const waitStatus = (page: Page, status: string, timeout = 60_000) =>
 
 // `camTol`: a Grad-CAM map at an inner block is divided by its maximum, which magnifies float32 differences of
 // the GPU path (WebGL via SwiftShader: measured 1.1e-3 at layer2); wasm must match to `tol` everywhere.
-async function runOn(backend: 'wasm' | 'webgl', tol: number, extraArgs: string[], camTol = tol): Promise<void> {
+async function runOn(backend: 'wasm' | 'webgl' | 'webgpu', tol: number, extraArgs: string[], camTol = tol): Promise<void> {
   log(`\n[${backend}]`);
   const { server, url } = await serveDemo(files, 0);
   const profile = mkdtempSync(join(tmpdir(), 'chexzoo-chromium-'));
@@ -153,7 +161,7 @@ async function runOn(backend: 'wasm' | 'webgl', tol: number, extraArgs: string[]
     const page = context.pages()[0] ?? (await context.newPage());
     const consoleErrors: string[] = [];
     page.on('pageerror', (e) => consoleErrors.push(String(e)));
-    await page.goto(`${url}?backend=${backend}`);
+    await page.goto(`${url}?backend=${backend}${backend === 'webgpu' ? '&software=1' : ''}`);
     await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.status ?? ''), null, { timeout: 60_000 });
     const status = await page.evaluate(() => document.body.dataset.status);
     if (status !== 'ready') {
@@ -162,11 +170,16 @@ async function runOn(backend: 'wasm' | 'webgl', tol: number, extraArgs: string[]
         log(`  skip WebGL: headless Chromium offers no WebGL backend here (${why})`);
         return;
       }
+      if (backend === 'webgpu' && !REQUIRE_WEBGPU) {
+        log(`  SKIP WebGPU (NOT RUN, not passed): headless Chromium offers no WebGPU adapter here (${why})`);
+        return;
+      }
       check(`page starts on ${backend}`, false, String(why));
       return;
     }
     const shownBackend = await page.textContent('#backend');
-    check(`page shows the backend in use`, (shownBackend ?? '').startsWith(backend), String(shownBackend));
+    const shownOk = backend === 'webgpu' ? /^WebGPU \(.+\)/.test(shownBackend ?? '') : (shownBackend ?? '').startsWith(backend);
+    check(`page shows the backend in use`, shownOk, String(shownBackend));
     // offline from here on: the page has everything it needs
     const closed = new Promise((r) => server.close(r));
     server.closeAllConnections();
@@ -252,17 +265,17 @@ async function addTrainPage(): Promise<void> {
   files.set('/train.js', { type: 'text/javascript; charset=utf-8', body: Buffer.from(out.outputFiles[0]!.contents) });
 }
 
-/** Runs `trainProbe(o)` in a fresh headless Chromium page on wasm. */
-async function probeInBrowser(o: TrainProbeOptions, timeout: number): Promise<TrainProbeResult> {
+/** Runs `trainProbe(o)` in a fresh headless Chromium page on wasm (or WebGPU on SwiftShader). */
+async function probeInBrowser(o: TrainProbeOptions, timeout: number, backend: 'wasm' | 'webgpu' = 'wasm'): Promise<TrainProbeResult> {
   const { server, url } = await serveDemo(files, 0);
   const profile = mkdtempSync(join(tmpdir(), 'chexzoo-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true, args: ['--headless', ...BASE_ARGS, '--disable-gpu'],
+    executablePath: CHROMIUM, headless: true, args: ['--headless', ...BASE_ARGS, ...(backend === 'webgpu' ? WEBGPU_ARGS : ['--disable-gpu'])],
   });
   try {
     const page = context.pages()[0] ?? (await context.newPage());
     page.setDefaultTimeout(timeout);
-    await page.goto(`${url}train`);
+    await page.goto(`${url}train?backend=${backend}`);
     await page.waitForFunction(() => document.body?.dataset.status === 'ready', null, { timeout: 60_000 });
     return await page.evaluate((opts) => (window as unknown as { chexzooTrainProbe: typeof trainProbe }).chexzooTrainProbe(opts), o);
   } finally {
@@ -295,6 +308,41 @@ async function trainCheck(): Promise<void> {
     Math.abs(web.stepLoss - node.stepLoss) <= 1e-5 && web.leaked === 0 && node.leaked === 0, `leaked ${web.leaked}`);
 }
 
+/** The same training step on WebGPU in Node (Dawn) and in the page (Chromium's WebGPU), both on SwiftShader. */
+async function trainCheckWebGPU(): Promise<void> {
+  log('\n[training step through the memory planner, webgpu]');
+  const o: TrainProbeOptions = { arch: 'mobilenet_v3_small', size: 32, batch: 4, seed: 3 };
+  {
+    const m = await createModel(o.arch, { numClasses: 5, inputShape: [o.size, o.size, 3], seed: o.seed });
+    o.memoryLimit = estimateStepBytes(m, 2, true) + 1;
+    m.dispose();
+  }
+  let node: TrainProbeResult;
+  try {
+    await ensureBackend({ backend: 'webgpu', allowSoftware: true });
+    node = await trainProbe(o);
+  } catch (e) {
+    const why = (e as Error).message.split('\n')[0];
+    if (REQUIRE_WEBGPU) check('WebGPU in Node (Dawn) for the training step', false, why);
+    else log(`  SKIP WebGPU training step (NOT RUN, not passed): no WebGPU adapter in Node (${why})`);
+    return;
+  } finally {
+    await ensureBackend({ backend: 'wasm' });
+  }
+  const web = await probeInBrowser(o, 600_000, 'webgpu');
+  log(`  Node: plan ${JSON.stringify(node.plan)}, loss ${node.gradLoss}; Chromium: ${web.backend}, plan ${JSON.stringify(web.plan)}, loss ${web.gradLoss}`);
+  if (web.backend !== 'webgpu' && !REQUIRE_WEBGPU) {
+    log(`  SKIP WebGPU training step in the page (NOT RUN, not passed): the page runs on ${web.backend}`);
+    return;
+  }
+  let worst = 0;
+  node.gradNorms.forEach((g, i) => (worst = Math.max(worst, Math.abs(g - web.gradNorms[i]!) / Math.max(Math.abs(g), 1e-6))));
+  check(`WebGPU in the page: the plan, the accumulated checkpointed gradients and the step equal Node's on WebGPU (max rel. diff of norms ${worst.toExponential(2)} <= 1e-4; losses ${web.gradLoss} / ${node.gradLoss}, step ${web.stepLoss} / ${node.stepLoss})`,
+    web.backend === 'webgpu' && JSON.stringify(web.plan) === JSON.stringify(node.plan) && web.plan.checkpointing && web.plan.chunks === 2 &&
+      web.gradNorms.length === node.gradNorms.length && worst <= 1e-4 && Math.abs(web.gradLoss - node.gradLoss) <= 1e-5 &&
+      Math.abs(web.stepLoss - node.stepLoss) <= 1e-5 && web.leaked === 0 && node.leaked === 0);
+}
+
 const full = process.argv.indexOf('--train-full');
 if (full > 0) {
   // measurement, not a test: one step at the paper's settings in Chromium
@@ -311,8 +359,11 @@ try {
   await runOn('wasm', 1e-4, ['--disable-gpu']);
   // WebGL in headless Chromium without a GPU: ANGLE on SwiftShader (float32 textures; a looser tolerance)
   await runOn('webgl', 1e-3, ['--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist'], 5e-3);
+  // WebGPU on Chromium's SwiftShader adapter (float32 like wasm; Grad-CAM at an inner block magnifies noise)
+  await runOn('webgpu', 1e-4, WEBGPU_ARGS, 1e-3);
   await addTrainPage();
   await trainCheck();
+  await trainCheckWebGPU();
 } finally {
   rmSync(work, { recursive: true, force: true });
 }

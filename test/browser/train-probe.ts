@@ -58,7 +58,11 @@ export async function trainProbe(o: TrainProbeOptions): Promise<TrainProbeResult
     const saved = stats.map((v) => tf.clone(v));
     const r = await accumulatedGrads(model, vars, { x, y }, { microBatch: p.microBatch, checkpointing: p.checkpointing, random: { seed: o.seed, step: 0 } });
     gradLoss = r.loss;
-    for (const v of vars) gradNorms.push(tf.tidy(() => tf.norm(r.grads[v.name]!).dataSync()[0]!));
+    for (const v of vars) {
+      const n = tf.norm(r.grads[v.name]!);
+      gradNorms.push((await n.data())[0]!); // async: webgpu in Node has no synchronous read
+      n.dispose();
+    }
     tf.dispose(Object.values(r.grads));
     stats.forEach((v, i) => v.assign(saved[i]!)); // the step below starts from the same statistics
     tf.dispose(saved);
