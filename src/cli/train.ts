@@ -3,7 +3,7 @@
 import { join, resolve } from 'node:path';
 import { archFlag, blockFlag, failWith, IMAGE_SIZE_OPTIONS, imageSizeFlag, intFlag, numberFlag, parseCommand, UsageError } from './args.js';
 import type { ViewName } from '../data/chexpert.js';
-import type { StepInfo } from '../train/loop.js';
+import type { StepInfo, TrainResult } from '../train/loop.js';
 import { resolveRunConfig, trainRun, TRAIN_DEFAULTS, type RunConfig } from '../node/train/run.js';
 import { RUN_CURVES } from '../node/train/curves.js';
 
@@ -66,95 +66,105 @@ function asUsage<T>(f: () => T): T {
   }
 }
 
+/** The flags of `chexzoo train`. */
+const TRAIN_OPTIONS = {
+  arch: { type: 'string', short: 'a' },
+  data: { type: 'string', short: 'd' },
+  out: { type: 'string', short: 'o' },
+  epochs: { type: 'string' },
+  'max-steps': { type: 'string' },
+  ...IMAGE_SIZE_OPTIONS,
+  'batch-size': { type: 'string' },
+  'micro-batch': { type: 'string' },
+  lr: { type: 'string' },
+  'lr-schedule': { type: 'string' },
+  weights: { type: 'string' },
+  truncate: { type: 'string' },
+  uncertainty: { type: 'string' },
+  tasks: { type: 'string' },
+  views: { type: 'string' },
+  augment: { type: 'boolean', default: false },
+  'pos-weight': { type: 'boolean', default: false },
+  'valid-every': { type: 'string' },
+  'checkpoint-every': { type: 'string' },
+  'top-k': { type: 'string' },
+  patience: { type: 'string' },
+  seed: { type: 'string' },
+  restart: { type: 'boolean', default: false },
+  quiet: { type: 'boolean', short: 'q', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+type TrainFlags = { [K in keyof typeof TRAIN_OPTIONS]?: (typeof TRAIN_OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
+
+/** The run configuration from the flags: exit 2 at once, before anything is read, built or downloaded. */
+function configFromFlags(values: TrainFlags): RunConfig {
+  for (const req of ['arch', 'data', 'out'] as const) {
+    if (!values[req]) throw new UsageError(`--${req} is required.`);
+  }
+  const arch = archFlag('arch', values.arch);
+  return asUsage(() =>
+    resolveRunConfig({
+      arch,
+      data: values.data!,
+      imageSize: imageSizeFlag(values, { min: 1 }),
+      batchSize: intFlag('batch-size', values['batch-size'], { min: 1 }),
+      maxSteps: intFlag('max-steps', values['max-steps'], { min: 1 }),
+      epochs: intFlag('epochs', values.epochs, { min: 1 }),
+      weights: values.weights ?? 'none',
+      lr: numberFlag('lr', values.lr, { above: 0 }),
+      lrSchedule: (values['lr-schedule'] ?? 'constant') as RunConfig['lrSchedule'],
+      uncertainty: values.uncertainty ?? 'ones',
+      tasks: values.tasks ? values.tasks.split(',') : undefined,
+      views: (values.views ?? 'all') as ViewName,
+      seed: intFlag('seed', values.seed, { min: 0 }),
+      topK: intFlag('top-k', values['top-k'], { min: 1 }),
+      patience: intFlag('patience', values.patience, { min: 1 }),
+      validEvery: intFlag('valid-every', values['valid-every'], { min: 1 }),
+      block: values.truncate === undefined ? null : blockFlag('truncate', arch, values.truncate),
+      augment: values.augment ?? false,
+      posWeight: values['pos-weight'] ?? false,
+    }),
+  );
+}
+
+/** The lines printed at the end of a finished run. */
+function trainSummary(arch: string, out: string, result: TrainResult, seconds: number): string {
+  const ens = result.ensemble;
+  const summary = ens
+    ? `valid mean AUROC ${ens.meanAuroc.toFixed(4)} (95% CI ${ens.ci ? `${ens.ci.lower.toFixed(3)}-${ens.ci.upper.toFixed(3)}` : 'n/a'}, top-${ens.models} ensemble; best single ${result.topK[0]!.meanAuroc.toFixed(4)} at step ${result.topK[0]!.step})`
+    : 'no validation result';
+  return (
+    `Trained ${arch} for ${result.steps} steps in ${seconds.toFixed(1)} s${result.stoppedEarly ? ' (early stop)' : ''}: ${summary}\n` +
+    `Wrote ${join(out, 'metrics.json')} and ${join(out, 'model')}\n` +
+    `Training curves: ${join(out, RUN_CURVES)}\n`
+  );
+}
+
 /**
  * Runs `chexzoo train` with the arguments after the subcommand; resolves to the exit code.
  * @example process.exitCode = await runTrain(['--arch', 'resnet18', '--data', '/tmp/synth', '--out', 'runs/r18']);
  */
 export async function runTrain(argv: string[], hooks: RunTrainHooks = {}): Promise<number> {
-  const parsed = parseCommand('train', USAGE, {
-    args: argv,
-    options: {
-      arch: { type: 'string', short: 'a' },
-      data: { type: 'string', short: 'd' },
-      out: { type: 'string', short: 'o' },
-      epochs: { type: 'string' },
-      'max-steps': { type: 'string' },
-      ...IMAGE_SIZE_OPTIONS,
-      'batch-size': { type: 'string' },
-      'micro-batch': { type: 'string' },
-      lr: { type: 'string' },
-      'lr-schedule': { type: 'string' },
-      weights: { type: 'string' },
-      truncate: { type: 'string' },
-      uncertainty: { type: 'string' },
-      tasks: { type: 'string' },
-      views: { type: 'string' },
-      augment: { type: 'boolean', default: false },
-      'pos-weight': { type: 'boolean', default: false },
-      'valid-every': { type: 'string' },
-      'checkpoint-every': { type: 'string' },
-      'top-k': { type: 'string' },
-      patience: { type: 'string' },
-      seed: { type: 'string' },
-      restart: { type: 'boolean', default: false },
-      quiet: { type: 'boolean', short: 'q', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-    allowPositionals: false,
-  });
+  const parsed = parseCommand('train', USAGE, { args: argv, options: TRAIN_OPTIONS, allowPositionals: false });
   if (typeof parsed === 'number') return parsed;
-  const { values } = parsed;
+  const values = parsed.values as TrainFlags;
   const stdout = hooks.write ?? ((t: string) => process.stdout.write(t));
   try {
-    // flags (exit 2 at once, before anything is read, built or downloaded)
-    for (const req of ['arch', 'data', 'out'] as const) {
-      if (!values[req]) throw new UsageError(`--${req} is required.`);
-    }
-    const arch = archFlag('arch', values.arch);
+    const config = configFromFlags(values);
     const microBatch = values['micro-batch'] === undefined || values['micro-batch'] === 'auto' ? 'auto' : intFlag('micro-batch', values['micro-batch'], { min: 1 })!;
-    const config: RunConfig = asUsage(() =>
-      resolveRunConfig({
-        arch,
-        data: values.data!,
-        imageSize: imageSizeFlag(values, { min: 1 }),
-        batchSize: intFlag('batch-size', values['batch-size'], { min: 1 }),
-        maxSteps: intFlag('max-steps', values['max-steps'], { min: 1 }),
-        epochs: intFlag('epochs', values.epochs, { min: 1 }),
-        weights: values.weights ?? 'none',
-        lr: numberFlag('lr', values.lr, { above: 0 }),
-        lrSchedule: (values['lr-schedule'] ?? 'constant') as RunConfig['lrSchedule'],
-        uncertainty: values.uncertainty ?? 'ones',
-        tasks: values.tasks ? values.tasks.split(',') : undefined,
-        views: (values.views ?? 'all') as ViewName,
-        seed: intFlag('seed', values.seed, { min: 0 }),
-        topK: intFlag('top-k', values['top-k'], { min: 1 }),
-        patience: intFlag('patience', values.patience, { min: 1 }),
-        validEvery: intFlag('valid-every', values['valid-every'], { min: 1 }),
-        block: values.truncate === undefined ? null : blockFlag('truncate', arch, values.truncate),
-        augment: values.augment,
-        posWeight: values['pos-weight'],
-      }),
-    );
     const checkpointEvery = intFlag('checkpoint-every', values['checkpoint-every'], { min: 1 });
     const out = resolve(values.out!);
     const { interrupted, result, seconds } = await trainRun(config, out, {
       microBatch,
       ...(checkpointEvery !== undefined ? { checkpointEvery } : {}),
-      restart: values.restart,
-      quiet: values.quiet,
+      restart: values.restart ?? false,
+      quiet: values.quiet ?? false,
       ...(hooks.onStep ? { onStep: hooks.onStep } : {}),
       ...(hooks.log ? { log: hooks.log } : {}),
     });
     if (interrupted) return 130;
-    const ens = result.ensemble;
-    const summary = ens
-      ? `valid mean AUROC ${ens.meanAuroc.toFixed(4)} (95% CI ${ens.ci ? `${ens.ci.lower.toFixed(3)}-${ens.ci.upper.toFixed(3)}` : 'n/a'}, top-${ens.models} ensemble; best single ${result.topK[0]!.meanAuroc.toFixed(4)} at step ${result.topK[0]!.step})`
-      : 'no validation result';
-    stdout(
-      `Trained ${arch} for ${result.steps} steps in ${seconds.toFixed(1)} s${result.stoppedEarly ? ' (early stop)' : ''}: ${summary}\n` +
-        `Wrote ${join(out, 'metrics.json')} and ${join(out, 'model')}\n` +
-        `Training curves: ${join(out, RUN_CURVES)}\n`,
-    );
+    stdout(trainSummary(config.arch, out, result, seconds));
     return 0;
   } catch (e) {
     // an in-process caller gets the reason through its log hook

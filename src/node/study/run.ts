@@ -201,49 +201,56 @@ function bar(done: number, total: number, width = 20): string {
   return `${progressBarText(total > 0 ? done / total : 1, width, '.')} ${String(done).padStart(String(total).length)}/${total}`;
 }
 
-/**
- * Runs a study (or one shard of it): checks every input before training, makes or checks the data, trains each run
- * of the grid not yet finished as an ordinary `chexzoo train` run folder under OUT/runs/<id> (resuming an
- * interrupted one from its checkpoint, skipping one another live process holds), skips ImageNet runs whose weights
- * cannot be had (with the reason), and, unless sharded, writes OUT/results.json, OUT/report.md and OUT/figures.
- * @example const { results } = await runStudy({ preset: 'quick', out: 'runs/reproduce' });
- */
-export async function runStudy(options: StudyOptions = {}): Promise<StudyOutcome> {
-  const t0 = Date.now();
-  const log = options.log ?? ((s: string) => process.stderr.write(`${s}\n`));
-  const presetName = options.preset ?? 'quick';
-  const preset = getStudyPreset(presetName);
-  // every check before any training
-  const grid = buildStudyGrid(options);
-  const shard = resolveShard({ ...(options.shard !== undefined ? { shard: options.shard } : {}), ...(options.shards !== undefined ? { shards: options.shards } : {}), env: options.env ?? process.env });
-  const settings = studySettings(preset, options);
+type StudySettings = ReturnType<typeof studySettings>;
+/** study.json's `settings` (an on-disk format: `imgSize` is its key) without the per-init learning rate. */
+type TrainSettings = Record<string, unknown> & { data: string };
+
+/** Everything checked before any training: the grid, this process's shard, the settings and the data folder. */
+interface StudyPlan {
+  presetName: string;
+  preset: StudyPreset;
+  grid: StudyRunSpec[];
+  mine: StudyRunSpec[];
+  shard: ShardSpec | undefined;
+  settings: StudySettings;
+  out: string;
+  dataDir: string;
+  kind: 'synthetic' | 'chexpert';
+  trainSettings: TrainSettings;
+}
+
+/** What the run loop shares: the plan, the data summary, the reasons pretrained runs are skipped, the progress line. */
+interface StudyLoop {
+  plan: StudyPlan;
+  data: StudyResults['data'];
+  weightsWhy: Map<string, string>;
+  line: (r: StudyRunSpec, text: string) => void;
+  /** Redraws the bar with the run's step, on a terminal only. */
+  onStep: (r: StudyRunSpec) => ((i: { step: number; totalSteps?: number | null; smoothLoss: number }) => void) | undefined;
+}
+
+type RunOutcome = StudyOutcome['runs'][number];
+
+function checkImageSizes(grid: StudyRunSpec[], imageSize: number): void {
   for (const arch of new Set(grid.map((r) => r.arch))) {
     const min = getModelInfo(arch).minImageSize;
-    if (settings.imageSize < min) throw new Error(`--image-size ${settings.imageSize} is below ${arch}'s minimum input of ${min} px; raise it or leave ${arch} out of --archs.`);
+    if (imageSize < min) throw new Error(`--image-size ${imageSize} is below ${arch}'s minimum input of ${min} px; raise it or leave ${arch} out of --archs.`);
   }
-  const out = resolve(options.out ?? join('runs', 'study'));
-  let dataDir: string;
-  let kind: 'synthetic' | 'chexpert';
+}
+
+/** The data folder: --data (checked now), else the preset's synthetic set in OUT/data (made later). */
+async function studyData(options: StudyOptions, preset: StudyPreset, presetName: string, out: string, log: (s: string) => void): Promise<{ dataDir: string; kind: 'synthetic' | 'chexpert' }> {
   if (options.data !== undefined) {
-    dataDir = resolve(options.data);
+    const dataDir = resolve(options.data);
     log(`Data: ${(await checkDataFolder(dataDir)).description}`);
-    kind = existsSync(join(dataDir, 'synth.json')) ? 'synthetic' : 'chexpert';
-  } else {
-    if (!preset.synth) throw new Error(`The '${presetName}' preset needs --data DIR: a CheXpert copy (CheXpert-v1.0-small or its parent).`);
-    dataDir = join(out, 'data');
-    kind = 'synthetic';
+    return { dataDir, kind: existsSync(join(dataDir, 'synth.json')) ? 'synthetic' : 'chexpert' };
   }
-  const trainSettings = {
-    imgSize: settings.imageSize, // study.json's key (an on-disk format)
-    batchSize: settings.batchSize,
-    epochs: settings.epochs,
-    maxSteps: settings.maxSteps,
-    validEvery: settings.validEvery,
-    topK: settings.topK,
-    uncertainty: settings.uncertainty,
-    data: dataDir,
-  };
-  // a run folder of another grid (other settings or data) is never reused or overwritten
+  if (!preset.synth) throw new Error(`The '${presetName}' preset needs --data DIR: a CheXpert copy (CheXpert-v1.0-small or its parent).`);
+  return { dataDir: join(out, 'data'), kind: 'synthetic' };
+}
+
+/** A run folder of another grid (other settings or data) is never reused or overwritten. */
+async function checkRunFolders(grid: StudyRunSpec[], out: string, trainSettings: TrainSettings, settings: StudySettings): Promise<void> {
   for (const r of grid) {
     const dir = join(out, RUNS, r.id);
     const s = await readJson<StudyRunFile>(join(dir, 'study.json'));
@@ -261,18 +268,52 @@ export async function runStudy(options: StudyOptions = {}): Promise<StudyOutcome
       );
     }
   }
+}
+
+/** Every check before any training. */
+async function planStudy(options: StudyOptions, log: (s: string) => void): Promise<StudyPlan> {
+  const presetName = options.preset ?? 'quick';
+  const preset = getStudyPreset(presetName);
+  const grid = buildStudyGrid(options);
+  const shard = resolveShard({ ...(options.shard !== undefined ? { shard: options.shard } : {}), ...(options.shards !== undefined ? { shards: options.shards } : {}), env: options.env ?? process.env });
+  const settings = studySettings(preset, options);
+  checkImageSizes(grid, settings.imageSize);
+  const out = resolve(options.out ?? join('runs', 'study'));
+  const { dataDir, kind } = await studyData(options, preset, presetName, out, log);
+  const trainSettings: TrainSettings = {
+    imgSize: settings.imageSize, // study.json's key (an on-disk format)
+    batchSize: settings.batchSize,
+    epochs: settings.epochs,
+    maxSteps: settings.maxSteps,
+    validEvery: settings.validEvery,
+    topK: settings.topK,
+    uncertainty: settings.uncertainty,
+    data: dataDir,
+  };
+  await checkRunFolders(grid, out, trainSettings, settings);
   const mine = shardRuns(grid, shard);
   if (shard) log(`Shard ${shard.index}/${shard.count}: ${mine.length} of the ${grid.length} runs.`);
+  return { presetName, preset, grid, mine, shard, settings, out, dataDir, kind, trainSettings };
+}
 
+/** Makes the run folders' parent and the synthetic data if needed, counts the data, starts the backend. */
+async function prepareStudy(plan: StudyPlan, options: StudyOptions, log: (s: string) => void): Promise<StudyResults['data']> {
+  const { out, settings, grid } = plan;
   await fs.mkdir(join(out, RUNS), { recursive: true });
-  if (options.data === undefined) await ensureSynth(out, preset.synth!, log);
-  const counts = await checkDataFolder(dataDir);
-  const data: StudyResults['data'] = { dir: dataDir, kind, train: counts.train, valid: counts.valid, tasks: [...COMPETITION_TASKS], imgSize: settings.imageSize };
+  if (options.data === undefined) await ensureSynth(out, plan.preset.synth!, log);
+  const counts = await checkDataFolder(plan.dataDir);
+  const data: StudyResults['data'] = { dir: plan.dataDir, kind: plan.kind, train: counts.train, valid: counts.valid, tasks: [...COMPETITION_TASKS], imgSize: settings.imageSize };
   const backend = await ensureBackend();
-  log(`Study '${presetName}': ${grid.length} runs (${[...new Set(grid.map((r) => r.arch))].join(', ')}; init ${[...new Set(grid.map((r) => r.init))].join(', ')}), ${settings.imageSize} px, ${settings.maxSteps !== null ? `${settings.maxSteps} steps` : `${settings.epochs} epochs`}, backend ${backend}; out ${out}`);
+  log(`Study '${plan.presetName}': ${grid.length} runs (${[...new Set(grid.map((r) => r.arch))].join(', ')}; init ${[...new Set(grid.map((r) => r.init))].join(', ')}), ${settings.imageSize} px, ${settings.maxSteps !== null ? `${settings.maxSteps} steps` : `${settings.epochs} epochs`}, backend ${backend}; out ${out}`);
+  return data;
+}
 
-  // pretrained weights (ImageNet, or chest X-ray for the cxr init): from the cache or a download (progress bar,
-  // hash-checked); otherwise the runs are skipped, with the reason, keyed `<arch>.<init>`
+/**
+ * Pretrained weights (ImageNet, or chest X-ray for the cxr init): from the cache or a download (progress bar,
+ * hash-checked); otherwise the runs are skipped, with the reason, keyed `<arch>.<init>`.
+ */
+async function fetchPretrained(plan: StudyPlan, options: StudyOptions): Promise<Map<string, string>> {
+  const { mine, out } = plan;
   const weightsWhy = new Map<string, string>();
   const needWeights = [...new Set(mine.filter((r) => r.init !== 'random').map((r) => `${r.arch}.${r.init}`))];
   if (needWeights.length > 0) installNodeWeightsResolver();
@@ -297,124 +338,160 @@ export async function runStudy(options: StudyOptions = {}): Promise<StudyOutcome
       progress?.done();
     }
   }
+  return weightsWhy;
+}
 
-  const outcome: StudyOutcome['runs'] = [];
+/** The progress line after each run and the step bar on a terminal. */
+function studyProgress(options: StudyOptions, total: number, log: (s: string) => void): Pick<StudyLoop, 'line' | 'onStep'> {
   const barStream = options.barStream === null ? undefined : (options.barStream ?? process.stderr);
   const tty = Boolean(barStream?.isTTY);
   let finished = 0;
   const line = (r: StudyRunSpec, text: string) => {
     finished++;
     if (tty) barStream!.write('\r\x1b[K');
-    log(`${bar(finished, mine.length)} ${r.id.padEnd(40)} ${text}`);
+    log(`${bar(finished, total)} ${r.id.padEnd(40)} ${text}`);
   };
-  let interrupted = false;
-  for (const r of mine) {
-    if (interrupted) break;
-    const dir = join(out, RUNS, r.id);
-    const studyFile: StudyRunFile = {
-      version: 1,
-      id: r.id,
-      config: r.config,
-      arch: r.arch,
-      family: r.family,
-      init: r.init,
-      truncatedAt: r.truncatedAt,
-      seed: r.seed,
-      preset: presetName,
-      settings: { ...trainSettings, lr: settings.lr[r.init] },
-      data,
-      status: 'pending',
+  const onStep = (r: StudyRunSpec) => {
+    if (!tty) return undefined;
+    let lastDraw = 0;
+    return (i: { step: number; totalSteps?: number | null; smoothLoss: number }) => {
+      const now = Date.now();
+      if (now - lastDraw < 200 && i.step !== i.totalSteps) return;
+      lastDraw = now;
+      barStream!.write(`\r${bar(finished, total)} ${r.id} step ${i.step}${i.totalSteps ? `/${i.totalSteps}` : ''} loss ${i.smoothLoss.toFixed(3)}\x1b[K`);
     };
-    if (existsSync(join(dir, 'metrics.json'))) {
-      outcome.push({ id: r.id, status: 'done' });
-      line(r, 'already done');
-      continue;
-    }
-    const why = weightsWhy.get(`${r.arch}.${r.init}`);
-    if (why) {
-      await fs.mkdir(dir, { recursive: true });
-      await writeFileAtomic(join(dir, 'study.json'), JSON.stringify({ ...studyFile, status: 'skipped', reason: why }, null, 2) + '\n');
-      outcome.push({ id: r.id, status: 'skipped', detail: why });
-      line(r, `skipped: ${why}`);
-      continue;
-    }
-    let lock: RunLock;
-    try {
-      lock = await acquireRunLock(join(out, LOCKS, r.id));
-    } catch (e) {
-      if (!(e instanceof RunLockedError)) throw e;
-      outcome.push({ id: r.id, status: 'locked', detail: `process ${e.holderPid} is training it` });
-      line(r, `left to process ${e.holderPid}, which holds its lock`);
-      continue;
-    }
-    try {
-      if (existsSync(join(dir, 'metrics.json'))) {
-        outcome.push({ id: r.id, status: 'done' });
-        line(r, 'already done');
-        continue;
-      }
-      await fs.mkdir(dir, { recursive: true });
-      await writeFileAtomic(join(dir, 'study.json'), JSON.stringify(studyFile, null, 2) + '\n');
-      let lastDraw = 0;
-      let code: 0 | 130 | 1;
-      let failure = '';
-      try {
-        const config = resolveRunConfig({
-          arch: r.arch,
-          data: dataDir,
-          imageSize: settings.imageSize,
-          batchSize: settings.batchSize,
-          lr: settings.lr[r.init],
-          weights: r.init === 'random' ? 'none' : r.init === 'cxr' ? CXR_WEIGHTS[r.arch]! : 'imagenet',
-          uncertainty: settings.uncertainty,
-          topK: settings.topK,
-          seed: r.seed,
-          block: r.truncatedAt,
-          ...(settings.maxSteps !== null ? { maxSteps: settings.maxSteps } : {}),
-          ...(settings.epochs !== null ? { epochs: settings.epochs } : {}),
-          ...(settings.validEvery !== null ? { validEvery: settings.validEvery } : {}),
-        });
-        const trained = await trainRun(config, dir, {
-          quiet: true,
-          onStep: (i) => {
-            if (!tty) return;
-            const now = Date.now();
-            if (now - lastDraw < 200 && i.step !== i.totalSteps) return;
-            lastDraw = now;
-            barStream!.write(`\r${bar(finished, mine.length)} ${r.id} step ${i.step}${i.totalSteps ? `/${i.totalSteps}` : ''} loss ${i.smoothLoss.toFixed(3)}\x1b[K`);
-          },
-        });
-        code = trained.interrupted ? 130 : 0;
-      } catch (e) {
-        code = 1;
-        failure = `chexzoo train: ${(e as Error).message}`;
-      }
-      if (code === 0) {
-        const m = await readJson<{ valid?: { meanAuroc?: number; ci95?: { lower: number; upper: number } | null } | null; train?: { steps: number; seconds: number } }>(join(dir, 'metrics.json'));
-        await writeFileAtomic(join(dir, 'study.json'), JSON.stringify({ ...studyFile, status: 'done' }, null, 2) + '\n');
-        const v = m?.valid;
-        outcome.push({ id: r.id, status: 'trained' });
-        line(
-          r,
-          `mean AUROC ${v?.meanAuroc?.toFixed(3) ?? 'n/a'}${v?.ci95 ? ` (${v.ci95.lower.toFixed(3)}-${v.ci95.upper.toFixed(3)})` : ''}, ${m?.train?.steps ?? '?'} steps, ${Math.round(m?.train?.seconds ?? 0)} s`,
-        );
-      } else if (code === 130) {
-        outcome.push({ id: r.id, status: 'interrupted' });
-        line(r, 'interrupted; checkpoint saved (run the same command again to resume)');
-        interrupted = true;
-      } else {
-        await writeFileAtomic(join(dir, 'study.json'), JSON.stringify({ ...studyFile, status: 'failed', reason: failure }, null, 2) + '\n');
-        outcome.push({ id: r.id, status: 'failed', detail: failure });
-        line(r, `FAILED: ${failure}`);
-      }
-    } finally {
-      await lock.release();
-    }
-  }
+  };
+  return { line, onStep };
+}
 
+function studyRunFile(r: StudyRunSpec, loop: StudyLoop): StudyRunFile {
+  const { plan } = loop;
+  return {
+    version: 1,
+    id: r.id,
+    config: r.config,
+    arch: r.arch,
+    family: r.family,
+    init: r.init,
+    truncatedAt: r.truncatedAt,
+    seed: r.seed,
+    preset: plan.presetName,
+    settings: { ...plan.trainSettings, lr: plan.settings.lr[r.init] },
+    data: loop.data,
+    status: 'pending',
+  };
+}
+
+/** Trains one run in its folder: 0 done, 130 interrupted (checkpoint kept), 1 failed (with the reason). */
+async function trainStudyRun(r: StudyRunSpec, dir: string, loop: StudyLoop): Promise<{ code: 0 | 130 | 1; failure: string }> {
+  const { settings, dataDir } = loop.plan;
+  try {
+    const config = resolveRunConfig({
+      arch: r.arch,
+      data: dataDir,
+      imageSize: settings.imageSize,
+      batchSize: settings.batchSize,
+      lr: settings.lr[r.init],
+      weights: r.init === 'random' ? 'none' : r.init === 'cxr' ? CXR_WEIGHTS[r.arch]! : 'imagenet',
+      uncertainty: settings.uncertainty,
+      topK: settings.topK,
+      seed: r.seed,
+      block: r.truncatedAt,
+      ...(settings.maxSteps !== null ? { maxSteps: settings.maxSteps } : {}),
+      ...(settings.epochs !== null ? { epochs: settings.epochs } : {}),
+      ...(settings.validEvery !== null ? { validEvery: settings.validEvery } : {}),
+    });
+    const onStep = loop.onStep(r);
+    const trained = await trainRun(config, dir, { quiet: true, ...(onStep ? { onStep } : {}) });
+    return { code: trained.interrupted ? 130 : 0, failure: '' };
+  } catch (e) {
+    return { code: 1, failure: `chexzoo train: ${(e as Error).message}` };
+  }
+}
+
+/** Records how a trained run ended in its study.json and on the progress line. */
+async function recordRun(r: StudyRunSpec, dir: string, studyFile: StudyRunFile, result: { code: 0 | 130 | 1; failure: string }, loop: StudyLoop): Promise<RunOutcome> {
+  const { code, failure } = result;
+  if (code === 0) {
+    const m = await readJson<{ valid?: { meanAuroc?: number; ci95?: { lower: number; upper: number } | null } | null; train?: { steps: number; seconds: number } }>(join(dir, 'metrics.json'));
+    await writeFileAtomic(join(dir, 'study.json'), JSON.stringify({ ...studyFile, status: 'done' }, null, 2) + '\n');
+    const v = m?.valid;
+    loop.line(
+      r,
+      `mean AUROC ${v?.meanAuroc?.toFixed(3) ?? 'n/a'}${v?.ci95 ? ` (${v.ci95.lower.toFixed(3)}-${v.ci95.upper.toFixed(3)})` : ''}, ${m?.train?.steps ?? '?'} steps, ${Math.round(m?.train?.seconds ?? 0)} s`,
+    );
+    return { id: r.id, status: 'trained' };
+  }
+  if (code === 130) {
+    loop.line(r, 'interrupted; checkpoint saved (run the same command again to resume)');
+    return { id: r.id, status: 'interrupted' };
+  }
+  await writeFileAtomic(join(dir, 'study.json'), JSON.stringify({ ...studyFile, status: 'failed', reason: failure }, null, 2) + '\n');
+  loop.line(r, `FAILED: ${failure}`);
+  return { id: r.id, status: 'failed', detail: failure };
+}
+
+/** One run of the grid: done already, skipped (no weights), left to the process holding its lock, or trained. */
+async function studyRun(r: StudyRunSpec, loop: StudyLoop): Promise<RunOutcome> {
+  const dir = join(loop.plan.out, RUNS, r.id);
+  const studyFile = studyRunFile(r, loop);
+  if (existsSync(join(dir, 'metrics.json'))) {
+    loop.line(r, 'already done');
+    return { id: r.id, status: 'done' };
+  }
+  const why = loop.weightsWhy.get(`${r.arch}.${r.init}`);
+  if (why) {
+    await fs.mkdir(dir, { recursive: true });
+    await writeFileAtomic(join(dir, 'study.json'), JSON.stringify({ ...studyFile, status: 'skipped', reason: why }, null, 2) + '\n');
+    loop.line(r, `skipped: ${why}`);
+    return { id: r.id, status: 'skipped', detail: why };
+  }
+  let lock: RunLock;
+  try {
+    lock = await acquireRunLock(join(loop.plan.out, LOCKS, r.id));
+  } catch (e) {
+    if (!(e instanceof RunLockedError)) throw e;
+    loop.line(r, `left to process ${e.holderPid}, which holds its lock`);
+    return { id: r.id, status: 'locked', detail: `process ${e.holderPid} is training it` };
+  }
+  try {
+    if (existsSync(join(dir, 'metrics.json'))) {
+      loop.line(r, 'already done');
+      return { id: r.id, status: 'done' };
+    }
+    await fs.mkdir(dir, { recursive: true });
+    await writeFileAtomic(join(dir, 'study.json'), JSON.stringify(studyFile, null, 2) + '\n');
+    return await recordRun(r, dir, studyFile, await trainStudyRun(r, dir, loop), loop);
+  } finally {
+    await lock.release();
+  }
+}
+
+/**
+ * Runs a study (or one shard of it): checks every input before training, makes or checks the data, trains each run
+ * of the grid not yet finished as an ordinary `chexzoo train` run folder under OUT/runs/<id> (resuming an
+ * interrupted one from its checkpoint, skipping one another live process holds), skips ImageNet runs whose weights
+ * cannot be had (with the reason), and, unless sharded, writes OUT/results.json, OUT/report.md and OUT/figures.
+ * @example const { results } = await runStudy({ preset: 'quick', out: 'runs/reproduce' });
+ */
+export async function runStudy(options: StudyOptions = {}): Promise<StudyOutcome> {
+  const t0 = Date.now();
+  const log = options.log ?? ((s: string) => process.stderr.write(`${s}\n`));
+  const plan = await planStudy(options, log);
+  const data = await prepareStudy(plan, options, log);
+  const weightsWhy = await fetchPretrained(plan, options);
+  const loop: StudyLoop = { plan, data, weightsWhy, ...studyProgress(options, plan.mine.length, log) };
+  const outcome: RunOutcome[] = [];
+  for (const r of plan.mine) {
+    const o = await studyRun(r, loop);
+    outcome.push(o);
+    if (o.status === 'interrupted') break;
+  }
+  const interrupted = outcome.some((o) => o.status === 'interrupted');
+  const { out, shard } = plan;
   let results: StudyResults | undefined;
   if (!shard && !interrupted) {
-    results = await writeStudyReport([out], out, { preset: presetName, bootstrap: options.bootstrap ?? 1000 });
+    results = await writeStudyReport([out], out, { preset: plan.presetName, bootstrap: options.bootstrap ?? 1000 });
     log(`Wrote ${join(out, 'results.json')}, ${join(out, 'report.md')} and ${join(out, 'figures')}/ in ${((Date.now() - t0) / 1000).toFixed(0)} s.`);
   } else if (shard) {
     log(`Shard ${shard.index}/${shard.count} done. When every shard has finished: chexzoo report ${out}`);

@@ -18,6 +18,7 @@ import type { TrainState } from '../../train/state.js';
 import { formatBytes, planStep } from '../../train/memory.js';
 import { findChexpertCsv } from '../data/dataset.js';
 import { detectDataLayout, loadDataset } from '../data/layouts.js';
+import type { ChexpertDataset } from '../data/dataset.js';
 import { kernelFor, type ResizeKernel } from '../data/images.js';
 import { downloadWeights, installNodeWeightsResolver } from '../weights/fetch-node.js';
 import { loadModel } from '../weights/fs-io.js';
@@ -311,15 +312,206 @@ async function checkNoStaleResults(out: string): Promise<void> {
   }
 }
 
+type Say = (s: string) => void;
+
+/** 1. The run folder: one trainer at a time; restart clears the old run's results; a resume must match. */
+async function openRunFolder(out: string, config: RunConfig, control: TrainRunControl): Promise<{ lock: RunLock; ckptDir: string; resuming: boolean }> {
+  const lock = await acquireRunLock(out);
+  try {
+    const ckptDir = join(out, 'checkpoints');
+    if (control.restart) await clearRun(out);
+    const resuming = existsSync(join(ckptDir, 'last')) || (await hasAsideCheckpoint(ckptDir));
+    if (resuming) await checkResumable(out, config);
+    else await checkNoStaleResults(out);
+    return { lock, ckptDir, resuming };
+  } catch (e) {
+    await lock.release();
+    throw e;
+  }
+}
+
+/**
+ * 2. The data files and the weights exist (the pretrained weights are downloaded into the cache now, or found there
+ * in offline mode), before the dataset is read and the model built. Returns the backend in use.
+ */
+async function checkRunInputs(config: RunConfig, say: Say): Promise<string> {
+  const layout = detectDataLayout(config.data);
+  if (layout.layout === 'chexpert') findChexpertCsv(config.data, 'valid');
+  say(`data: ${layout.description}`);
+  const backend = await ensureBackend();
+  if (config.weights !== 'none') {
+    installNodeWeightsResolver();
+    const download = downloadProgress(`${config.arch} weights`);
+    await fetchWeights(config.arch, config.weights, download);
+    download.done();
+  }
+  return backend;
+}
+
+/** 3. The training and validation sets, with the run's preprocessing; unreadable images are skipped with a warning. */
+async function loadRunData(config: RunConfig, say: Say): Promise<{ trainDs: ChexpertDataset; validDs: ChexpertDataset }> {
+  const preprocess = runPreprocess(config);
+  const load = (split: string, train: boolean) =>
+    loadDataset(config.data, {
+      split,
+      tasks: config.tasks,
+      uncertainty: config.uncertainty,
+      views: config.views,
+      imageSize: config.imgSize,
+      channels: 3,
+      ...preprocess,
+      batchSize: config.batchSize,
+      seed: config.seed,
+      augment: train && config.augment,
+      shuffle: train,
+      onSkip: (p, why) => say(`warning: skipping ${p}: ${why}`),
+    });
+  const trainDs = await load('train', true);
+  const validDs = await load('valid', false);
+  return { trainDs, validDs };
+}
+
+/** 4. The model (from the cache filled in step 2), truncated when asked; the memory plan is refused before any work. */
+async function buildRunModel(config: RunConfig, control: TrainRunControl, say: Say): Promise<tf.LayersModel> {
+  const { arch, imgSize, tasks, weights, seed } = config;
+  const base = await createModel(arch, {
+    numClasses: tasks.length,
+    inputShape: [imgSize, imgSize, 3],
+    seed,
+    ...(weights !== 'none' ? { weights } : {}),
+  });
+  let model = base;
+  if (config.truncate) {
+    model = truncate(base, config.truncate, { numClasses: tasks.length, seed });
+    base.dispose();
+  }
+  try {
+    // refuse a configuration that cannot fit before any training work (MemoryError names the largest micro-batch)
+    const plan = planStep(model, config.batchSize, { microBatch: control.microBatch ?? 'auto' });
+    if (plan.chunks > 1 || plan.checkpointing) {
+      say(`memory: ${plan.checkpointing ? 'gradient checkpointing' : 'plain step'}, ${plan.chunks > 1 ? `${plan.chunks} micro-batches of ${plan.microBatch}` : 'whole batch'} ` +
+        `(estimate ${formatBytes(plan.estimateBytes)}${Number.isFinite(plan.limitBytes) ? ` of ${formatBytes(plan.limitBytes)}` : ''})`);
+    }
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return model;
+}
+
+/** 5. train() with the run's settings, a file checkpoint store, the progress bar and the caller's callbacks. */
+async function trainInFolder(
+  model: tf.LayersModel,
+  data: { trainDs: ChexpertDataset; validDs: ChexpertDataset },
+  run: { config: RunConfig; ckptDir: string; signal: AbortSignal; control: TrainRunControl; quiet: boolean; say: Say },
+): Promise<TrainResult> {
+  const { config, control, quiet, say } = run;
+  const { trainDs, validDs } = data;
+  const posWeights = config.posWeight ? balancedPosWeights(trainDs.targets.y, trainDs.targets.mask, config.tasks.length) : undefined;
+  const progress = createTrainProgress();
+  const onStep = control.onStep;
+  const result = await train(model, { train: trainDs, valid: validDs }, {
+    lr: config.lr,
+    lrSchedule: config.lrSchedule,
+    ...(config.epochs !== null ? { epochs: config.epochs } : {}),
+    ...(config.maxSteps !== null ? { maxSteps: config.maxSteps } : {}),
+    validateEvery: config.validEvery ?? Math.max(1, Math.min(500, Math.ceil(trainDs.numBatches / TRAIN_DEFAULTS.validationsPerEpoch))),
+    ...(control.checkpointEvery !== undefined ? { checkpointEvery: control.checkpointEvery } : {}),
+    ...(config.patience !== null ? { earlyStopping: { patience: config.patience } } : {}),
+    ...(posWeights ? { loss: { posWeights } } : {}),
+    topK: config.topK,
+    seed: config.seed,
+    tasks: config.tasks,
+    // what must not change between a run and its resumption: every setting that changes the result
+    fingerprint: JSON.stringify(config),
+    microBatch: control.microBatch ?? 'auto',
+    store: new FileCheckpointStore(run.ckptDir),
+    signal: run.signal,
+    onResume: ({ step, epoch }) => say(`Resuming from the checkpoint at step ${step} (epoch ${epoch + 1}).`),
+    onStep:
+      quiet && !onStep
+        ? undefined
+        : (i) => {
+            if (!quiet) progress.step(i);
+            onStep?.(i);
+          },
+    onValidation: quiet
+      ? undefined
+      : (r) =>
+          progress.line(
+            `step ${r.step}: valid mean AUROC ${r.meanAuroc.toFixed(4)}${r.isBest ? ' (best)' : ''}, train loss ${r.trainLoss.toFixed(4)} | ` +
+              Object.entries(r.perTask).map(([t, v]) => `${t} ${v.toFixed(3)}`).join(', '),
+          ),
+  });
+  progress.done();
+  return result;
+}
+
+/** RUN/metrics.json of a finished run. */
+function runMetrics(result: TrainResult, config: RunConfig, backend: string): RunMetrics {
+  const ens = result.ensemble;
+  const last = result.validations.at(-1);
+  return {
+    valid: ens
+      ? {
+          meanAuroc: round(ens.meanAuroc),
+          perTask: roundMap(ens.perTask),
+          ci95: ens.ci ? { lower: round(ens.ci.lower), upper: round(ens.ci.upper), perTask: Object.fromEntries(Object.entries(ens.ci.perTask).map(([t, c]) => [t, { lower: round(c.lower), upper: round(c.upper) }])) } : null,
+          undefinedTasks: ens.undefinedTasks,
+          n: ens.n,
+          models: ens.models,
+          prediction: `mean probability of the top-${ens.models} checkpoints`,
+        }
+      : null,
+    best: result.topK[0] ? { step: result.topK[0].step, meanAuroc: round(result.topK[0].meanAuroc), perTask: roundMap(result.topK[0].perTask) } : null,
+    last: last ? { step: last.step, meanAuroc: round(last.meanAuroc), perTask: roundMap(last.perTask) } : null,
+    topK: result.topK.map((e) => ({ id: e.id, step: e.step, meanAuroc: round(e.meanAuroc), path: `checkpoints/${e.id}` })),
+    train: {
+      steps: result.steps,
+      epochs: round(result.epochs),
+      seconds: Math.round(result.seconds * 10) / 10,
+      stoppedEarly: result.stoppedEarly,
+      resumedFrom: result.resumedFrom ?? null,
+      finalLoss: result.lossHistory.at(-1)?.[1] ?? null,
+      backend,
+    },
+    validations: result.validations.map((v) => ({ step: v.step, meanAuroc: round(v.meanAuroc), trainLoss: round(v.trainLoss), perTask: roundMap(v.perTask) })),
+    lossHistory: result.lossHistory.flatMap(([step, loss]): [number, number][] => (Number.isFinite(loss) ? [[step, round(loss)!]] : [])),
+    config,
+  };
+}
+
+/** 6. RUN/model (the best checkpoint, or the final weights without validation), predictions, metrics, curves. */
+async function writeRunResults(out: string, ckptDir: string, result: TrainResult, metrics: RunMetrics): Promise<void> {
+  const store = new FileCheckpointStore(ckptDir);
+  if (result.topK[0]) await copyDirAtomic(store.pathOf(result.topK[0].id), join(out, 'model'));
+  else await copyDirAtomic(join(ckptDir, 'last'), join(out, 'model'));
+  // predictions before metrics: a run folder with metrics.json is complete
+  const preds = result.ensemblePredictions;
+  if (preds) {
+    const file: RunPredictionsFile = {
+      version: 1,
+      n: preds.n,
+      tasks: preds.tasks,
+      labels: Array.from(preds.labels),
+      mask: Array.from(preds.mask),
+      probs: Array.from(preds.probs, (v) => Math.round(v * 1e6) / 1e6),
+    };
+    await writeFileAtomic(join(out, 'predictions.json'), JSON.stringify(file) + '\n');
+  }
+  await writeFileAtomic(join(out, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
+  await writeRunCurves(out);
+}
+
 /**
  * Trains one run in the folder `out` (resumable): holds `out/.lock`, resumes from `out/checkpoints/last` when the
  * settings match (else refuses with the differences), fetches the weights, reads the dataset, builds (and
  * truncates) the model, trains with a {@link FileCheckpointStore}, and writes RUN/model (best checkpoint),
- * RUN/predictions.json and RUN/metrics.json. SIGINT saves a checkpoint and resolves `interrupted` (a second one exits).
+ * RUN/predictions.json, RUN/metrics.json and RUN/curves.svg. SIGINT saves a checkpoint and resolves `interrupted`
+ * (a second one exits).
  * @example const { metrics } = await trainRun(resolveRunConfig({ arch: 'resnet18', data: '/tmp/synth', maxSteps: 20 }), 'runs/r18');
  */
 export async function trainRun(config: RunConfig, out: string, control: TrainRunControl = {}): Promise<TrainRunOutcome> {
-  const { arch, imgSize, batchSize, tasks, weights, seed } = config;
   const quiet = control.quiet ?? false;
   const stderr = control.log ?? ((t: string) => process.stderr.write(t));
   const say = (s: string) => {
@@ -335,170 +527,27 @@ export async function trainRun(config: RunConfig, out: string, control: TrainRun
   };
   let lock: RunLock | undefined;
   try {
-    // what must not change between a run and its resumption: every setting that changes the result
-    const fingerprint = JSON.stringify(config);
-
-    // 1. the run folder: one trainer at a time; restart clears the old run's results; a resume must match
-    lock = await acquireRunLock(out);
-    const ckptDir = join(out, 'checkpoints');
-    if (control.restart) await clearRun(out);
-    const resuming = existsSync(join(ckptDir, 'last')) || (await hasAsideCheckpoint(ckptDir));
-    if (resuming) await checkResumable(out, config);
-    else await checkNoStaleResults(out);
-
-    // 2. the data files and the weights exist (the ImageNet weights are downloaded into the cache now, or
-    //    found there in offline mode), before the dataset is read and the model built
-    const layout = detectDataLayout(config.data);
-    if (layout.layout === 'chexpert') findChexpertCsv(config.data, 'valid');
-    say(`data: ${layout.description}`);
-    const backend = await ensureBackend();
-    if (weights !== 'none') {
-      installNodeWeightsResolver();
-      const download = downloadProgress(`${arch} weights`);
-      await fetchWeights(arch, weights, download);
-      download.done();
-    }
-
-    // 3. the dataset, the model
-    const preprocess = runPreprocess(config);
-    const load = (split: string, train: boolean) =>
-      loadDataset(config.data, {
-        split,
-        tasks,
-        uncertainty: config.uncertainty,
-        views: config.views,
-        imageSize: imgSize,
-        channels: 3,
-        ...preprocess,
-        batchSize,
-        seed,
-        augment: train && config.augment,
-        shuffle: train,
-        onSkip: (p, why) => say(`warning: skipping ${p}: ${why}`),
-      });
-    const trainDs = await load('train', true);
-    const validDs = await load('valid', false);
-    if (!resuming) await writeFileAtomic(join(out, 'config.json'), JSON.stringify(config, null, 2) + '\n');
-
+    const folder = await openRunFolder(out, config, control);
+    lock = folder.lock;
+    const backend = await checkRunInputs(config, say);
+    const data = await loadRunData(config, say);
+    if (!folder.resuming) await writeFileAtomic(join(out, 'config.json'), JSON.stringify(config, null, 2) + '\n');
     say(
-      `chexzoo train: ${arch}${config.truncate ? ` truncated at ${config.truncate}` : ''}, ${imgSize}x${imgSize}, batch ${batchSize}, lr ${config.lr}, ` +
-        `weights ${weights}, backend ${backend}; ${trainDs.size} train / ${validDs.size} valid images, tasks ${tasks.join(', ')}`,
+      `chexzoo train: ${config.arch}${config.truncate ? ` truncated at ${config.truncate}` : ''}, ${config.imgSize}x${config.imgSize}, batch ${config.batchSize}, lr ${config.lr}, ` +
+        `weights ${config.weights}, backend ${backend}; ${data.trainDs.size} train / ${data.validDs.size} valid images, tasks ${config.tasks.join(', ')}`,
     );
-
-    const base = await createModel(arch, {
-      numClasses: tasks.length,
-      inputShape: [imgSize, imgSize, 3],
-      seed,
-      ...(weights !== 'none' ? { weights } : {}), // from the cache filled above
-    });
-    if (config.truncate) {
-      model = truncate(base, config.truncate, { numClasses: tasks.length, seed });
-      base.dispose();
-    } else {
-      model = base;
-    }
-
-    // refuse a configuration that cannot fit before any training work (MemoryError names the largest micro-batch)
-    const plan = planStep(model, batchSize, { microBatch: control.microBatch ?? 'auto' });
-    if (plan.chunks > 1 || plan.checkpointing) {
-      say(`memory: ${plan.checkpointing ? 'gradient checkpointing' : 'plain step'}, ${plan.chunks > 1 ? `${plan.chunks} micro-batches of ${plan.microBatch}` : 'whole batch'} ` +
-        `(estimate ${formatBytes(plan.estimateBytes)}${Number.isFinite(plan.limitBytes) ? ` of ${formatBytes(plan.limitBytes)}` : ''})`);
-    }
-    const posWeights = config.posWeight ? balancedPosWeights(trainDs.targets.y, trainDs.targets.mask, tasks.length) : undefined;
-    const progress = createTrainProgress();
-    const onStep = control.onStep;
+    model = await buildRunModel(config, control, say);
     process.once('SIGINT', onSigint);
     const t0 = Date.now();
-    const result: TrainResult = await train(model, { train: trainDs, valid: validDs }, {
-      lr: config.lr,
-      lrSchedule: config.lrSchedule,
-      ...(config.epochs !== null ? { epochs: config.epochs } : {}),
-      ...(config.maxSteps !== null ? { maxSteps: config.maxSteps } : {}),
-      validateEvery: config.validEvery ?? Math.max(1, Math.min(500, Math.ceil(trainDs.numBatches / TRAIN_DEFAULTS.validationsPerEpoch))),
-      ...(control.checkpointEvery !== undefined ? { checkpointEvery: control.checkpointEvery } : {}),
-      ...(config.patience !== null ? { earlyStopping: { patience: config.patience } } : {}),
-      ...(posWeights ? { loss: { posWeights } } : {}),
-      topK: config.topK,
-      seed,
-      tasks,
-      fingerprint,
-      microBatch: control.microBatch ?? 'auto',
-      store: new FileCheckpointStore(ckptDir),
-      signal: ac.signal,
-      onResume: ({ step, epoch }) => say(`Resuming from the checkpoint at step ${step} (epoch ${epoch + 1}).`),
-      onStep:
-        quiet && !onStep
-          ? undefined
-          : (i) => {
-              if (!quiet) progress.step(i);
-              onStep?.(i);
-            },
-      onValidation: quiet
-        ? undefined
-        : (r) =>
-            progress.line(
-              `step ${r.step}: valid mean AUROC ${r.meanAuroc.toFixed(4)}${r.isBest ? ' (best)' : ''}, train loss ${r.trainLoss.toFixed(4)} | ` +
-                Object.entries(r.perTask).map(([t, v]) => `${t} ${v.toFixed(3)}`).join(', '),
-            ),
-    });
+    const result = await trainInFolder(model, data, { config, ckptDir: folder.ckptDir, signal: ac.signal, control, quiet, say });
     const seconds = (Date.now() - t0) / 1000;
-    progress.done();
     process.removeListener('SIGINT', onSigint);
     if (result.interrupted) {
       say(`Stopped at step ${result.steps}; checkpoint saved. Run the same command again to resume.`);
       return { interrupted: true, result, metrics: undefined, seconds };
     }
-
-    // RUN/model: the best checkpoint (or the final weights without validation results)
-    const store = new FileCheckpointStore(ckptDir);
-    if (result.topK[0]) await copyDirAtomic(store.pathOf(result.topK[0].id), join(out, 'model'));
-    else await copyDirAtomic(join(ckptDir, 'last'), join(out, 'model'));
-
-    const ens = result.ensemble;
-    const last = result.validations.at(-1);
-    const metrics: RunMetrics = {
-      valid: ens
-        ? {
-            meanAuroc: round(ens.meanAuroc),
-            perTask: roundMap(ens.perTask),
-            ci95: ens.ci ? { lower: round(ens.ci.lower), upper: round(ens.ci.upper), perTask: Object.fromEntries(Object.entries(ens.ci.perTask).map(([t, c]) => [t, { lower: round(c.lower), upper: round(c.upper) }])) } : null,
-            undefinedTasks: ens.undefinedTasks,
-            n: ens.n,
-            models: ens.models,
-            prediction: `mean probability of the top-${ens.models} checkpoints`,
-          }
-        : null,
-      best: result.topK[0] ? { step: result.topK[0].step, meanAuroc: round(result.topK[0].meanAuroc), perTask: roundMap(result.topK[0].perTask) } : null,
-      last: last ? { step: last.step, meanAuroc: round(last.meanAuroc), perTask: roundMap(last.perTask) } : null,
-      topK: result.topK.map((e) => ({ id: e.id, step: e.step, meanAuroc: round(e.meanAuroc), path: `checkpoints/${e.id}` })),
-      train: {
-        steps: result.steps,
-        epochs: round(result.epochs),
-        seconds: Math.round(result.seconds * 10) / 10,
-        stoppedEarly: result.stoppedEarly,
-        resumedFrom: result.resumedFrom ?? null,
-        finalLoss: result.lossHistory.at(-1)?.[1] ?? null,
-        backend,
-      },
-      validations: result.validations.map((v) => ({ step: v.step, meanAuroc: round(v.meanAuroc), trainLoss: round(v.trainLoss), perTask: roundMap(v.perTask) })),
-      lossHistory: result.lossHistory.flatMap(([step, loss]): [number, number][] => (Number.isFinite(loss) ? [[step, round(loss)!]] : [])),
-      config,
-    };
-    // predictions before metrics: a run folder with metrics.json is complete
-    const preds = result.ensemblePredictions;
-    if (preds) {
-      const file: RunPredictionsFile = {
-        version: 1,
-        n: preds.n,
-        tasks: preds.tasks,
-        labels: Array.from(preds.labels),
-        mask: Array.from(preds.mask),
-        probs: Array.from(preds.probs, (v) => Math.round(v * 1e6) / 1e6),
-      };
-      await writeFileAtomic(join(out, 'predictions.json'), JSON.stringify(file) + '\n');
-    }
-    await writeFileAtomic(join(out, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
-    await writeRunCurves(out);
+    const metrics = runMetrics(result, config, backend);
+    await writeRunResults(out, folder.ckptDir, result, metrics);
     return { interrupted: false, result, metrics, seconds };
   } finally {
     process.removeListener('SIGINT', onSigint);
