@@ -20,6 +20,7 @@ export function nodeLogits(model: tf.LayersModel, arch: string, rgb: tf.Tensor3D
  * logits against `expected` (Node, TF.js) within relative error `tol`, and the shown probabilities against the page's TF.js ones.
  */
 export async function onnxPanelCheck(page: Page, onnxPath: string, expected: number[], tol: number, check: (name: string, ok: boolean, detail?: string) => void): Promise<void> {
+  await page.evaluate(() => void (document.getElementById('onnxStatus')!.dataset.state = '')); // forget an earlier run
   await page.setInputFiles('#onnxFile', onnxPath);
   await page.waitForFunction(() => ['done', 'error'].includes(document.getElementById('onnxStatus')?.dataset.state ?? ''), null, { timeout: 90_000 });
   const st = await page.evaluate(() => (window as unknown as { chexzooOnnx: PanelState }).chexzooOnnx);

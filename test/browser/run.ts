@@ -78,11 +78,14 @@ writeFileSync(badPath, 'not a model\n');
 // a checkpoint as a PyTorch user would bring it: mobilenet_v3_small with a 5-class head, as .safetensors
 const ckptPath = join(work, 'mobilenet_v3_small-chexpert.safetensors');
 let expectedCkpt: Analysis;
+let expectedCkptLogits: number[];
+const ckptOnnx = join(work, 'mobilenet_v3_small.onnx'); // hard-swish / hard-sigmoid in onnxruntime-web
 {
   const m = await createModel('mobilenet_v3_small', { numClasses: 5 });
   fillFromFormula(m);
   const bytes = toSafetensors(m);
   writeFileSync(ckptPath, bytes);
+  writeFileSync(ckptOnnx, toOnnx(m));
   m.dispose();
   // what the page does with it: build the architecture with 5 outputs and load the checkpoint
   const fresh = await createModel('mobilenet_v3_small', { numClasses: 5 });
@@ -90,6 +93,7 @@ let expectedCkpt: Analysis;
   const g = tf.tensor3d(Int32Array.from(phantom.data), [IMAGE, IMAGE, 1], 'int32');
   const c3 = tf.tile(g, [1, 1, 3]) as tf.Tensor3D;
   expectedCkpt = await analyze(fresh, 'mobilenet_v3_small', c3);
+  expectedCkptLogits = nodeLogits(fresh, 'mobilenet_v3_small', c3);
   tf.dispose([g, c3]);
   fresh.dispose();
 }
@@ -233,6 +237,7 @@ async function runOn(backend: 'wasm' | 'webgl', tol: number, extraArgs: string[]
       const dhc = maxAbsDiff(r.heatmap, expectedCkpt.cam.heatmap);
       check(`.safetensors checkpoint (mobilenet_v3_small, 224 x 224): probabilities and heatmap equal Node's (${dpc.toExponential(2)}, ${dhc.toExponential(2)})`, dpc <= tol && dhc <= tol && r.block === expectedCkpt.cam.block, r.message);
       await page.screenshot({ path: join(shots, `demo-${backend}-checkpoint.png`) });
+      await onnxPanelCheck(page, ckptOnnx, expectedCkptLogits, tol, check);
     }
     check('no uncaught page errors', consoleErrors.length === 0, consoleErrors.join('; '));
   } finally {
