@@ -4,8 +4,9 @@
 // equal what the same code computes in Node for the same model and image. The page's server is stopped before
 // the files are given, so the page works offline once loaded. Runs on wasm, and on WebGL when headless
 // Chromium offers it (SwiftShader); screenshots go to test/browser/screenshots/.
-// ONNX: on wasm, the page's ONNX panel runs the model's toOnnx export in onnxruntime-web; its logits must equal
-// Node's TF.js ones (onnx-check.ts).
+// ONNX: the page's ONNX panel runs toOnnx exports (resnet18/layer3, mobilenet_v3_small) in onnxruntime-web on wasm,
+// and resnet18/layer3 on its WebGPU provider (Chromium's WebGPU on SwiftShader; skipped, said so, without an adapter);
+// the logits must equal Node's TF.js ones (onnx-check.ts).
 // Training: one step through the memory planner (train-probe.ts) in the page on wasm, with a small `memoryLimit`
 // that makes the planner choose checkpointing and micro-batches; loss and gradients must equal Node's.
 // `npm run test:browser -- --train-full resnet18` instead measures one step at 320 px, batch 16 in the page
@@ -24,7 +25,7 @@ import { analyze, overlay, type Analysis } from '../../examples/browser/pipeline
 import { buildDemo, serveDemo } from '../../examples/browser/serve.mjs';
 import { fillFromFormula } from '../helpers/formula.js';
 import { trainProbe, type TrainProbeOptions, type TrainProbeResult } from './train-probe.js';
-import { nodeLogits, onnxPanelCheck } from './onnx-check.js';
+import { nodeLogits, onnxPanelCheck, onnxWebGpuCheck } from './onnx-check.js';
 import { toOnnx } from '../../src/onnx/export.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -316,6 +317,7 @@ try {
   await runOn('wasm', 1e-4, ['--disable-gpu']);
   // WebGL in headless Chromium without a GPU: ANGLE on SwiftShader (float32 textures; a looser tolerance)
   await runOn('webgl', 1e-3, ['--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist'], 5e-3);
+  await onnxWebGpuCheck({ files, serveDemo, chromium, executablePath: CHROMIUM, baseArgs: BASE_ARGS, modelDir, imagePath: pngPath, onnxPath: join(work, 'model.onnx'), expected: expectedLogits, profile: mkdtempSync(join(tmpdir(), 'chexzoo-chromium-')) }, check, log);
   await addTrainPage();
   await trainCheck();
 } finally {
