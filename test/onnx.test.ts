@@ -2,14 +2,15 @@
 // model's outputs (rel. err <= 1e-4) at batch 1 and 3; Debian's python3-onnx checker (full_check) accepts every
 // file. Plain `npm test` covers every op kind on small inputs (conv + folded BN, depthwise, concat + unfolded BN,
 // relu / relu6 / swish / hard-swish / hard-sigmoid, squeeze-excitation, max / avg pools with and without
-// count_include_pad, truncated, feature extractor, fine-tuned); FULL_TESTS runs all 17 architectures at default sizes.
+// count_include_pad, truncated, feature extractor, fine-tuned); FULL_TESTS runs all 17 architectures at default sizes
+// and the cross-check with torch.onnx.export of torchvision's module.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { toOnnx } from '../src/onnx/export.js';
 import { saveOnnx } from '../src/node/onnx.js';
 import { saveModel } from '../src/node/weights/fs-io.js';
@@ -81,20 +82,29 @@ async function zoo(arch: string, o: { imageSize?: number; numClasses?: number } 
   return m;
 }
 
+let shared: tf.LayersModel | undefined;
+/** One mobilenet_v3_small (64 px, 5 classes, formula weights) for the tests that only read it. */
+async function mv3(): Promise<tf.LayersModel> {
+  return (shared ??= await zoo('mobilenet_v3_small', { imageSize: 64, numClasses: 5 }));
+}
+afterAll(() => shared?.dispose());
+
 describe('toOnnx + onnxruntime-node', () => {
-  const SMALL: [string, number][] = [
-    ['mobilenet_v3_small', 64], // depthwise, hard-swish, hard-sigmoid, squeeze-excitation
-    ['efficientnet_b0', 64], // swish, sigmoid gate, stochastic depth (identity)
-  ];
-  for (const [arch, size] of SMALL) {
-    it(`${arch} at ${size} px gives our logits`, async () => {
-      const leaks = leakCheck();
-      const m = await zoo(arch, { imageSize: size, numClasses: 5 });
-      await expectSameOutputs(arch, m);
-      m.dispose();
-      leaks.check();
-    });
-  }
+  it('mobilenet_v3_small at 64 px gives our logits (depthwise, hard-swish, hard-sigmoid, squeeze-excitation), leaking no tensor', async () => {
+    const m = await mv3();
+    const leaks = leakCheck();
+    await expectSameOutputs('mobilenet_v3_small', m);
+    leaks.check();
+  });
+
+  it('efficientnet_b0 after features.4 with a head (swish, sigmoid gate, stochastic depth as identity)', async () => {
+    const full = bare('efficientnet_b0', 64);
+    const m = truncate(full, 'features.4', { numClasses: 5, seed: 2 });
+    full.dispose();
+    fillFromFormula(m);
+    await expectSameOutputs('efficientnet_b0-features.4', m);
+    m.dispose();
+  });
 
   it('five truncated models: resnet18, densenet121 (concat, unfolded BN), inception_v3 (count_include_pad), inception_v4 (no count), mobilenet_v2 (relu6)', async () => {
     const cases: [string, number, string, number][] = [
@@ -128,7 +138,7 @@ describe('toOnnx + onnxruntime-node', () => {
 
   it('a fine-tuned model (weights and BN statistics moved by training), through `chexzoo export --format onnx`', async () => {
     // mobilenet_v3_small: its saved folder writes hard-swish as Rescaling / relu6 / Multiply (src/weights/portable.ts)
-    const m = resetClassifier(await zoo('mobilenet_v3_small', { imageSize: 64 }), { numClasses: 4, seed: 3 });
+    const m = resetClassifier(await mv3(), { numClasses: 4, seed: 3 }); // a copy: the shared model is not touched
     const opt = tf.train.sgd(0.05);
     const x = tf.tensor4d(randomArray(4 * 64 * 64 * 3, 11, -1, 1), [4, 64, 64, 3]);
     const y = tf.tensor2d(randomArray(16, 12).map((v) => (v > 0.5 ? 1 : 0)), [4, 4]);
@@ -148,13 +158,11 @@ describe('toOnnx + onnxruntime-node', () => {
   });
 
   it('dynamic batch and size: one file runs at another batch and input size', async () => {
-    const m = await zoo('mobilenet_v3_small', { imageSize: 64, numClasses: 5 });
-    const s = await ort.InferenceSession.create(toOnnx(m));
+    const s = await ort.InferenceSession.create(toOnnx(await mv3()));
     const x = new ort.Tensor('float32', randomArray(2 * 3 * 96 * 80, 5), [2, 3, 96, 80]);
     const out = await s.run({ pixel_values: x });
     expect(out.logits!.dims).toEqual([2, 5]);
     await s.release();
-    m.dispose();
   });
 
   it('names initializers after the PyTorch state dict and fails clearly on unsupported layers', async () => {
@@ -167,6 +175,23 @@ describe('toOnnx + onnxruntime-node', () => {
     const odd = tf.sequential({ layers: [tf.layers.conv2d({ inputShape: [8, 8, 3], filters: 2, kernelSize: 3 }), tf.layers.flatten()] });
     expect(() => toOnnx(odd)).toThrow(/Flatten.*no ONNX conversion/);
     odd.dispose();
+  });
+
+  it('chexzoo export refuses bad flags with a clear message (exit 2) and a missing model (exit 1)', async () => {
+    const err: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
+    try {
+      expect(await runExport(['--model', tmp, '--format', 'tflite', '--out', 'x.tflite'])).toBe(2);
+      expect(err.join('')).toMatch(/--format 'tflite' is not one of safetensors, onnx, transformers/);
+      expect(await runExport(['--model', tmp, '--format', 'onnx', '--out', 'x.safetensors'])).toBe(2);
+      expect(err.join('')).toMatch(/--out 'x\.safetensors' must end in \.onnx/);
+      expect(await runExport(['--model', tmp, '--format', 'transformers', '--out', 'served'])).toBe(2);
+      expect(err.join('')).toMatch(/--format transformers with --model needs --labels/);
+      expect(await runExport(['--model', join(tmp, 'nothing'), '--format', 'onnx', '--out', join(tmp, 'n.onnx')])).toBe(1);
+      expect(err.join('')).toMatch(/no saved model at .*model\.json missing/);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it.runIf(FULL_TESTS)('all 17 architectures at their default sizes (FULL_TESTS)', async () => {
@@ -196,7 +221,7 @@ describe('cross-check with torch.onnx.export (FULL_TESTS)', () => {
     const theirsPath = join(tmp, 'torch-mobilenet_v3_small.onnx');
     const r = spawnSync('/usr/bin/python3', ['tools/onnx_torch_export.py', 'mobilenet_v3_small', '5', '64', theirsPath], { encoding: 'utf8' });
     expect(r.status, r.stdout + r.stderr).toBe(0);
-    const m = await zoo('mobilenet_v3_small', { imageSize: 64, numClasses: 5 });
+    const m = await mv3();
     const [a, b] = await Promise.all([ort.InferenceSession.create(toOnnx(m)), ort.InferenceSession.create(theirsPath)]);
     const x = tf.tensor4d(randomArray(3 * 64 * 64 * 3, 21, -1, 1), [3, 64, 64, 3]);
     const [ya, yb] = [(await theirs(a, x))[0]!, (await theirs(b, x))[0]!];
@@ -204,7 +229,6 @@ describe('cross-check with torch.onnx.export (FULL_TESTS)', () => {
     expect(relErr(ya, ours(m, x)[0]!)).toBeLessThanOrEqual(1e-4);
     tf.dispose(x);
     await Promise.all([a.release(), b.release()]);
-    m.dispose();
   });
 });
 
@@ -215,8 +239,12 @@ describe('python3-onnx checker', () => {
     throw new Error('CHEXZOO_REQUIRE_PYTHON=1: install python3-onnx (Debian) so tools/onnx_check.py can run.');
   });
   if (!available && !required) console.warn('SKIPPED (not passed): python3-onnx missing, the ONNX checker did not run.');
-  it.runIf(available)('accepts every exported file (check_model full_check=True)', () => {
-    expect(written.length).toBeGreaterThan(0);
+  it.runIf(available)('accepts every exported file (check_model full_check=True)', async () => {
+    if (written.length === 0) {
+      // run alone (-t): check one file of our own
+      written.push(join(tmp, 'alone.onnx'));
+      await saveOnnx(await mv3(), written[0]!);
+    }
     const r = spawnSync('/usr/bin/python3', ['tools/onnx_check.py', ...written], { encoding: 'utf8' });
     writeFileSync(join(tmp, 'check.log'), r.stdout + r.stderr);
     expect(r.status, r.stdout + r.stderr).toBe(0);

@@ -31,6 +31,10 @@ export async function saveTransformersJs(model: tf.LayersModel, dir: string, opt
   if (model.inputs[0]!.shape[3] !== 3) {
     throw new Error(`Transformers.js export needs an RGB model (its processor converts images to RGB); '${model.name}' takes ${model.inputs[0]!.shape[3]} channel(s). Use saveOnnx and feed the grayscale input yourself.`);
   }
+  const [, h, w] = model.inputs[0]!.shape;
+  if (h !== options.size || w !== options.size) {
+    throw new Error(`Transformers.js export: '${model.name}' takes ${h} x ${w} pixels but size is ${options.size}; the processor resizes to size x size, so give the model's (square) input size.`);
+  }
   const { config, preprocessor } = transformersConfig(options);
   const bytes = toOnnx(model);
   await replaceDirAtomic(dir, async (tmp) => {

@@ -4,8 +4,9 @@
 // equal what the same code computes in Node for the same model and image. The page's server is stopped before
 // the files are given, so the page works offline once loaded. Runs on wasm, and on WebGL when headless
 // Chromium offers it (SwiftShader); screenshots go to test/browser/screenshots/.
-// ONNX: on wasm, the page's ONNX panel runs the model's toOnnx export in onnxruntime-web; its logits must equal
-// Node's TF.js ones (onnx-check.ts).
+// ONNX: the page's ONNX panel runs toOnnx exports (resnet18/layer3, mobilenet_v3_small) in onnxruntime-web on wasm,
+// and resnet18/layer3 on its WebGPU provider (Chromium's WebGPU on SwiftShader; skipped, said so, without an adapter);
+// the logits must equal Node's TF.js ones (onnx-check.ts).
 // Training: one step through the memory planner (train-probe.ts) in the page on wasm, with a small `memoryLimit`
 // that makes the planner choose checkpointing and micro-batches; loss and gradients must equal Node's.
 // WebGPU (issue 23): the demo and a training step also run on WebGPU, on the SwiftShader adapter Chromium exposes
@@ -29,7 +30,7 @@ import { buildDemo, serveDemo } from '../../examples/browser/serve.mjs';
 import { fillFromFormula } from '../helpers/formula.js';
 import { SWIFTSHADER_ICD } from '../helpers/webgpu.js';
 import { trainProbe, type TrainProbeOptions, type TrainProbeResult } from './train-probe.js';
-import { nodeLogits, onnxPanelCheck } from './onnx-check.js';
+import { nodeLogits, onnxPanelCheck, onnxWebGpuCheck } from './onnx-check.js';
 import { toOnnx } from '../../src/onnx/export.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -86,11 +87,14 @@ writeFileSync(badPath, 'not a model\n');
 // a checkpoint as a PyTorch user would bring it: mobilenet_v3_small with a 5-class head, as .safetensors
 const ckptPath = join(work, 'mobilenet_v3_small-chexpert.safetensors');
 let expectedCkpt: Analysis;
+let expectedCkptLogits: number[];
+const ckptOnnx = join(work, 'mobilenet_v3_small.onnx'); // hard-swish / hard-sigmoid in onnxruntime-web
 {
   const m = await createModel('mobilenet_v3_small', { numClasses: 5 });
   fillFromFormula(m);
   const bytes = toSafetensors(m);
   writeFileSync(ckptPath, bytes);
+  writeFileSync(ckptOnnx, toOnnx(m));
   m.dispose();
   // what the page does with it: build the architecture with 5 outputs and load the checkpoint
   const fresh = await createModel('mobilenet_v3_small', { numClasses: 5 });
@@ -98,6 +102,7 @@ let expectedCkpt: Analysis;
   const g = tf.tensor3d(Int32Array.from(phantom.data), [IMAGE, IMAGE, 1], 'int32');
   const c3 = tf.tile(g, [1, 1, 3]) as tf.Tensor3D;
   expectedCkpt = await analyze(fresh, 'mobilenet_v3_small', c3);
+  expectedCkptLogits = nodeLogits(fresh, 'mobilenet_v3_small', c3);
   tf.dispose([g, c3]);
   fresh.dispose();
 }
@@ -246,6 +251,7 @@ async function runOn(backend: 'wasm' | 'webgl' | 'webgpu', tol: number, extraArg
       const dhc = maxAbsDiff(r.heatmap, expectedCkpt.cam.heatmap);
       check(`.safetensors checkpoint (mobilenet_v3_small, 224 x 224): probabilities and heatmap equal Node's (${dpc.toExponential(2)}, ${dhc.toExponential(2)})`, dpc <= tol && dhc <= tol && r.block === expectedCkpt.cam.block, r.message);
       await page.screenshot({ path: join(shots, `demo-${backend}-checkpoint.png`) });
+      await onnxPanelCheck(page, ckptOnnx, expectedCkptLogits, tol, check);
     }
     check('no uncaught page errors', consoleErrors.length === 0, consoleErrors.join('; '));
   } finally {
@@ -361,6 +367,7 @@ try {
   await runOn('webgl', 1e-3, ['--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist'], 5e-3);
   // WebGPU on Chromium's SwiftShader adapter (float32 like wasm; Grad-CAM at an inner block magnifies noise)
   await runOn('webgpu', 1e-4, WEBGPU_ARGS, 1e-3);
+  await onnxWebGpuCheck({ files, serveDemo, chromium, executablePath: CHROMIUM, baseArgs: BASE_ARGS, modelDir, imagePath: pngPath, onnxPath: join(work, 'model.onnx'), expected: expectedLogits, profile: mkdtempSync(join(tmpdir(), 'chexzoo-chromium-')) }, check, log);
   await addTrainPage();
   await trainCheck();
   await trainCheckWebGPU();
