@@ -8,14 +8,16 @@
 Constructing a model with `weights=` would download from GitHub, so the models are built with
 `weights=None` and filled with seeded random weights (torch.manual_seed), then saved whole with
 `torch.save(model)` exactly as torchxrayvision's release files are: once in the zip format and once in the
-legacy format (`_use_new_zipfile_serialization=False`, the format of the v1 release files).
+legacy format (`_use_new_zipfile_serialization=False`: the pre-1.6 format, which files saved by older torch use).
 
-Default (small, committed under test/fixtures/xrv/): a reduced torchxrayvision DenseNet
-(growth_rate 8, block_config (1, 2, 2, 1), 16 initial features, 1 channel, 18 outputs) at 64 px, ~80 KB, plus
-a torchxrayvision ResNet-50-shaped state dict is not written here (the 512 px ResNet file is a plain torchvision
-state dict, see --full). --full writes the real sizes into DIR (not committed; ~28 MB and ~95 MB): a whole
-DenseNet-121 module (224 px) and the ResNet-50 state dict torchxrayvision's ResNet loads (512 px); the tests
-make them at run time under FULL_TESTS when /usr/bin/python3 has torch.
+Default (committed under test/fixtures/xrv/, ~620 KB): a reduced torchxrayvision DenseNet (growth_rate 8,
+block_config (1, 2, 2, 1), 16 initial features, 1 channel, 18 outputs; 64 px) saved whole in both formats with its
+pathologies and op_threshs, its input, a 600 x 520 grey radiograph PNG with torchxrayvision's preprocessing of it
+(normalize, XRayCenterCrop, XRayResizer(224)), and the demo's path (that radiograph at 64 px through the model).
+--full writes real sizes into DIR, for tests that make them at run time (test/xrv-full.test.ts under FULL_TESTS,
+test/browser/xrv.ts; never committed: ~28 MB each format and ~95 MB): a whole DenseNet-121 (224 px) and, with
+--xrv-src, the ResNet-50 state dict torchxrayvision's ResNet loads (512 px). Without --xrv-src (CI has no
+torchxrayvision checkout), --full uses a stand-in: torchvision's densenet121 with torchxrayvision's changes.
 
 Also writes xrv_ref.json: the input (NCHW, already in [-1024, 1024]), the logits of torchxrayvision's
 forward with op_threshs unset, the calibrated outputs of its forward with op_threshs set (sigmoid + op_norm),
