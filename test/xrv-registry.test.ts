@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ensureBackend } from '../src/backend/index.js';
 import { cachePath, installNodeWeightsResolver } from '../src/node/weights/fetch-node.js';
+import { loadModel, saveModel } from '../src/node/weights/fs-io.js';
 import { loadWeights } from '../src/weights/load.js';
 import { findWeightsByTag, getPreprocessConfig, getWeightsInfo, weightsTags } from '../src/weights/manifest.js';
 import { getOutputInfo } from '../src/weights/outputs.js';
@@ -119,6 +120,12 @@ describe('a tag resolves like imagenet: cache, trust on first use, mirror, offli
     expect(report.outputs?.source).toBe('xrv-all');
     const cached = cachePath(`${mirror}/${info.fileName}`, { fileName: info.fileName });
     expect(existsSync(`${cached}.sha256`)).toBe(true);
+    // kept in the model's metadata: a saved model still knows its outputs
+    const saved = join(cache, 'saved');
+    await saveModel(m, saved);
+    const back = await loadModel(saved);
+    expect(getOutputInfo(back)).toEqual(getOutputInfo(m));
+    back.dispose();
     process.env.CHEXZOO_OFFLINE = '1';
     const m2 = model();
     await loadWeights(m2, 'xrv-all', { arch: 'densenet121', log: () => {} });
