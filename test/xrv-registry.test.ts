@@ -134,6 +134,12 @@ describe('a tag resolves like imagenet: cache, trust on first use, mirror, offli
     m2.dispose();
   });
 
+  it('a tag of another architecture is an error that names the right one', async () => {
+    const m = model();
+    await expect(loadWeights(m, 'xrv-res512-all', { arch: 'densenet121', log: () => {} })).rejects.toThrow(/'xrv-res512-all' are registered for resnet50, not for densenet121/);
+    m.dispose();
+  });
+
   it('offline with an empty cache says which URL and where to put the file', async () => {
     delete process.env.CHEXZOO_WEIGHTS_MIRROR;
     process.env.CHEXZOO_OFFLINE = '1';
