@@ -192,6 +192,22 @@ describe('hostile whole-module files are refused by name, with bounded work', ()
     expect(Date.now() - t0).toBeLessThan(1000);
   });
 
+  it('one memoized 10,000-item list as 10,000 root attributes reads at most 100,000 items in all', async () => {
+    const { moduleInfo } = await import('../src/weights/modules.js');
+    const p = new Pkl().op(0x28);
+    for (let i = 0; i < 10_000; i++) p.op(0x4b, i & 0xff);
+    p.op(0x6c).put(0).op(0x30);
+    p.newobj(XRV, 'DenseNet').op(0x7d, 0x28);
+    for (let i = 0; i < 10_000; i++) p.str(`a${i}`).get(0);
+    p.op(0x75, 0x62);
+    const bytes = p.bytes();
+    expect(bytes.length).toBeLessThan(200_000);
+    const t0 = Date.now();
+    const info = moduleInfo(unpickle(bytes).value as never);
+    expect(Object.keys(info.attributes).length).toBe(10);
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
   it("a legacy file's module source text is ignored, never run", () => {
     // magic, protocol, sys info, root (a module named by the ('module', class, file, source) persistent id), keys
     const magic = new Pkl().op(0x8a, 10, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19).bytes();

@@ -88,14 +88,19 @@ export function moduleTensors(root: PyObject): Map<string, PickledTensor> {
 
 const isScalar = (v: unknown): boolean => v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
 
+/** List elements read from all root attributes together; torchxrayvision's need 36 (pathologies, targets). */
+const MAX_ATTRIBUTE_ELEMENTS = 100_000;
+
 /**
- * A plain value (string, number, boolean, None, or a list of at most 10,000 of them), else undefined. Lists of
- * lists are not walked: a memoized list referenced 10,000 times from another would otherwise cost 10^8 steps.
+ * A plain value (string, number, boolean, None, or a list of them), else undefined. Lists of lists are not walked,
+ * and `budget` bounds the list elements read in all: a memoized list referenced from 10,000 attributes (or from
+ * another list 10,000 times) would otherwise cost 10^8 steps for a few hundred kilobytes.
  */
-function plain(v: unknown): unknown {
+function plain(v: unknown, budget: { left: number }): unknown {
   if (isScalar(v)) return v;
-  if (Array.isArray(v) && !(v instanceof PySet) && v.length <= 10_000 && v.every(isScalar)) return [...v];
-  return undefined;
+  if (!Array.isArray(v) || v instanceof PySet || v.length > budget.left) return undefined;
+  budget.left -= v.length;
+  return v.every(isScalar) ? [...v] : undefined;
 }
 
 /**
@@ -106,9 +111,10 @@ function plain(v: unknown): unknown {
 export function moduleInfo(root: PyObject): ModuleInfo {
   const state = stateOf(root, '');
   const attributes: Record<string, unknown> = {};
+  const budget = { left: MAX_ATTRIBUTE_ELEMENTS };
   for (const [k, v] of state) {
     if (typeof k !== 'string' || k.startsWith('_') || k === 'training' || k === '__proto__') continue;
-    const p = plain(v);
+    const p = plain(v, budget);
     if (p !== undefined) attributes[k] = p;
   }
   const info: ModuleInfo = { className: root.cls.qualified, attributes };
