@@ -55,14 +55,17 @@ function entries(state: Map<unknown, unknown>, field: string, path: string, work
 }
 
 /** Names in `_non_persistent_buffers_set`: buffers that `state_dict()` leaves out. */
-function nonPersistent(state: Map<unknown, unknown>): Set<string> {
+function nonPersistent(state: Map<unknown, unknown>, work: { left: number }): Set<string> {
   const s = state.get('_non_persistent_buffers_set');
-  return new Set(s instanceof PySet ? s.filter((x): x is string => typeof x === 'string') : []);
+  if (!(s instanceof PySet)) return new Set();
+  work.left -= s.length;
+  if (work.left < 0) throw new PickleError(`The module tree has more than ${MAX_ENTRIES} parameters, buffers and submodules (shared dicts reused over and over); refusing a hostile or corrupt file.`);
+  return new Set(s.filter((x): x is string => typeof x === 'string'));
 }
 
 /** The tensors of one module (parameters, then persistent buffers) under `prefix`. */
 function ownTensors(state: Map<unknown, unknown>, path: string, out: Map<string, PickledTensor>, work: { left: number }): void {
-  const skip = nonPersistent(state);
+  const skip = nonPersistent(state, work);
   for (const field of ['_parameters', '_buffers']) {
     for (const [name, t] of entries(state, field, path, work)) {
       if (t === null || (field === '_buffers' && skip.has(name))) continue;
