@@ -22,7 +22,8 @@ import { createModel } from '../src/zoo/registry.js';
 import { FULL_TESTS, relErr } from './helpers/index.js';
 
 const PY = '/usr/bin/python3';
-const hasTorch = existsSync(PY) && spawnSync(PY, ['-c', 'import torch, torchvision'], { stdio: 'ignore' }).status === 0;
+// probed only under FULL_TESTS: importing torch takes seconds
+const hasTorch = FULL_TESTS && existsSync(PY) && spawnSync(PY, ['-c', 'import torch, torchvision'], { stdio: 'ignore' }).status === 0;
 const xrvSrc = process.env.CHEXZOO_XRV_SRC;
 const why = !FULL_TESTS ? 'FULL_TESTS is off' : !hasTorch ? `${PY} has no torch/torchvision` : '';
 if (why) console.warn(`[xrv-full] SKIPPED (${why}): full-size torchxrayvision checkpoints through createModel are NOT tested in this run.`);
