@@ -31,7 +31,8 @@ describe('the demo page on a torchxrayvision checkpoint', () => {
     const before = tf.memory().numTensors;
     const r = await analyzeXrv({ model, outputs }, rgb);
     expect(tf.memory().numTensors).toBe(before);
-    expect(r.probabilities.map((p) => p.task)).toEqual(ref.pathologies);
+    // the fixture's operating points leave output 14 (Lung Lesion) without one, as several torchxrayvision weights do
+    expect(r.probabilities.map((p) => p.task)).toEqual(ref.pathologies.map((t, i) => (i === 14 ? `${t} (no operating point)` : t)));
     const ours = r.probabilities.map((p) => p.probability);
     expect(relErr(ours, ref.demo.calibrated)).toBeLessThanOrEqual(1e-4);
     expect(r.cam.heatmap.length).toBe(64 * 64);

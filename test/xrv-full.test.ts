@@ -3,7 +3,7 @@
 // - a whole pickled DenseNet-121 (1 channel, 18 outputs) in the zip and legacy formats: torchxrayvision's own class
 //   when CHEXZOO_XRV_SRC names a torchxrayvision checkout, else torchvision's densenet121 with torchxrayvision's
 //   changes (the same computation; its pickle names torchvision's classes);
-// - with CHEXZOO_XRV_SRC, the ResNet-50 (512 px) state dict torchxrayvision's ResNet loads.
+// - the ResNet-50 (512 px) state dict torchxrayvision's ResNet loads (torchvision's resnet50, 1-channel conv1).
 // The files are served as the registry's release file names from a mirror folder (CHEXZOO_WEIGHTS_MIRROR).
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -22,11 +22,12 @@ import { createModel } from '../src/zoo/registry.js';
 import { FULL_TESTS, relErr } from './helpers/index.js';
 
 const PY = '/usr/bin/python3';
-const hasTorch = existsSync(PY) && spawnSync(PY, ['-c', 'import torch, torchvision'], { stdio: 'ignore' }).status === 0;
+// probed only under FULL_TESTS: importing torch takes seconds
+const hasTorch = FULL_TESTS && existsSync(PY) && spawnSync(PY, ['-c', 'import torch, torchvision'], { stdio: 'ignore' }).status === 0;
 const xrvSrc = process.env.CHEXZOO_XRV_SRC;
 const why = !FULL_TESTS ? 'FULL_TESTS is off' : !hasTorch ? `${PY} has no torch/torchvision` : '';
 if (why) console.warn(`[xrv-full] SKIPPED (${why}): full-size torchxrayvision checkpoints through createModel are NOT tested in this run.`);
-else if (!xrvSrc) console.warn('[xrv-full] CHEXZOO_XRV_SRC is unset: the DenseNet-121 is the torchvision stand-in, and the ResNet-50 512 px case is NOT tested.');
+else if (!xrvSrc) console.warn("[xrv-full] CHEXZOO_XRV_SRC is unset: the DenseNet-121 is the torchvision stand-in, not torchxrayvision's class.");
 
 interface FullRef { models: Record<string, { input_shape: number[]; input_file: string; logits: number[]; files: Record<string, string> }> }
 
@@ -93,7 +94,7 @@ describe.skipIf(Boolean(why))('full-size torchxrayvision checkpoints (createMode
     expect(out.metrics?.last?.step).toBe(1);
   }, 300_000);
 
-  it.skipIf(!xrvSrc)("createModel('resnet50', { weights: 'xrv-res512-all' }) at 512 px gives the reference logits", async () => {
+  it("createModel('resnet50', { weights: 'xrv-res512-all' }) at 512 px gives the reference logits", async () => {
     const model = await createModel('resnet50', { weights: 'xrv-res512-all', load: { log: () => {} } });
     try {
       expect(model.inputs[0]!.shape).toEqual([null, 512, 512, 1]);

@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ensureBackend } from '../src/backend/index.js';
 import { cachePath, installNodeWeightsResolver } from '../src/node/weights/fetch-node.js';
+import { loadModel, saveModel } from '../src/node/weights/fs-io.js';
 import { loadWeights } from '../src/weights/load.js';
 import { findWeightsByTag, getPreprocessConfig, getWeightsInfo, weightsTags } from '../src/weights/manifest.js';
 import { getOutputInfo } from '../src/weights/outputs.js';
@@ -119,12 +120,24 @@ describe('a tag resolves like imagenet: cache, trust on first use, mirror, offli
     expect(report.outputs?.source).toBe('xrv-all');
     const cached = cachePath(`${mirror}/${info.fileName}`, { fileName: info.fileName });
     expect(existsSync(`${cached}.sha256`)).toBe(true);
+    // kept in the model's metadata: a saved model still knows its outputs
+    const saved = join(cache, 'saved');
+    await saveModel(m, saved);
+    const back = await loadModel(saved);
+    expect(getOutputInfo(back)).toEqual(getOutputInfo(m));
+    back.dispose();
     process.env.CHEXZOO_OFFLINE = '1';
     const m2 = model();
     await loadWeights(m2, 'xrv-all', { arch: 'densenet121', log: () => {} });
     expect(requests.length).toBe(1);
     m.dispose();
     m2.dispose();
+  });
+
+  it('a tag of another architecture is an error that names the right one', async () => {
+    const m = model();
+    await expect(loadWeights(m, 'xrv-res512-all', { arch: 'densenet121', log: () => {} })).rejects.toThrow(/'xrv-res512-all' are registered for resnet50, not for densenet121/);
+    m.dispose();
   });
 
   it('offline with an empty cache says which URL and where to put the file', async () => {

@@ -176,6 +176,21 @@ describe('hostile whole-module files are refused by name, with bounded work', ()
     expect(Date.now() - t0).toBeLessThan(2000);
   });
 
+  it('one memoized _parameters dict of 5,000 entries shared by 5,000 modules is refused fast', async () => {
+    const { moduleTensors } = await import('../src/weights/modules.js');
+    const p = new Pkl().op(0x7d, 0x28);
+    for (let i = 0; i < 5000; i++) p.str(`p${i}`).op(0x4e);
+    p.op(0x75).put(0).op(0x30);
+    p.newobj(XRV, 'DenseNet').op(0x7d).str('_modules').op(0x7d, 0x28);
+    for (let i = 0; i < 5000; i++) p.str(`m${i}`).newobj(XRV, '_DenseLayer').op(0x7d).str('_parameters').get(0).op(0x73, 0x62);
+    p.op(0x75, 0x73, 0x62);
+    const bytes = p.bytes();
+    expect(bytes.length).toBeLessThan(500_000); // 25 million entries to walk without the bound
+    const t0 = Date.now();
+    expect(() => moduleTensors(unpickle(bytes).value as never)).toThrow(/more than 200000 parameters, buffers and submodules/);
+    expect(Date.now() - t0).toBeLessThan(2000);
+  });
+
   it('a huge memo of one list referenced 10,000 times as a root attribute costs no more than its bytes', async () => {
     const { moduleInfo } = await import('../src/weights/modules.js');
     const p = new Pkl().op(0x28);
@@ -189,6 +204,22 @@ describe('hostile whole-module files are refused by name, with bounded work', ()
     const info = moduleInfo(unpickle(bytes).value as never);
     expect(info.labels).toBeUndefined();
     expect(info.attributes.pathologies).toBeUndefined();
+    expect(Date.now() - t0).toBeLessThan(1000);
+  });
+
+  it('one memoized 10,000-item list as 10,000 root attributes reads at most 100,000 items in all', async () => {
+    const { moduleInfo } = await import('../src/weights/modules.js');
+    const p = new Pkl().op(0x28);
+    for (let i = 0; i < 10_000; i++) p.op(0x4b, i & 0xff);
+    p.op(0x6c).put(0).op(0x30);
+    p.newobj(XRV, 'DenseNet').op(0x7d, 0x28);
+    for (let i = 0; i < 10_000; i++) p.str(`a${i}`).get(0);
+    p.op(0x75, 0x62);
+    const bytes = p.bytes();
+    expect(bytes.length).toBeLessThan(200_000);
+    const t0 = Date.now();
+    const info = moduleInfo(unpickle(bytes).value as never);
+    expect(Object.keys(info.attributes).length).toBe(10);
     expect(Date.now() - t0).toBeLessThan(1000);
   });
 

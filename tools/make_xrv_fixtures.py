@@ -8,14 +8,16 @@
 Constructing a model with `weights=` would download from GitHub, so the models are built with
 `weights=None` and filled with seeded random weights (torch.manual_seed), then saved whole with
 `torch.save(model)` exactly as torchxrayvision's release files are: once in the zip format and once in the
-legacy format (`_use_new_zipfile_serialization=False`, the format of the v1 release files).
+legacy format (`_use_new_zipfile_serialization=False`: the pre-1.6 format, which files saved by older torch use).
 
-Default (small, committed under test/fixtures/xrv/): a reduced torchxrayvision DenseNet
-(growth_rate 8, block_config (1, 2, 2, 1), 16 initial features, 1 channel, 18 outputs) at 64 px, ~80 KB, plus
-a torchxrayvision ResNet-50-shaped state dict is not written here (the 512 px ResNet file is a plain torchvision
-state dict, see --full). --full writes the real sizes into DIR (not committed; ~28 MB and ~95 MB): a whole
-DenseNet-121 module (224 px) and the ResNet-50 state dict torchxrayvision's ResNet loads (512 px); the tests
-make them at run time under FULL_TESTS when /usr/bin/python3 has torch.
+Default (committed under test/fixtures/xrv/, ~620 KB): a reduced torchxrayvision DenseNet (growth_rate 8,
+block_config (1, 2, 2, 1), 16 initial features, 1 channel, 18 outputs; 64 px) saved whole in both formats with its
+pathologies and op_threshs, its input, a 600 x 520 grey radiograph PNG with torchxrayvision's preprocessing of it
+(normalize, XRayCenterCrop, XRayResizer(224)), and the demo's path (that radiograph at 64 px through the model).
+--full writes real sizes into DIR, for tests that make them at run time (test/xrv-full.test.ts under FULL_TESTS,
+test/browser/xrv.ts; never committed: ~28 MB each format and ~95 MB): a whole DenseNet-121 (224 px) and the
+ResNet-50 state dict torchxrayvision's ResNet loads (512 px; torchvision's resnet50 with a 1-channel conv1). Without --xrv-src (CI has no
+torchxrayvision checkout), --full uses a stand-in: torchvision's densenet121 with torchxrayvision's changes.
 
 Also writes xrv_ref.json: the input (NCHW, already in [-1024, 1024]), the logits of torchxrayvision's
 forward with op_threshs unset, the calibrated outputs of its forward with op_threshs set (sigmoid + op_norm),
@@ -145,6 +147,25 @@ def preprocess_fixture(xrv, out):
             'steps': 'xrv.datasets.normalize(img, 255); XRayCenterCrop(); XRayResizer(224)'}
 
 
+def resnet50_state(out):
+    """torchxrayvision's ResNet-50 release file: the state dict of a torchvision resnet50 with 18 outputs and a
+    1-channel conv1 (its ResNet class builds exactly that and load_state_dict()s the file); torchvision only."""
+    import torch
+    import torchvision
+    res = torchvision.models.resnet50(num_classes=18)
+    res.conv1 = torch.nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    fill(res, 3)
+    xr = radiograph(512, 4)
+    res.eval()
+    with torch.no_grad():
+        rl = res(xr)
+    p = os.path.join(out, 'xrv_resnet50_state.pt')
+    torch.save(res.state_dict(), p)
+    with open(os.path.join(out, 'xrv_resnet50_input.bin'), 'wb') as f:
+        f.write(xr.numpy().astype('<f4').tobytes())
+    return {'input_shape': list(xr.shape), 'input_file': 'xrv_resnet50_input.bin', 'logits': rl.flatten().tolist(), 'files': {'zip': os.path.basename(p)}}
+
+
 def full_stand_in(out):
     """--full without torchxrayvision's source (CI): torchvision's densenet121 with torchxrayvision's changes
     (18 outputs, 1-channel conv0), saved whole; its forward is torchxrayvision's DenseNet forward without
@@ -163,7 +184,7 @@ def full_stand_in(out):
         f.write(x.numpy().astype('<f4').tobytes())
     ref = {'source': 'torchvision stand-in (no --xrv-src)', 'models': {'xrv_densenet121': {
         'input_shape': list(x.shape), 'input_file': 'xrv_densenet121_input.bin', 'logits': logits.flatten().tolist(),
-        'files': {k: os.path.basename(v) for k, v in paths.items()}}}}
+        'files': {k: os.path.basename(v) for k, v in paths.items()}}, 'xrv_resnet50': resnet50_state(out)}}
     with open(os.path.join(out, 'xrv_ref.json'), 'w') as f:
         json.dump(ref, f, indent=1)
     print('wrote', out, '(torchvision stand-in)')
@@ -236,20 +257,7 @@ def main():
         'globals': {k: pickle_globals(v) for k, v in paths.items()},
     }
     if args.full:
-        # torchxrayvision's ResNet: a torchvision resnet50 with a 1-channel conv1 whose release file is a state dict
-        import torchvision
-        res = torchvision.models.resnet50(num_classes=18)
-        res.conv1 = torch.nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
-        fill(res, 3)
-        xr = radiograph(512, 4)
-        res.eval()
-        with torch.no_grad():
-            rl = res(xr)
-        p = os.path.join(args.out, 'xrv_resnet50_state.pt')
-        torch.save(res.state_dict(), p)
-        ref['models']['xrv_resnet50'] = {'input_shape': list(xr.shape), 'input_file': 'xrv_resnet50_input.bin', 'logits': rl.flatten().tolist(), 'files': {'zip': os.path.basename(p)}}
-        with open(os.path.join(args.out, 'xrv_resnet50_input.bin'), 'wb') as f:
-            f.write(xr.numpy().astype('<f4').tobytes())
+        ref['models']['xrv_resnet50'] = resnet50_state(args.out)
     with open(os.path.join(args.out, 'xrv_ref.json'), 'w') as f:
         json.dump(ref, f, indent=1)
         f.write('\n')

@@ -116,7 +116,10 @@ export async function analyzeXrv(xrv: Pick<XrvModel, 'model' | 'outputs'>, rgb: 
     });
     const inputRgba = new Uint8ClampedArray(await shown.data());
     shown.dispose();
-    return { probabilities: labelled.map(([task, i]) => ({ task, probability: p[i]!, index: i })), cam, inputRgba };
+    // torchxrayvision gives 0.5 where an output has no operating point: say so rather than show a bare 50%
+    const noOp = (i: number): boolean => outputs.opThreshs !== undefined && (outputs.opThreshs[i] === null || Number.isNaN(outputs.opThreshs[i]));
+    const rows = labelled.map(([task, i]) => ({ task: noOp(i) ? `${task} (no operating point)` : task, probability: p[i]!, index: i }));
+    return { probabilities: rows, cam, inputRgba };
   } finally {
     x.dispose();
   }

@@ -30,7 +30,8 @@ Exit codes: 0 done, 1 failure, 2 usage error, 130 interrupted (resumable).
                         check: lower it to resume a run that ran out of memory
   --lr X                Adam learning rate (default ${TRAIN_DEFAULTS.lrPretrained} with pretrained weights, ${TRAIN_DEFAULTS.lrScratch} from scratch)
   --lr-schedule S       constant (default) or cosine
-  --weights W           imagenet | none (default: from scratch) | PATH (.pth, .safetensors, model.json)
+  --weights W           imagenet | none (default: from scratch) | PATH (.pth, .safetensors, model.json) |
+                        another registered tag of the architecture (xrv-all: torchxrayvision's chest X-ray weights)
   --truncate BLOCK      cut the network after block BLOCK (chexzoo truncate --arch A lists them; -K drops the last K)
                         and add a new head
   --uncertainty U       ones (default) | zeros | ignore: what uncertain labels become

@@ -12,7 +12,7 @@ import {
   stripDataParallel,
   type CheckpointFilter,
 } from './filters.js';
-import { getWeightsInfo, hasWeights, type WeightsInfo } from './manifest.js';
+import { findWeightsByTag, getWeightsInfo, hasWeights, type WeightsInfo } from './manifest.js';
 import { outputInfoOf, setOutputInfo, type OutputInfo } from './outputs.js';
 import { findSpec, specOfModel } from '../zoo/catalog.js';
 import { getWeightsResolver, type ResolvedWeights, type WeightsRequest } from './resolver.js';
@@ -236,6 +236,8 @@ function registeredTag(model: tf.LayersModel, source: WeightsSource, options: Lo
     }
     return { arch, tag: source };
   }
+  const other = findWeightsByTag(source);
+  if (other) throw new Error(`Weights '${source}' are registered for ${other.arch}, not for ${arch ?? `'${model.name}'`}: build a ${other.arch} (createModel('${other.arch}', { weights: '${source}' })).`);
   return undefined;
 }
 

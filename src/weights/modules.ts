@@ -24,6 +24,12 @@ const MAX_DEPTH = 64;
 /** Most module records walked; DenseNet-121 has ~430. A shared submodule is walked once per path, so a small hostile file could otherwise fan out exponentially. */
 const MAX_MODULES = 100_000;
 
+/**
+ * Most parameter, buffer and submodule entries walked in all; DenseNet-121 has ~1,500. A memoized `_parameters`
+ * dict shared by thousands of modules would otherwise be walked once per module.
+ */
+const MAX_ENTRIES = 200_000;
+
 /** Buffer the root may carry that is metadata, not a weight (torchxrayvision's operating points). */
 export const OP_THRESHS_KEY = 'op_threshs';
 
@@ -32,10 +38,12 @@ function stateOf(obj: PyObject, path: string): Map<unknown, unknown> {
   return obj.state;
 }
 
-function entries(state: Map<unknown, unknown>, field: string, path: string): [string, unknown][] {
+function entries(state: Map<unknown, unknown>, field: string, path: string, work: { left: number }): [string, unknown][] {
   const m = state.get(field);
   if (m === undefined || m === null) return [];
   if (!(m instanceof Map)) throw new PickleError(`Module '${path || '(root)'}' has ${field} = ${describe(m)}, not a dict.`);
+  work.left -= m.size;
+  if (work.left < 0) throw new PickleError(`The module tree has more than ${MAX_ENTRIES} parameters, buffers and submodules (shared dicts reused over and over); refusing a hostile or corrupt file.`);
   const out: [string, unknown][] = [];
   for (const [k, v] of m) {
     if (typeof k !== 'string' || k.length === 0 || k.length > 256 || k.includes('.')) {
@@ -47,16 +55,19 @@ function entries(state: Map<unknown, unknown>, field: string, path: string): [st
 }
 
 /** Names in `_non_persistent_buffers_set`: buffers that `state_dict()` leaves out. */
-function nonPersistent(state: Map<unknown, unknown>): Set<string> {
+function nonPersistent(state: Map<unknown, unknown>, work: { left: number }): Set<string> {
   const s = state.get('_non_persistent_buffers_set');
-  return new Set(s instanceof PySet ? s.filter((x): x is string => typeof x === 'string') : []);
+  if (!(s instanceof PySet)) return new Set();
+  work.left -= s.length;
+  if (work.left < 0) throw new PickleError(`The module tree has more than ${MAX_ENTRIES} parameters, buffers and submodules (shared dicts reused over and over); refusing a hostile or corrupt file.`);
+  return new Set(s.filter((x): x is string => typeof x === 'string'));
 }
 
 /** The tensors of one module (parameters, then persistent buffers) under `prefix`. */
-function ownTensors(state: Map<unknown, unknown>, path: string, out: Map<string, PickledTensor>): void {
-  const skip = nonPersistent(state);
+function ownTensors(state: Map<unknown, unknown>, path: string, out: Map<string, PickledTensor>, work: { left: number }): void {
+  const skip = nonPersistent(state, work);
   for (const field of ['_parameters', '_buffers']) {
-    for (const [name, t] of entries(state, field, path)) {
+    for (const [name, t] of entries(state, field, path, work)) {
       if (t === null || (field === '_buffers' && skip.has(name))) continue;
       if (!(t instanceof PickledTensor)) throw new PickleError(`'${path}${name}' in ${field} is ${describe(t)}, not a tensor.`);
       out.set(`${path}${name}`, t);
@@ -71,12 +82,13 @@ function ownTensors(state: Map<unknown, unknown>, path: string, out: Map<string,
 export function moduleTensors(root: PyObject): Map<string, PickledTensor> {
   const out = new Map<string, PickledTensor>();
   let walked = 0;
+  const work = { left: MAX_ENTRIES };
   const visit = (obj: PyObject, path: string, depth: number): void => {
     if (depth > MAX_DEPTH) throw new PickleError(`Modules nest deeper than ${MAX_DEPTH} levels; refusing a hostile or corrupt file.`);
     if (++walked > MAX_MODULES) throw new PickleError(`The module tree has more than ${MAX_MODULES} modules (shared submodules reused over and over); refusing a hostile or corrupt file.`);
     const state = stateOf(obj, path);
-    ownTensors(state, path, out);
-    for (const [name, child] of entries(state, '_modules', path)) {
+    ownTensors(state, path, out, work);
+    for (const [name, child] of entries(state, '_modules', path, work)) {
       if (child === null) continue;
       if (!(child instanceof PyObject)) throw new PickleError(`Submodule '${path}${name}' is ${describe(child)}, not a module.`);
       visit(child, `${path}${name}.`, depth + 1);
@@ -88,14 +100,19 @@ export function moduleTensors(root: PyObject): Map<string, PickledTensor> {
 
 const isScalar = (v: unknown): boolean => v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
 
+/** List elements read from all root attributes together; torchxrayvision's need 36 (pathologies, targets). */
+const MAX_ATTRIBUTE_ELEMENTS = 100_000;
+
 /**
- * A plain value (string, number, boolean, None, or a list of at most 10,000 of them), else undefined. Lists of
- * lists are not walked: a memoized list referenced 10,000 times from another would otherwise cost 10^8 steps.
+ * A plain value (string, number, boolean, None, or a list of them), else undefined. Lists of lists are not walked,
+ * and `budget` bounds the list elements read in all: a memoized list referenced from 10,000 attributes (or from
+ * another list 10,000 times) would otherwise cost 10^8 steps for a few hundred kilobytes.
  */
-function plain(v: unknown): unknown {
+function plain(v: unknown, budget: { left: number }): unknown {
   if (isScalar(v)) return v;
-  if (Array.isArray(v) && !(v instanceof PySet) && v.length <= 10_000 && v.every(isScalar)) return [...v];
-  return undefined;
+  if (!Array.isArray(v) || v instanceof PySet || v.length > budget.left) return undefined;
+  budget.left -= v.length;
+  return v.every(isScalar) ? [...v] : undefined;
 }
 
 /**
@@ -106,9 +123,10 @@ function plain(v: unknown): unknown {
 export function moduleInfo(root: PyObject): ModuleInfo {
   const state = stateOf(root, '');
   const attributes: Record<string, unknown> = {};
+  const budget = { left: MAX_ATTRIBUTE_ELEMENTS };
   for (const [k, v] of state) {
     if (typeof k !== 'string' || k.startsWith('_') || k === 'training' || k === '__proto__') continue;
-    const p = plain(v);
+    const p = plain(v, budget);
     if (p !== undefined) attributes[k] = p;
   }
   const info: ModuleInfo = { className: root.cls.qualified, attributes };

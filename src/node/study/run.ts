@@ -586,7 +586,7 @@ export async function readStudyRun(dir: string): Promise<StudyRunRead> {
   const predictions: RunPredictions = { n: pf.n, tasks: pf.tasks, labels: pf.labels, mask: pf.mask, probs: pf.probs };
   const truncatedAt = typeof config.truncate === 'string' && config.truncate !== '' ? config.truncate : null;
   const info = getModelInfo(arch);
-  const init: StudyInit = study?.init ?? (config.weights === 'none' || config.weights === undefined ? 'random' : 'imagenet');
+  const init: StudyInit = study?.init ?? (config.weights === 'none' || config.weights === undefined ? 'random' : Object.values(CXR_WEIGHTS).includes(String(config.weights)) ? 'cxr' : 'imagenet');
   const seed = study?.seed ?? (typeof config.seed === 'number' ? config.seed : 0);
   const cfg = study?.config ?? `${arch}.${init}.${truncatedAt ?? 'full'}`;
   let params: number;
