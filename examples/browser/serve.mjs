@@ -11,6 +11,16 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 const WASM_DIR = join(root, 'node_modules/@tensorflow/tfjs-backend-wasm/dist');
 const WASM_FILES = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'];
+// DICOM (examples/browser/dicom.ts): the codecs' .wasm files are served beside app.js; dicom-parser's UMD wrapper
+// and the emscripten loaders `require` Node modules only on Node, so those resolve to an empty module in the page
+const CODEC_WASM = ['codec-libjpeg-turbo-8bit/dist/libjpegturbowasm_decode.wasm', 'codec-charls/dist/charlswasm_decode.wasm', 'codec-openjpeg/dist/openjpegwasm_decode.wasm', 'codec-openjph/dist/openjphjs.wasm'];
+const nodeStubs = {
+  name: 'node-stubs',
+  setup(b) {
+    b.onResolve({ filter: /^(zlib|fs|path|crypto|module|url|worker_threads)$/ }, (a) => ({ path: a.path, namespace: 'node-stub' }));
+    b.onLoad({ filter: /.*/, namespace: 'node-stub' }, () => ({ contents: 'module.exports = {};' }));
+  },
+};
 
 /** The page's files in memory: path -> { type, body }. */
 export async function buildDemo() {
@@ -24,11 +34,13 @@ export async function buildDemo() {
     sourcemap: false,
     write: false,
     logLevel: 'warning',
+    plugins: [nodeStubs],
   });
   const files = new Map();
   files.set('/', { type: 'text/html; charset=utf-8', body: readFileSync(join(here, 'index.html')) });
   files.set('/app.js', { type: 'text/javascript; charset=utf-8', body: out.outputFiles[0].contents });
   for (const f of WASM_FILES) files.set(`/${f}`, { type: 'application/wasm', body: readFileSync(join(WASM_DIR, f)) });
+  for (const f of CODEC_WASM) files.set(`/${f.split('/').pop()}`, { type: 'application/wasm', body: readFileSync(join(root, 'node_modules/@cornerstonejs', f)) });
   return files;
 }
 
