@@ -12,6 +12,8 @@
 // `npm run bench -- --memory` runs the memory benchmark instead (bench/memory.ts); `npm run bench -- --backend
 // webgpu` times WebGPU beside wasm per architecture (bench/gpu.ts).
 // `--onnx` adds onnxruntime-node on the exported model (one thread, all cores) to the inference rounds (bench/onnx.ts).
+// `npm run bench -- --memory` runs the memory benchmark instead (bench/memory.ts); `--decode-only` only the image
+// decoding throughput (JPEG and DICOM at 320 px, bench/decode.ts), which the full run also reports (--no-decode).
 // Usage: npm run bench -- [--archs resnet18,densenet121] [--runs 5] [--warmup 2] [--loop-steps 100]
 //        [--no-loop | --loop-only] [--no-torch] [--onnx] [--force] [--out bench/results]
 import * as tf from '@tensorflow/tfjs';
@@ -26,6 +28,7 @@ import { optimizeForInference } from '../src/inference.js';
 import { writeSynthDataset } from '../src/node/data/synth-node.js';
 import { cpuMs } from './probe.js';
 import { onnxSides } from './onnx.js';
+import { decodeBench, decodeMarkdown, type DecodeBenchResult } from './decode.js';
 
 const DEFAULT_ARCHS = ['resnet18', 'densenet121', 'mobilenet_v2', 'efficientnet_b0'];
 const PY = '/usr/bin/python3';
@@ -240,6 +243,7 @@ async function main() {
   const rows: ArchResult[] = [];
   let loop: LoopResult | undefined;
   let torchRss: number | undefined;
+  let decode: DecodeBenchResult | undefined;
   try {
     for (const arch of loopOnly ? [] : archs) {
       console.error(`${arch} ...`);
@@ -248,6 +252,10 @@ async function main() {
     if (withLoop) {
       console.error(`training loop (resnet18, ${loopSteps} steps) ...`);
       loop = await benchLoop();
+    }
+    if (!flag('no-decode')) {
+      console.error('image decoding (JPEG and DICOM at 320 px) ...');
+      decode = await decodeBench(Number(arg('decode-images', '64')), Number(arg('decode-source', '1024')));
     }
     torchRss = torch ? (await torch.ask({ cmd: 'rss' })).peakRssMb : undefined;
   } finally {
@@ -317,6 +325,8 @@ async function main() {
         `(all cores ${fmt((loop.torchAllMs ?? NaN) / 1000, 1)} s; its loops alone ${fmt((loop.torchLoopMs ?? NaN) / 1000, 1)} s / ${fmt((loop.torchAllLoopMs ?? NaN) / 1000, 1)} s): ratio ${fmt(summary.loopRatio, 2)} (all cores ${fmt(summary.loopRatioAllCores, 2)}; target <= 4).${loop.error ? ` Error: ${loop.error}` : ''}`
       : 'Training loop: not run (--no-loop).',
     '',
+    decode ? decodeMarkdown(decode) : 'Image decoding: not run (--no-decode).',
+    '',
     `Peak RSS: TF.js process ${fmt(meta.tfjsPeakRssMb)} MB (cumulative over the run), PyTorch worker ${fmt(meta.torchPeakRssMb)} MB.`,
     '',
   ].join('\n');
@@ -326,12 +336,14 @@ async function main() {
     process.exit(3);
   }
   mkdirSync(outDir, { recursive: true });
-  writeAtomic(join(outDir, 'latest.json'), JSON.stringify({ meta, summary, table, loop, raw: rows }, null, 2) + '\n');
+  writeAtomic(join(outDir, 'latest.json'), JSON.stringify({ meta, summary, table, loop, decode, raw: rows }, null, 2) + '\n');
   writeAtomic(join(outDir, 'latest.md'), md);
   console.error(`wrote ${join(outDir, 'latest.md')} and latest.json`);
 }
 
-if (process.argv.includes('--memory')) {
+if (process.argv.includes('--decode-only')) {
+  console.log(decodeMarkdown(await decodeBench(Number(arg('decode-images', '64')), Number(arg('decode-source', '1024')))));
+} else if (process.argv.includes('--memory')) {
   const { memoryBench } = await import('./memory.js');
   await memoryBench();
 } else if (arg('backend', '') === 'webgpu') {

@@ -31,7 +31,7 @@ if (why) console.warn(`[xrv-full] SKIPPED (${why}): full-size torchxrayvision ch
 it.runIf(FULL_TESTS && !hasTorch && process.env.CHEXZOO_REQUIRE_PYTHON === '1')('is required (CHEXZOO_REQUIRE_PYTHON=1) but /usr/bin/python3 lacks torch / torchvision', () => {
   throw new Error('CHEXZOO_REQUIRE_PYTHON=1: install python3-torch and python3-torchvision (Debian) for the full-size torchxrayvision checks.');
 });
-else if (!xrvSrc) console.warn("[xrv-full] CHEXZOO_XRV_SRC is unset: the DenseNet-121 is the torchvision stand-in, not torchxrayvision's class.");
+if (!why && !xrvSrc) console.warn("[xrv-full] CHEXZOO_XRV_SRC is unset: the DenseNet-121 is the torchvision stand-in, not torchxrayvision's class.");
 
 interface FullRef { models: Record<string, { input_shape: number[]; input_file: string; logits: number[]; files: Record<string, string> }> }
 

@@ -20,6 +20,8 @@ Policy scaling (docs/dicom.md; src/dicom/intensity.ts implements the same):
   (R*19595 + G*38470 + B*7471 + 0x8000) >> 16, over 255.
 
 Outputs: test/fixtures/dicom/NAME.dcm, NAME.expected.u16 (round(v * 65535), little endian) and manifest.json.
+UIDs are deterministic, so a rerun rewrites the same bytes, except u12_j2k_lossy.dcm (gdcm gives a lossy file a
+new UID; its expected pixels do not change).
 """
 import json
 import os
@@ -72,10 +74,19 @@ def colour_phantom(seed):
     return np.clip(np.round(a), 0, 255).astype(np.uint8)
 
 
+_uid_counter = [0]
+
+
+def fixture_uid():
+    """Deterministic UIDs (a counter as the entropy source), so rerunning the script rewrites the same bytes."""
+    _uid_counter[0] += 1
+    return generate_uid(prefix='1.2.826.0.1.3680043.10.543.', entropy_srcs=[f'chexzoo-fixture-{_uid_counter[0]}'])
+
+
 def base_dataset(ts, sop=DX_UID):
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop
-    meta.MediaStorageSOPInstanceUID = generate_uid(prefix='1.2.826.0.1.3680043.10.543.')
+    meta.MediaStorageSOPInstanceUID = fixture_uid()
     meta.TransferSyntaxUID = ts
     meta.ImplementationClassUID = '1.2.826.0.1.3680043.10.543.1'
     ds = FileDataset(None, {}, file_meta=meta, preamble=b'\0' * 128)
@@ -83,8 +94,8 @@ def base_dataset(ts, sop=DX_UID):
     ds.is_implicit_VR = ts == ImplicitVRLittleEndian
     ds.SOPClassUID = sop
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID = generate_uid(prefix='1.2.826.0.1.3680043.10.543.')
-    ds.SeriesInstanceUID = generate_uid(prefix='1.2.826.0.1.3680043.10.543.')
+    ds.StudyInstanceUID = fixture_uid()
+    ds.SeriesInstanceUID = fixture_uid()
     # identifying tags that decodeDicom must never return (test/dicom.test.ts checks)
     ds.PatientName = 'Fixture^Synthetic'
     ds.PatientID = 'FIXTURE-0001'
@@ -329,14 +340,15 @@ def encode_compressed(fx, tmp, u12, u8, mf, rgb_ds, a12, a8, amf, rgb):
     transcode(u8, 'u8_rle', ['gdcmconv', '--rle', '{inp}', '{out}'], fx, {}, a8)
     transcode(rgb_ds, 'rgb8_rle', ['gdcmconv', '--rle', '{inp}', '{out}'], fx, {}, rgb)
     transcode(mf, 'u12_multiframe_rle_f1', ['gdcmconv', '--rle', '{inp}', '{out}'], fx, {'frame': 1}, amf)
-    transcode(u8, 'u8_jpeg_baseline', ['dcmcjpeg', '+eb', '+q', '95', '{inp}', '{out}'], fx, {'lossy': True}, None)
-    transcode(rgb_ds, 'rgb8_jpeg_baseline', ['dcmcjpeg', '+eb', '+q', '95', '+cy', '{inp}', '{out}'], fx, {'lossy': True}, None)
-    transcode(u8, 'u8_jpeg_extended', ['dcmcjpeg', '+ee', '+q', '95', '{inp}', '{out}'], fx, {'lossy': True}, None)
-    transcode(u12, 'u12_jpeg_extended', ['dcmcjpeg', '+ee', '+q', '95', '{inp}', '{out}'], fx, {'lossy': True}, None)
+    transcode(u8, 'u8_jpeg_baseline', ['dcmcjpeg', '+un', '+eb', '+q', '95', '{inp}', '{out}'], fx, {'lossy': True}, None)
+    transcode(rgb_ds, 'rgb8_jpeg_baseline', ['dcmcjpeg', '+un', '+eb', '+q', '95', '+cy', '{inp}', '{out}'], fx, {'lossy': True}, None)
+    transcode(u8, 'u8_jpeg_extended', ['dcmcjpeg', '+un', '+ee', '+q', '95', '{inp}', '{out}'], fx, {'lossy': True}, None)
+    transcode(u12, 'u12_jpeg_extended', ['dcmcjpeg', '+un', '+ee', '+q', '95', '{inp}', '{out}'], fx, {'lossy': True}, None)
     transcode(u12, 'u12_jpeg_lossless_sv1', ['dcmcjpeg', '+e1', '{inp}', '{out}'], fx, {}, a12)
     transcode(u8, 'u8_jpeg_lossless_sv1', ['dcmcjpeg', '+e1', '{inp}', '{out}'], fx, {}, a8)
+    transcode(u12, 'u12_jpeg_lossless_sv6', ['dcmcjpeg', '+el', '+sv', '6', '{inp}', '{out}'], fx, {}, a12)
     transcode(u12, 'u12_jpegls_lossless', ['dcmcjpls', '+el', '{inp}', '{out}'], fx, {}, a12)
-    transcode(u12, 'u12_jpegls_near', ['dcmcjpls', '+en', '+md', '2', '{inp}', '{out}'], fx, {'lossy': True}, None)
+    transcode(u12, 'u12_jpegls_near', ['dcmcjpls', '+un', '+en', '+md', '2', '{inp}', '{out}'], fx, {'lossy': True}, None)
     transcode(u12, 'u12_j2k_lossless', ['gdcmconv', '--j2k', '{inp}', '{out}'], fx, {}, a12)
     transcode(u12, 'u12_j2k_lossy', ['gdcmconv', '--j2k', '--lossy', '-q', '60', '{inp}', '{out}'], fx, {'lossy': True}, None)
     transcode(rgb_ds, 'rgb8_j2k_lossless', ['gdcmconv', '--j2k', '{inp}', '{out}'], fx, {}, rgb)

@@ -6,6 +6,7 @@ import { backendLabel, mountBackendPicker, startBackend } from './backend.js';
 import { analyze, archOfModel, checkModel, overlay, blocksOf, type Analysis } from './pipeline.js';
 import { analyzeXrv, labelledOutputs, tryLoadXrv, type XrvModel } from './xrv.js';
 import { initOnnxPanel } from './onnx.js';
+import { loadDicomFile, looksLikeDicomFile, pagePolicy } from './dicom.js';
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 const archSel = $<HTMLSelectElement>('arch');
@@ -137,8 +138,20 @@ async function loadModelFiles(files: File[]): Promise<void> {
 async function loadImageFile(file: File): Promise<void> {
   setStatus('busy');
   try {
+    if (looksLikeDicomFile(file)) {
+      // DICOM hook (examples/browser/dicom.ts): decodeDicom with the page's policy; the window is shown
+      const d = await loadDicomFile(file, pagePolicy());
+      state.image?.dispose();
+      state.image = d.image;
+      state.imageName = file.name;
+      $('dicomInfo').textContent = d.description;
+      say(`Image: ${file.name} (${d.width} x ${d.height}).`);
+      await run();
+      return;
+    }
+    $('dicomInfo').textContent = '';
     const isImage = /^image\/(png|jpeg)$/.test(file.type) || /\.(png|jpe?g)$/i.test(file.name);
-    if (!isImage) throw new Error(`'${file.name}' is not a PNG or JPEG image (${file.type || 'unknown type'}). Drop a chest X-ray as .png or .jpg.`);
+    if (!isImage) throw new Error(`'${file.name}' is not a PNG or JPEG image (${file.type || 'unknown type'}). Drop a chest X-ray as .png, .jpg or .dcm.`);
     let bitmap: ImageBitmap;
     try {
       // exact pixels: no colour management, no premultiplication

@@ -14,6 +14,16 @@ const WASM_FILES = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tf
 // onnxruntime-web's loader and binary (its WebGPU build, which runs wasm too), for the ONNX panel (onnx.ts)
 const ORT_DIR = join(root, 'node_modules/onnxruntime-web/dist');
 const ORT_FILES = ['ort-wasm-simd-threaded.jsep.mjs', 'ort-wasm-simd-threaded.jsep.wasm'];
+// DICOM (examples/browser/dicom.ts): the codecs' .wasm files are served beside app.js; dicom-parser's UMD wrapper
+// and the emscripten loaders `require` Node modules only on Node, so those resolve to an empty module in the page
+const CODEC_WASM = ['codec-libjpeg-turbo-8bit/dist/libjpegturbowasm_decode.wasm', 'codec-charls/dist/charlswasm_decode.wasm', 'codec-openjpeg/dist/openjpegwasm_decode.wasm', 'codec-openjph/dist/openjphjs.wasm'];
+const nodeStubs = {
+  name: 'node-stubs',
+  setup(b) {
+    b.onResolve({ filter: /^(zlib|fs|path|crypto|module|url|worker_threads)$/ }, (a) => ({ path: a.path, namespace: 'node-stub' }));
+    b.onLoad({ filter: /.*/, namespace: 'node-stub' }, () => ({ contents: 'module.exports = {};' }));
+  },
+};
 
 /** The page's files in memory: path -> { type, body }. */
 export async function buildDemo() {
@@ -27,6 +37,7 @@ export async function buildDemo() {
     sourcemap: false,
     write: false,
     logLevel: 'warning',
+    plugins: [nodeStubs],
   });
   const files = new Map();
   files.set('/', { type: 'text/html; charset=utf-8', body: readFileSync(join(here, 'index.html')) });
@@ -36,6 +47,7 @@ export async function buildDemo() {
     const type = f.endsWith('.mjs') ? 'text/javascript; charset=utf-8' : 'application/wasm';
     files.set(`/${f}`, { type, body: readFileSync(join(ORT_DIR, f)) });
   }
+  for (const f of CODEC_WASM) files.set(`/${f.split('/').pop()}`, { type: 'application/wasm', body: readFileSync(join(root, 'node_modules/@cornerstonejs', f)) });
   return files;
 }
 

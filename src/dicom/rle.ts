@@ -1,6 +1,7 @@
 // DICOM RLE Lossless (PS3.5 Annex G). Written here because no maintained standalone package decodes it (the
-// cornerstone loader's RLE decoder is not published on its own); the format is a fully specified PackBits
-// variant of a few lines, and every length is checked against the declared frame so bad input cannot overrun.
+// cornerstone loader's RLE decoder is not published on its own; the npm package dicom-rle is a 0.0.x release
+// of one author, not in wide use); the format is a fully specified PackBits variant of a few lines, and every
+// length is checked against the declared frame so bad input cannot overrun.
 import { DicomError } from './errors.js';
 
 /**

@@ -129,7 +129,7 @@ export interface StudyFindings {
 export interface StudyResults {
   version: 1;
   preset: string;
-  data: { dir: string; kind: 'synthetic' | 'chexpert'; train: number | null; valid: number | null; tasks: string[]; imgSize: number | null };
+  data: { dir: string; /** 'synthetic' phantoms, else the layout found (CheXpert, MIMIC-CXR(-JPG), a labelled CSV) */ kind: 'synthetic' | 'chexpert' | 'mimic-cxr' | 'mimic-cxr-jpg' | 'csv'; train: number | null; valid: number | null; tasks: string[]; imgSize: number | null };
   settings: Record<string, unknown>;
   runs: StudyRunResult[];
   skipped: StudySkipped[];

@@ -15,14 +15,14 @@
 // checks say so and are skipped; CHEXZOO_REQUIRE_WEBGPU=1 makes that a failure.
 // `npm run test:browser -- --train-full resnet18` instead measures one step at 320 px, batch 16 in the page
 // (minutes and up to 4 GiB: not part of the test).
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { chromium, type Page } from 'playwright-core';
 import { build } from 'esbuild';
-import { createModel, ensureBackend, estimateStepBytes, loadWeights, renderSynthImage, synthRecords, toSafetensors, truncate } from '../../src/index.js';
+import { createModel, decodeDicom, ensureBackend, estimateStepBytes, loadWeights, renderSynthImage, synthRecords, toSafetensors, truncate } from '../../src/index.js';
 import { loadModel, saveModel } from '../../src/node.js';
 import { analyze, overlay, type Analysis } from '../../examples/browser/pipeline.js';
 // @ts-expect-error plain ESM script without types
@@ -114,6 +114,12 @@ const expected: Analysis = await analyze(nodeModel, 'resnet18', rgb);
 const expectedLayer2: Analysis = await analyze(nodeModel, 'resnet18', rgb, { block: 'layer2', classIndex: 1 });
 const expectedLogits = nodeLogits(nodeModel, 'resnet18', rgb); // for the ONNX panel
 tf.dispose([gray, rgb]);
+// a DICOM fixture (JPEG-LS, 12-bit) as the page decodes it: decodeDicom, 0-255 grey replicated to RGB
+const dicomPath = new URL('../fixtures/dicom/u12_jpegls_lossless.dcm', import.meta.url).pathname;
+const dicomImg = await decodeDicom(new Uint8Array(readFileSync(dicomPath)), { name: 'u12_jpegls_lossless.dcm' });
+const dicomRgb = tf.tile(tf.tensor3d(Int32Array.from(dicomImg.pixels, (v) => Math.round(v * 255)), [dicomImg.height, dicomImg.width, 1], 'int32'), [1, 1, 3]) as tf.Tensor3D;
+const expectedDicom: Analysis = await analyze(nodeModel, 'resnet18', dicomRgb, { block: 'layer2' });
+dicomRgb.dispose();
 nodeModel.dispose();
 log(`Node (wasm): probabilities ${expected.probabilities.map((p) => p.probability.toFixed(4)).join(' ')}, explained class ${expected.cam.classIndex} at ${expected.cam.block}`);
 
@@ -233,6 +239,27 @@ async function runOn(backend: 'wasm' | 'webgl' | 'webgpu', tol: number, extraArg
     const dh2 = maxAbsDiff(r.heatmap, expectedLayer2.cam.heatmap);
     check(`block and task pickers: Cardiomegaly at layer2 equals Node's (max |diff| ${dh2.toExponential(2)} <= ${camTol})`, dh2 <= camTol && r.block === 'layer2' && r.classIndex === 1);
     await page.screenshot({ path: join(shots, `demo-${backend}-layer2.png`) });
+
+    // a DICOM dropped on the page: decoded by decodeDicom in the page (JPEG-LS codec), window and policy shown
+    const dt = await page.evaluateHandle((b64) => {
+      const bin = atob(b64);
+      const u = Uint8Array.from(bin, (c) => c.charCodeAt(0));
+      const d = new DataTransfer();
+      d.items.add(new File([u], 'u12_jpegls_lossless.dcm', { type: 'application/dicom' }));
+      return d;
+    }, readFileSync(dicomPath).toString('base64'));
+    await page.dispatchEvent('#drop', 'drop', { dataTransfer: dt });
+    await page.waitForFunction(() => (/DICOM/.test(document.getElementById('dicomInfo')!.textContent ?? '') && document.body.dataset.status === 'done') || document.body.dataset.status === 'error', null, { timeout: 60_000 });
+    const info = (await page.textContent('#dicomInfo')) ?? '';
+    check('a dropped DICOM shows its window and the policy', /DICOM 64 x 48, MONOCHROME2, JPEG-LS Lossless; policy 'voi': window LINEAR centre 2000 width 3000/.test(info), info);
+    r = await readPage(page);
+    const dpd = maxAbsDiff(r.probabilities, expectedDicom.probabilities.map((p) => p.probability));
+    const dhd = maxAbsDiff(r.heatmap, expectedDicom.cam.heatmap);
+    check(`DICOM: probabilities and heatmap equal Node's decodeDicom path (${dpd.toExponential(2)}, ${dhd.toExponential(2)})`, dpd <= tol && dhd <= camTol, r.message);
+    await page.screenshot({ path: join(shots, `demo-${backend}-dicom.png`) });
+    // the phantom again, so the checks below see the image they expect
+    await page.setInputFiles('#imageFile', pngPath);
+    await page.waitForFunction(() => document.getElementById('dicomInfo')!.textContent === '' && ['done', 'error'].includes(document.body.dataset.status ?? ''), null, { timeout: 60_000 });
     if (backend === 'wasm') {
       // a .safetensors checkpoint: refused with a clear message for the wrong architecture, loaded for the right one
       await page.selectOption('#arch', 'resnet18');

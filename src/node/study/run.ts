@@ -5,7 +5,7 @@ import { promises as fs, existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { ensureBackend } from '../../backend/index.js';
 import { findChexpertCsv } from '../data/dataset.js';
-import { checkDataFolder } from '../data/layouts.js';
+import { checkDataFolder, detectDataLayout } from '../data/layouts.js';
 import { parseChexpertCsv, COMPETITION_TASKS } from '../../data/chexpert.js';
 import { writeSynthDataset } from '../data/synth-node.js';
 import { countParams, createModel, getModelInfo, listModels } from '../../zoo/registry.js';
@@ -215,7 +215,7 @@ interface StudyPlan {
   settings: StudySettings;
   out: string;
   dataDir: string;
-  kind: 'synthetic' | 'chexpert';
+  kind: StudyResults['data']['kind'];
   trainSettings: TrainSettings;
 }
 
@@ -239,11 +239,11 @@ function checkImageSizes(grid: StudyRunSpec[], imageSize: number): void {
 }
 
 /** The data folder: --data (checked now), else the preset's synthetic set in OUT/data (made later). */
-async function studyData(options: StudyOptions, preset: StudyPreset, presetName: string, out: string, log: (s: string) => void): Promise<{ dataDir: string; kind: 'synthetic' | 'chexpert' }> {
+async function studyData(options: StudyOptions, preset: StudyPreset, presetName: string, out: string, log: (s: string) => void): Promise<{ dataDir: string; kind: StudyResults['data']['kind'] }> {
   if (options.data !== undefined) {
     const dataDir = resolve(options.data);
     log(`Data: ${(await checkDataFolder(dataDir)).description}`);
-    return { dataDir, kind: existsSync(join(dataDir, 'synth.json')) ? 'synthetic' : 'chexpert' };
+    return { dataDir, kind: existsSync(join(dataDir, 'synth.json')) ? 'synthetic' : detectDataLayout(dataDir).layout };
   }
   if (!preset.synth) throw new Error(`The '${presetName}' preset needs --data DIR: a CheXpert copy (CheXpert-v1.0-small or its parent).`);
   return { dataDir: join(out, 'data'), kind: 'synthetic' };
