@@ -37,8 +37,9 @@ export function curvesFromMetrics(m: CurvesMetrics): TrainingCurves {
 const MEAN = '#000000';
 const LOSS = '#0072B2';
 const TOP_K = '#D55E00';
-// task colours: the palette without the colours of the loss, the mean and the top-k rings
-const TASK_COLORS = PALETTE.filter((c) => c !== MEAN && c !== LOSS && c !== TOP_K);
+// task colours: the palette without the colours of the loss, the mean and the top-k rings, and without its yellow
+// (too faint for a thin line on white), then two more of Paul Tol's colour-blind-safe set
+const TASK_COLORS = [...PALETTE.filter((c) => ![MEAN, LOSS, TOP_K, '#F0E442'].includes(c)), '#882255', '#999933'];
 const isNum = (v: number | null | undefined): v is number => typeof v === 'number' && Number.isFinite(v);
 
 /** A polyline through the finite points, in the frame's pixels (nothing when fewer than one point). */
@@ -92,7 +93,7 @@ function aurocPanel(c: TrainingCurves, steps: number[], width: number, y: number
 export function curvesSvg(c: TrainingCurves, options: { title?: string; width?: number } = {}): string {
   const width = options.width ?? 640;
   // one step axis for both panels
-  const steps = [0, ...c.loss.map(([s]) => s), ...c.validations.map((v) => v.step)].filter(isNum);
+  const steps = [...c.loss.map(([s]) => s), ...c.validations.map((v) => v.step)].filter(isNum);
   const top = lossPanel(c, steps, options.title ? `${options.title}: training loss` : 'Training loss', width);
   const bottom = aurocPanel(c, steps, width, 280);
   return [
