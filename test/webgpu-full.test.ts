@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { ensureBackend } from '../src/backend/index.js';
 import { gradCam } from '../src/gradcam.js';
 import { accumulatedGrads } from '../src/train/accumulate.js';
+import { arrayBatchSource, predict } from '../src/train/evaluate.js';
 import { maskedSigmoidCrossEntropy } from '../src/train/losses.js';
 import { listModels } from '../src/zoo/registry.js';
 import { FULL_TESTS, leakCheck, maxAbsDiff, relErr } from './helpers/index.js';
@@ -78,7 +79,28 @@ describe.skipIf(why !== undefined)('webgpu: three Adam steps equal wasm\'s withi
   });
 });
 
-describe.skipIf(why !== undefined)('webgpu: gradCam and the checkpointed, micro-batched step', () => {
+describe.skipIf(why !== undefined)('webgpu: gradCam, evaluate and the checkpointed, micro-batched step', () => {
+  it('predict (through optimizeForInference, 2 batches) of densenet121 equals wasm\'s, leaking nothing', async () => {
+    const run = async (backend: 'wasm' | 'webgpu') => {
+      await ensureBackend({ backend, allowSoftware: true });
+      const model = await formulaModel('densenet121', 32, 3);
+      const { x, y } = formulaBatch(32, 4, 3);
+      const leaks = leakCheck();
+      const r = await predict(model, arrayBatchSource({ x, y }, { batchSize: 2 }));
+      leaks.check();
+      tf.dispose([x, y]);
+      model.dispose();
+      return r;
+    };
+    const a = await run('wasm');
+    const b = await run('webgpu');
+    await ensureBackend({ backend: 'wasm' });
+    const e = relErr(b.probs, a.probs);
+    console.log(`predict densenet121: webgpu vs wasm probabilities relative error ${e.toExponential(2)}`);
+    expect(b.probs.length).toBe(12);
+    expect(e).toBeLessThan(1e-4);
+  });
+
   it('gradCam of resnet18 (layer3, 64 px, top class) equals wasm\'s within 1e-3', async () => {
     const run = async (backend: 'wasm' | 'webgpu') => {
       await ensureBackend({ backend, allowSoftware: true });
