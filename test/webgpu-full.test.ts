@@ -6,7 +6,7 @@
 //   noise in near-zero gradients into whole steps, and BatchNorm over 2 images at 32 px amplifies it: the noise of
 //   two correct engines is the yardstick, as test/train-parity.test.ts uses PyTorch's float32-vs-float64 noise);
 // - gradCam equal within 1e-3; a checkpointed, micro-batched step equal to the plain per-image gradients; no leaks.
-// SwiftShader runs on the CPU and is slow: sizes 32 px (75 for the Inceptions), batch 2.
+// SwiftShader runs on the CPU and is slow: sizes 32 px (75 for the Inceptions; 64 for the Adam steps), batch 2.
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { ensureBackend } from '../src/backend/index.js';
@@ -58,14 +58,17 @@ describe.skipIf(why !== undefined)('webgpu: forward logits of all 17 architectur
 
 describe.skipIf(why !== undefined)('webgpu: three Adam steps equal wasm\'s within twice the cpu backend\'s difference', () => {
   it.each(['resnet18', 'densenet121', 'efficientnet_b0', 'mobilenet_v3_small'])('%s', async (arch) => {
-    const o = { size: 32, batch: 2, steps: 3, lr: 1e-3 };
+    // 64 px and lr 1e-5 (as tools/train_parity.py): at 32 px the last blocks are 1 x 1, so BatchNorm normalizes
+    // 2 values per channel and a float32 difference flips whole activations (losses differed by 20% before any
+    // step); with 2 x 2 maps and small steps the comparison measures the engines' noise, not that chaos
+    const o = { size: 64, batch: 2, steps: 3, lr: 1e-5 };
     const wasm = await stepsOn('wasm', arch, o);
     const cpu = await stepsOn('cpu', arch, o);
     const leaks = leakCheck();
     const gpu = await stepsOn('webgpu', arch, o);
     leaks.check();
     await ensureBackend({ backend: 'wasm' });
-    const floor = 1e-6;
+    const floor = 2e-5; // float32's floor, as test/train-parity.test.ts: below it the ratio of two noises is chance
     const cpuMove = moveErr(cpu.params, wasm.params, wasm.before);
     const gpuMove = moveErr(gpu.params, wasm.params, wasm.before);
     const cpuLoss = relErr(cpu.loss, wasm.loss);
