@@ -2,6 +2,7 @@
 // the preamble and DICM magic, a known transfer syntax, deflate inflated with a size cap.
 import { DicomError } from './errors.js';
 import { loadModule } from './modules.js';
+import { concatBytes } from '../utils/bytes.js';
 import { transferSyntax, type TransferSyntax } from './syntaxes.js';
 
 /** Largest inflated data set of a deflated file (bytes): 512 MiB, past any real radiograph. */
@@ -32,13 +33,7 @@ async function inflateCapped(data: Uint8Array, cap: number, file: string): Promi
     if (e instanceof DicomError) throw e;
     throw new DicomError(`the deflated data set is corrupt (${(e as Error).message}).`, file);
   }
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
+  return concatBytes(chunks);
 }
 
 /** The file's transfer syntax from its meta header (group 2, always explicit little endian). */

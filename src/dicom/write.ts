@@ -3,6 +3,7 @@
 // endian, explicit big endian, deflated (fflate) and RLE (PackBits, PS3.5 Annex G, rows encoded separately).
 // JPEG-family syntaxes are not written (no maintained JS encoders for them all); decodeDicom reads them.
 import { loadModule } from './modules.js';
+import { concatBytes } from '../utils/bytes.js';
 
 /** The transfer syntaxes `encodeDicom` writes. */
 export type WritableSyntax = 'implicit' | 'explicit' | 'big-endian' | 'deflate' | 'rle';
@@ -59,16 +60,6 @@ function element(group: number, elem: number, v: Value, explicit: boolean, le: b
   return out;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
 /** PackBits of one row: literal runs of up to 128 bytes, replicate runs of 2 to 128. */
 function packBits(row: Uint8Array, out: number[]): void {
   let i = 0;
@@ -109,7 +100,7 @@ function rleFrame(o: EncodeDicomOptions): Uint8Array {
     d.setUint32(4 + 4 * i, offset, true);
     offset += s.length;
   });
-  return concat([header, ...segments]);
+  return concatBytes([header, ...segments]);
 }
 
 /** Encapsulated pixel data: undefined length, an empty offset table, one fragment, the sequence delimiter. */
@@ -124,12 +115,12 @@ function encapsulated(frame: Uint8Array): Uint8Array {
   };
   const head = new Uint8Array([0xe0, 0x7f, 0x10, 0x00, 0x4f, 0x42, 0, 0, 0xff, 0xff, 0xff, 0xff]);
   const end = new Uint8Array([0xfe, 0xff, 0xdd, 0xe0, 0, 0, 0, 0]);
-  return concat([head, item(0), item(frame.length), frame, end]);
+  return concatBytes([head, item(0), item(frame.length), frame, end]);
 }
 
 /** Native pixel data bytes in the byte order of the syntax. */
 function nativePixels(o: EncodeDicomOptions, le: boolean): Value {
-  if (o.pixels instanceof Uint8Array) return { vr: 'OB', bytes: o.pixels.length % 2 ? concat([o.pixels, new Uint8Array(1)]) : o.pixels };
+  if (o.pixels instanceof Uint8Array) return { vr: 'OB', bytes: o.pixels.length % 2 ? concatBytes([o.pixels, new Uint8Array(1)]) : o.pixels };
   const b = new Uint8Array(o.pixels.length * 2);
   const d = new DataView(b.buffer);
   for (let i = 0; i < o.pixels.length; i++) d.setUint16(2 * i, o.pixels[i]!, le);
@@ -187,10 +178,10 @@ export async function encodeDicom(o: EncodeDicomOptions): Promise<Uint8Array> {
   preamble.set([0x44, 0x49, 0x43, 0x4d], 128);
   const body = dataSetElements(o, uid, le).map(([g, e, v]) => element(g, e, v, explicit, le));
   body.push(o.syntax === 'rle' ? encapsulated(rleFrame(o)) : element(0x7fe0, 0x0010, nativePixels(o, le), explicit, le));
-  let data = concat(body);
+  let data = concatBytes(body);
   if (o.syntax === 'deflate') {
     const { deflateSync } = await loadModule('fflate');
     data = deflateSync(data, { level: 6 });
   }
-  return concat([preamble, element(0x0002, 0x0000, { vr: 'UL', bytes: groupLength }, true, true), ...meta, data]);
+  return concatBytes([preamble, element(0x0002, 0x0000, { vr: 'UL', bytes: groupLength }, true, true), ...meta, data]);
 }

@@ -1,4 +1,5 @@
 /** Browser-safe download and hashing helpers (global fetch + WebCrypto; both exist in Node 20). */
+import { concatBytes } from '../utils/bytes.js';
 
 /** Called while bytes arrive; `total` is undefined when the server sends no Content-Length. */
 export type ProgressCallback = (received: number, total: number | undefined) => void;
@@ -121,11 +122,5 @@ export async function fetchBytes(url: string, onProgress?: ProgressCallback): Pr
   if (total !== undefined && received !== total) {
     throw new WeightsDownloadError(`Truncated download of ${url}: got ${received} of ${total} bytes. Try again.`);
   }
-  const out = new Uint8Array(received);
-  let p = 0;
-  for (const c of chunks) {
-    out.set(c, p);
-    p += c.length;
-  }
-  return out;
+  return concatBytes(chunks);
 }
