@@ -4,18 +4,17 @@ import sharp, { type OutputInfo } from 'sharp';
 import { type AugmentParams, IMAGENET_MEAN, IMAGENET_STD, grayToUnit, normalizeInto } from '../../data/augment.js';
 import { centerCropOffsets, resizeGray8, rgbToGray8, type ResampleFilter } from '../../utils/resample.js';
 import { looksLikeDicom, readDicomGray, type DicomReadOptions } from './dicom-image.js';
+import { MAX_DICOM_PIXELS } from '../../dicom/info.js';
 
 /** How an image reaches the target size: `crop` keeps the aspect ratio and centre-crops; `squash` stretches. */
 export type ResizeMode = 'crop' | 'squash';
 export type ResizeKernel = 'nearest' | 'linear' | 'cubic' | 'mitchell' | 'lanczos2' | 'lanczos3';
 
 /**
- * Largest image (width x height) that is decoded: 50 megapixels, about 7070 x 7070. Full-resolution CheXpert
- * radiographs are about 2320 x 2828 (6.6 MP) and other chest X-ray sets stay under ~4300 x 3500 (15 MP), so
- * every real image passes, while a decompression bomb (a small file declaring gigapixels) is refused from its
- * header before any memory is allocated. sharp's own default (268 MP) would let one image take ~1 GB.
+ * Largest PNG / JPEG (width x height) that is decoded: the same bound as DICOM frames (`MAX_DICOM_PIXELS`, where
+ * the reasoning is). sharp's own default (268 MP) would let one image take ~1 GB.
  */
-export const MAX_INPUT_PIXELS = 50_000_000;
+export const MAX_INPUT_PIXELS = MAX_DICOM_PIXELS;
 
 export interface DecodeOptions {
   /** Output size in pixels: a square side or [height, width]. */
