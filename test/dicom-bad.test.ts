@@ -48,7 +48,7 @@ function mutate(src: Uint8Array, next: () => number): Uint8Array {
 }
 
 describe('fuzz', () => {
-  const names = ['u12_mono2_explicit_linear', 's16_mono2_implicit_linear_exact', 's12_mono1_bigendian_sigmoid', 'u10_voilut_sequence_inverse', 'u10_modality_lut_sequence', 'u12_multiframe', 'ybr_full_422', 'u12_deflate', 'u12_rle', 'rgb8_rle', 'u8_jpeg_baseline', 'u12_jpeg_lossless_sv1', 'u12_jpegls_lossless', 'u12_j2k_lossless', 'u12_htj2k_lossless'];
+  const names = ['u12_jpeg_extended', 'u12_mono2_explicit_linear', 's16_mono2_implicit_linear_exact', 's12_mono1_bigendian_sigmoid', 'u10_voilut_sequence_inverse', 'u10_modality_lut_sequence', 'u12_multiframe', 'ybr_full_422', 'u12_deflate', 'u12_rle', 'rgb8_rle', 'u8_jpeg_baseline', 'u12_jpeg_lossless_sv1', 'u12_jpegls_lossless', 'u12_j2k_lossless', 'u12_htj2k_lossless'];
   const total = FULL_TESTS ? 5000 : 300;
   it(`${total} seeded mutations of ${names.length} fixtures decode or raise a DicomError`, async () => {
     const next = rng(24);
@@ -69,5 +69,25 @@ describe('fuzz', () => {
     }
     expect(escaped.slice(0, 10)).toEqual([]);
     expect(refused).toBeGreaterThan(total / 10);
+  }, FULL_TESTS ? 600_000 : 60_000);
+});
+
+describe('fuzz of a 12-bit lossy JPEG frame (DCMTK through dcmjs-codecs)', () => {
+  const total = FULL_TESTS ? 1500 : 80;
+  it(`${total} seeded mutations inside the codestream decode or raise a DicomError, and the decoder recovers`, async () => {
+    const next = rng(412);
+    const src = fixtureBytes('u12_jpeg_extended.dcm');
+    const soi = src.findIndex((v, i) => i > 132 && v === 0xff && src[i + 1] === 0xd8);
+    const escaped: string[] = [];
+    for (let i = 0; i < total; i++) {
+      const bytes = src.slice();
+      for (let k = 1 + Math.floor(next() * 6); k > 0; k--) bytes[soi + 2 + Math.floor(next() * (bytes.length - soi - 4))] = Math.floor(next() * 256);
+      await decodeDicom(bytes, { name: `j${i}.dcm` }).catch((e: unknown) => {
+        if (!(e instanceof DicomError && e.message.startsWith(`j${i}.dcm: `))) escaped.push(`#${i}: ${String(e)}`);
+      });
+    }
+    expect(escaped.slice(0, 10)).toEqual([]);
+    const img = await decodeDicom(src);
+    expect(img.width * img.height).toBe(img.pixels.length);
   }, FULL_TESTS ? 600_000 : 60_000);
 });

@@ -2,8 +2,9 @@
 // gdcm; the expected pixels decoded by dcmtk / gdcm and put through pydicom's apply_modality_lut + apply_voi_lut)
 // must agree within one grey level of 255. The fixtures carry patient tags that must never reach the result.
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { DicomError, TRANSFER_SYNTAXES, decodeDicom, isDicom } from '../src/index.js';
+import { patchUS } from './helpers/dicom-bad.js';
 import { readFixture, readJsonFixture } from './helpers/index.js';
 
 interface Fixture {
@@ -19,8 +20,6 @@ interface Fixture {
   photometric: string;
 }
 const manifest = readJsonFixture<{ fixtures: Fixture[] }>('dicom/manifest.json');
-/** 12-bit lossy JPEG: no maintained JS decoder (docs/dicom.md); refused with a clear error instead. */
-const REFUSED = new Set(['u12_jpeg_extended']);
 
 function expected(name: string): Float32Array {
   const b = readFixture(`dicom/${name}.expected.u16`);
@@ -36,7 +35,7 @@ describe('decodeDicom equals pydicom', () => {
     expect(manifest.fixtures.length).toBeGreaterThanOrEqual(30);
   });
 
-  for (const f of manifest.fixtures.filter((x) => !REFUSED.has(x.name))) {
+  for (const f of manifest.fixtures) {
     it(`${f.name} (${f.photometric}, ${f.policy}${f.frame ? `, frame ${f.frame}` : ''}${f.voiIndex ? `, window ${f.voiIndex}` : ''})`, async () => {
       const bytes = readFixture(`dicom/${f.file}`);
       expect(isDicom(bytes)).toBe(true);
@@ -50,8 +49,51 @@ describe('decodeDicom equals pydicom', () => {
     });
   }
 
-  it('12-bit lossy JPEG is refused with a clear error naming the file', async () => {
-    await expect(decodeDicom(readFixture('dicom/u12_jpeg_extended.dcm'), { name: 'u12_jpeg_extended.dcm' })).rejects.toThrow(/u12_jpeg_extended\.dcm: 12-bit lossy JPEG .* not read.*dcmdjpeg/);
+});
+
+/** Offset of the first JPEG marker FF `code` after the meta header. */
+function marker(b: Uint8Array, code: number): number {
+  for (let i = 132; i < b.length - 1; i++) if (b[i] === 0xff && b[i + 1] === code) return i;
+  throw new Error(`no marker FF${code.toString(16)}`);
+}
+
+describe('12-bit lossy JPEG through dcmjs-codecs (DCMTK)', () => {
+  it('a corrupt 12-bit frame is a DicomError with the decoder\'s reason, and the next file still decodes', async () => {
+    const good = readFixture('dicom/u12_jpeg_extended.dcm');
+    const badSos = good.slice();
+    badSos[marker(good, 0xda) + 5] = 9; // SOS names a component the frame does not have
+    await expect(decodeDicom(badSos, { name: 'bad.dcm' })).rejects.toThrow(/^bad\.dcm: the JPEG Extended .* frame could not be decoded \(.*Invalid component ID 9 in SOS\)/);
+    const badDht = good.slice();
+    badDht[marker(good, 0xc4) + 4] = 0x17; // a Huffman table index past 3
+    await expect(decodeDicom(badDht, { name: 'bad.dcm' })).rejects.toThrow(DicomError);
+    const img = await decodeDicom(good, { name: 'good.dcm' });
+    const want = expected('u12_jpeg_extended');
+    expect(Math.max(...img.pixels.map((v, i) => Math.abs(v - want[i]!)))).toBeLessThanOrEqual(1 / 255 + 1e-6);
+  });
+
+  it('a 12-bit frame in a data set of 8 bits allocated is refused before decoding', async () => {
+    const src = readFixture('dicom/u12_jpeg_extended.dcm');
+    const b = patchUS(patchUS(patchUS(src, 0x0028, 0x0100, 8), 0x0028, 0x0101, 8), 0x0028, 0x0102, 7); // bits allocated / stored, high bit
+    await expect(decodeDicom(b, { name: 'x.dcm' })).rejects.toThrow(/^x\.dcm: the frame holds 12-bit samples, but the data set declares 1 sample\(s\) of 8 bits/);
+  });
+
+  it('the install hint names the version pinned in package.json', async () => {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { peerDependencies: Record<string, string>; peerDependenciesMeta: Record<string, { optional: boolean }> };
+    expect(pkg.peerDependenciesMeta['dcmjs-codecs']?.optional).toBe(true);
+    vi.resetModules();
+    vi.doMock('dcmjs-codecs', () => {
+      throw new Error("Cannot find package 'dcmjs-codecs'");
+    });
+    try {
+      const fresh = await import('../src/dicom/index.js');
+      const err = await fresh.decodeDicom(readFixture('dicom/u12_jpeg_extended.dcm'), { name: 'a.dcm' }).then(() => undefined, (e: Error) => e);
+      expect(err?.message).toMatch(/^a\.dcm: 12-bit lossy JPEG needs the optional package 'dcmjs-codecs'/);
+      expect(err?.message).toContain(`npm install dcmjs-codecs@${pkg.peerDependencies['dcmjs-codecs']}`);
+      expect(err?.message).toMatch(/dcmdjpeg or gdcmconv --raw/);
+    } finally {
+      vi.doUnmock('dcmjs-codecs');
+      vi.resetModules();
+    }
   });
 });
 

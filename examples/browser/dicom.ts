@@ -10,19 +10,20 @@ import libjpegTurbo from '@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs';
 import charls from '@cornerstonejs/codec-charls/decodewasmjs';
 import openjpeg from '@cornerstonejs/codec-openjpeg/decodewasmjs';
 import openjph from '@cornerstonejs/codec-openjph';
+import dcmjsCodecs from 'dcmjs-codecs';
 import { decodeDicom, isDicom, provideDicomModules, type DicomImage, type IntensityPolicy } from '../../src/index.js';
 
 // the codecs' .wasm files (served beside app.js by serve.mjs) are fetched with the page, so a DICOM decodes even
 // after the server is gone (the page works offline once loaded, as for TF.js's own wasm)
-async function wasm(name: string): Promise<Uint8Array> {
+async function wasm(name: string): Promise<Uint8Array<ArrayBuffer>> {
   const r = await fetch(new URL(name, location.href));
   if (!r.ok) throw new Error(`${name}: HTTP ${r.status}`);
   return new Uint8Array(await r.arrayBuffer());
 }
 type Factory = (o?: Record<string, unknown>) => Promise<unknown>;
 const withWasm = (factory: Factory, wasmBinary: Uint8Array): Factory => (o = {}) => factory({ ...o, wasmBinary });
-const [jpegWasm, lsWasm, j2kWasm, htWasm] = await Promise.all(
-  ['libjpegturbowasm_decode.wasm', 'charlswasm_decode.wasm', 'openjpegwasm_decode.wasm', 'openjphjs.wasm'].map(wasm),
+const [jpegWasm, lsWasm, j2kWasm, htWasm, dcmtkWasm] = await Promise.all(
+  ['libjpegturbowasm_decode.wasm', 'charlswasm_decode.wasm', 'openjpegwasm_decode.wasm', 'openjphjs.wasm', 'dcmjs-native-codecs.wasm'].map(wasm),
 );
 
 provideDicomModules({
@@ -33,6 +34,10 @@ provideDicomModules({
   charls: withWasm(charls, lsWasm!),
   openjpeg: withWasm(openjpeg, j2kWasm!),
   openjph: withWasm(openjph, htWasm!),
+  // 12-bit lossy JPEG only (DCMTK's decoder, an optional peer). dcmjs-codecs fetches its wasm from a URL:
+  // a blob URL of the bytes loaded with the page keeps the page working offline
+  dcmjsCodecs,
+  dcmjsCodecsWasm: URL.createObjectURL(new Blob([dcmtkWasm!], { type: 'application/wasm' })),
 });
 
 /** True for a .dcm / .dicom name or the DICOM media type (content is checked again when decoding). */

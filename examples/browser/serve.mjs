@@ -47,6 +47,7 @@ export async function buildDemo() {
     const type = f.endsWith('.mjs') ? 'text/javascript; charset=utf-8' : 'application/wasm';
     files.set(`/${f}`, { type, body: readFileSync(join(ORT_DIR, f)) });
   }
+  files.set('/dcmjs-native-codecs.wasm', { type: 'application/wasm', body: readFileSync(join(root, 'node_modules/dcmjs-codecs/build/dcmjs-native-codecs.wasm')) });
   for (const f of CODEC_WASM) files.set(`/${f.split('/').pop()}`, { type: 'application/wasm', body: readFileSync(join(root, 'node_modules/@cornerstonejs', f)) });
   return files;
 }

@@ -1,9 +1,10 @@
-// Compressed frames to samples with the cornerstone codecs and jpeg-lossless-decoder-js (no codec of our own
-// except RLE, see rle.ts). Each decoder is loaded on first use; its header is checked first (frames.ts).
+// Compressed frames to samples with the cornerstone codecs and jpeg-lossless-decoder-js, and 12-bit lossy JPEG
+// with dcmjs-codecs (DCMTK's IJG decoder; cornerstone's libjpeg-turbo build is 8-bit). No codec of our own
+// except RLE (rle.ts). Each decoder is loaded on first use; its header is checked first (frames.ts).
 import { DicomError } from './errors.js';
 import { checkCodestream } from './frames.js';
 import type { ImageInfo } from './info.js';
-import { loadCodec, loadModule, resetCodec } from './modules.js';
+import { loadCodec, loadDcmtk, loadModule, resetCodec, resetDcmtk } from './modules.js';
 import { messageOf } from './parse.js';
 import { decodeRle } from './rle.js';
 import type { PixelEncoding } from './syntaxes.js';
@@ -89,6 +90,44 @@ async function losslessJpegFrame(frame: Uint8Array, info: ImageInfo): Promise<Fr
   return { samples: Int32Array.from(out as ArrayLike<number>), rgb: false, signed: false };
 }
 
+/**
+ * 12-bit lossy JPEG (Process 4) through DCMTK's 12-bit IJG decoder (dcmjs-codecs). It returns unsigned samples
+ * of the codestream's precision, little endian in 16 bits; a signed image gets its sign bits restored later.
+ */
+/** A lossy JPEG frame that is not 8-bit must be 12-bit grey in 16 bits allocated (colour 12-bit is refused). */
+function checkTwelveBit(precision: number | undefined, info: ImageInfo, file: string): void {
+  if (precision !== 12) throw new DicomError(`the lossy JPEG frame declares ${precision ?? 'no'}-bit samples; lossy JPEG holds 8 or 12. The frame is corrupt.`, file);
+  if (info.bitsAllocated !== 16 || info.samplesPerPixel !== 1) {
+    throw new DicomError(`the frame holds 12-bit samples, but the data set declares ${info.samplesPerPixel} sample(s) of ${info.bitsAllocated} bits; 12-bit lossy JPEG is read for grey images of 16 bits allocated.`, file);
+  }
+}
+
+async function dcmtkJpegFrame(frame: Uint8Array, info: ImageInfo): Promise<FrameSamples> {
+  const lib = await loadDcmtk();
+  const context = new lib.Context({
+    width: info.columns,
+    height: info.rows,
+    bitsAllocated: 16,
+    bitsStored: info.bitsStored,
+    samplesPerPixel: 1,
+    pixelRepresentation: info.pixelRepresentation,
+    planarConfiguration: 0,
+    photometricInterpretation: info.photometric,
+    encodedBuffer: frame,
+  });
+  let out: Uint8Array;
+  try {
+    out = lib.NativeCodecs.decodeJpeg(context).getDecodedBuffer();
+  } catch (e) {
+    resetDcmtk(lib); // an exception leaves the decoder's allocations in the wasm heap
+    throw e;
+  }
+  const expected = info.rows * info.columns;
+  const samples = toSamples(out, 16, false);
+  if (samples.length !== expected) throw new Error(`the decoder returned ${samples.length} samples, ${expected} are declared`);
+  return { samples, rgb: false, signed: false };
+}
+
 /** RLE planes (most significant byte first for each sample) to interleaved samples. */
 function rleFrame(frame: Uint8Array, info: ImageInfo, file: string): FrameSamples {
   const pixels = info.rows * info.columns;
@@ -110,13 +149,18 @@ function rleFrame(frame: Uint8Array, info: ImageInfo, file: string): FrameSample
 export async function decodeFrame(frame: Uint8Array, encoding: PixelEncoding, info: ImageInfo, file: string, syntaxName: string): Promise<FrameSamples> {
   if (encoding === 'rle') return rleFrame(frame, info, file);
   if (encoding === 'native' || encoding === 'deflate') throw new Error('native frames are not decoded here');
-  checkCodestream(frame, encoding === 'j2k' || encoding === 'htj2k' ? 'j2k' : 'jpeg', info, file, encoding === 'jpeg');
+  const { precision } = checkCodestream(frame, encoding === 'j2k' || encoding === 'htj2k' ? 'j2k' : 'jpeg', info, file);
   try {
-    return encoding === 'jpeg-lossless' ? await losslessJpegFrame(frame, info) : await wasmFrame(encoding, frame, info);
+    if (encoding === 'jpeg-lossless') return await losslessJpegFrame(frame, info);
+    if (encoding === 'jpeg' && precision !== 8) {
+      checkTwelveBit(precision, info, file);
+      return await dcmtkJpegFrame(frame, info);
+    }
+    return await wasmFrame(encoding, frame, info);
   } catch (e) {
     if (e instanceof DicomError) throw e;
     const msg = messageOf(e);
-    if (/needs the package/.test(msg)) throw new DicomError(msg, file);
+    if (/needs the (optional )?package/.test(msg)) throw new DicomError(msg, file);
     throw new DicomError(`the ${syntaxName} frame could not be decoded (${msg}).`, file);
   }
 }

@@ -86,13 +86,11 @@ function j2kSize(b: Uint8Array): CodestreamSize | undefined {
 
 /**
  * Checks a compressed frame's own header against the data set before decoding, so that a frame declaring
- * more pixels than the file (a decompression bomb) is refused before a decoder allocates for it.
+ * more pixels than the file (a decompression bomb) is refused before a decoder allocates for it. Returns the
+ * header's size (its sample precision picks the JPEG decoder).
  */
-export function checkCodestream(frameBytes: Uint8Array, family: 'jpeg' | 'j2k', info: ImageInfo, file: string, lossyJpeg = false): void {
+export function checkCodestream(frameBytes: Uint8Array, family: 'jpeg' | 'j2k', info: ImageInfo, file: string): CodestreamSize {
   const size = family === 'jpeg' ? jpegSize(frameBytes) : j2kSize(frameBytes);
-  if (lossyJpeg && size?.precision !== undefined && size.precision > 8) {
-    throw new DicomError(`${size.precision}-bit lossy JPEG (Process 4) is not read: no maintained JavaScript decoder exists for it (the libjpeg-turbo build is 8-bit). Decompress the file first (dcmdjpeg or gdcmconv --raw).`, file);
-  }
   if (!size) throw new DicomError(`the compressed frame has no readable ${family === 'jpeg' ? 'JPEG frame header (SOF)' : 'JPEG 2000 SIZ marker'}; the frame is corrupt.`, file);
   if (size.width !== info.columns || size.height !== info.rows) {
     const what = size.width * size.height > info.columns * info.rows ? 'larger' : 'smaller';
@@ -101,4 +99,5 @@ export function checkCodestream(frameBytes: Uint8Array, family: 'jpeg' | 'j2k', 
   if (size.components !== info.samplesPerPixel) {
     throw new DicomError(`the compressed frame has ${size.components} components, Samples per Pixel says ${info.samplesPerPixel}.`, file);
   }
+  return size;
 }

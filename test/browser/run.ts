@@ -17,7 +17,7 @@
 // (minutes and up to 4 GiB: not part of the test).
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { chromium, type Page } from 'playwright-core';
@@ -114,12 +114,18 @@ const expected: Analysis = await analyze(nodeModel, 'resnet18', rgb);
 const expectedLayer2: Analysis = await analyze(nodeModel, 'resnet18', rgb, { block: 'layer2', classIndex: 1 });
 const expectedLogits = nodeLogits(nodeModel, 'resnet18', rgb); // for the ONNX panel
 tf.dispose([gray, rgb]);
-// a DICOM fixture (JPEG-LS, 12-bit) as the page decodes it: decodeDicom, 0-255 grey replicated to RGB
-const dicomPath = new URL('../fixtures/dicom/u12_jpegls_lossless.dcm', import.meta.url).pathname;
-const dicomImg = await decodeDicom(new Uint8Array(readFileSync(dicomPath)), { name: 'u12_jpegls_lossless.dcm' });
-const dicomRgb = tf.tile(tf.tensor3d(Int32Array.from(dicomImg.pixels, (v) => Math.round(v * 255)), [dicomImg.height, dicomImg.width, 1], 'int32'), [1, 1, 3]) as tf.Tensor3D;
-const expectedDicom: Analysis = await analyze(nodeModel, 'resnet18', dicomRgb, { block: 'layer2' });
-dicomRgb.dispose();
+// DICOM fixtures as the page decodes them: decodeDicom, 0-255 grey replicated to RGB. JPEG-LS (cornerstone's
+// CharLS) on every backend; 12-bit lossy JPEG (dcmjs-codecs, its wasm fetched on demand) on wasm
+async function expectDicom(name: string): Promise<{ path: string; analysis: Analysis }> {
+  const path = new URL(`../fixtures/dicom/${name}`, import.meta.url).pathname;
+  const img = await decodeDicom(new Uint8Array(readFileSync(path)), { name });
+  const rgb3 = tf.tile(tf.tensor3d(Int32Array.from(img.pixels, (v) => Math.round(v * 255)), [img.height, img.width, 1], 'int32'), [1, 1, 3]) as tf.Tensor3D;
+  const analysis = await analyze(nodeModel, 'resnet18', rgb3, { block: 'layer2' });
+  rgb3.dispose();
+  return { path, analysis };
+}
+const { path: dicomPath, analysis: expectedDicom } = await expectDicom('u12_jpegls_lossless.dcm');
+const { path: dicom12Path, analysis: expectedDicom12 } = await expectDicom('u12_jpeg_extended.dcm');
 nodeModel.dispose();
 log(`Node (wasm): probabilities ${expected.probabilities.map((p) => p.probability.toFixed(4)).join(' ')}, explained class ${expected.cam.classIndex} at ${expected.cam.block}`);
 
@@ -136,6 +142,24 @@ interface PageResult {
   message: string;
   backend: string;
 }
+/** Drops a DICOM file on the page's drop zone; resolves to the DICOM line once it names `syntax` (or on an error). */
+async function dropDicom(page: Page, path: string, syntax: string): Promise<string> {
+  const name = basename(path);
+  const dt = await page.evaluateHandle(
+    ([b64, fileName]) => {
+      const u = Uint8Array.from(atob(b64!), (c) => c.charCodeAt(0));
+      const d = new DataTransfer();
+      d.items.add(new File([u], fileName!, { type: 'application/dicom' }));
+      return d;
+    },
+    [readFileSync(path).toString('base64'), name],
+  );
+  await page.dispatchEvent('#drop', 'drop', { dataTransfer: dt });
+  const done = (ts: string) => ((document.getElementById('dicomInfo')!.textContent ?? '').includes(ts) && document.body.dataset.status === 'done') || document.body.dataset.status === 'error';
+  await page.waitForFunction(done, syntax, { timeout: 60_000 });
+  return (await page.textContent('#dicomInfo')) ?? '';
+}
+
 async function readPage(page: Page): Promise<PageResult> {
   return page.evaluate(() => {
     const s = (window as unknown as { chexzooDemo: { result: Analysis } }).chexzooDemo;
@@ -241,21 +265,18 @@ async function runOn(backend: 'wasm' | 'webgl' | 'webgpu', tol: number, extraArg
     await page.screenshot({ path: join(shots, `demo-${backend}-layer2.png`) });
 
     // a DICOM dropped on the page: decoded by decodeDicom in the page (JPEG-LS codec), window and policy shown
-    const dt = await page.evaluateHandle((b64) => {
-      const bin = atob(b64);
-      const u = Uint8Array.from(bin, (c) => c.charCodeAt(0));
-      const d = new DataTransfer();
-      d.items.add(new File([u], 'u12_jpegls_lossless.dcm', { type: 'application/dicom' }));
-      return d;
-    }, readFileSync(dicomPath).toString('base64'));
-    await page.dispatchEvent('#drop', 'drop', { dataTransfer: dt });
-    await page.waitForFunction(() => (/DICOM/.test(document.getElementById('dicomInfo')!.textContent ?? '') && document.body.dataset.status === 'done') || document.body.dataset.status === 'error', null, { timeout: 60_000 });
-    const info = (await page.textContent('#dicomInfo')) ?? '';
+    let info = await dropDicom(page, dicomPath, 'JPEG-LS Lossless');
     check('a dropped DICOM shows its window and the policy', /DICOM 64 x 48, MONOCHROME2, JPEG-LS Lossless; policy 'voi': window LINEAR centre 2000 width 3000/.test(info), info);
     r = await readPage(page);
     const dpd = maxAbsDiff(r.probabilities, expectedDicom.probabilities.map((p) => p.probability));
     const dhd = maxAbsDiff(r.heatmap, expectedDicom.cam.heatmap);
     check(`DICOM: probabilities and heatmap equal Node's decodeDicom path (${dpd.toExponential(2)}, ${dhd.toExponential(2)})`, dpd <= tol && dhd <= camTol, r.message);
+    if (backend === 'wasm') {
+      info = await dropDicom(page, dicom12Path, 'JPEG Extended');
+      r = await readPage(page);
+      const d12 = maxAbsDiff(r.probabilities, expectedDicom12.probabilities.map((p) => p.probability));
+      check(`12-bit lossy JPEG DICOM decodes in the page (dcmjs-codecs) as in Node (${d12.toExponential(2)})`, /JPEG Extended/.test(info) && d12 <= tol, `${info} ${r.message}`);
+    }
     await page.screenshot({ path: join(shots, `demo-${backend}-dicom.png`) });
     // the phantom again, so the checks below see the image they expect
     await page.setInputFiles('#imageFile', pngPath);
