@@ -2,7 +2,7 @@
 // (@cornerstonejs/codec-openjph), for tools/make_dicom_fixtures.py: no Debian tool writes HTJ2K.
 // Usage: npx tsx tools/htj2k_encode.ts IN.raw OUT.j2c WIDTH HEIGHT BITS SIGNED(0|1) [--rpcl] [--irreversible QSTEP]
 //   (default)             reversible 5/3, OpenJPH's defaults (LRCP, 5 decompositions): HTJ2K Lossless (.201)
-//   --rpcl                what PS3.5 (sect. 10.18, A.4.12) requires of HTJ2K with RPCL Options (.202): RPCL
+//   --rpcl                what PS3.5 sect. 10.18 requires of HTJ2K with RPCL Options (.202): RPCL
 //                         progression, TLM marker segment, enough decompositions for a base resolution <= 64
 //                         pixels wide or high; the tile is split into one tile-part per resolution, so the TLM
 //                         entries are the resolution breakpoints the standard means them to find

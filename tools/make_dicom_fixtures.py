@@ -436,7 +436,7 @@ def openjpeg_decode(j2c, bits, signed):
 
 
 def check_rpcl(codestream, name):
-    """PS3.5 sect. 10.18 / A.4.12 for HTJ2K with RPCL Options: RPCL progression, a TLM marker segment, and enough
+    """PS3.5 sect. 10.18 for HTJ2K with RPCL Options: RPCL progression, a TLM marker segment, and enough
     decompositions for the lowest resolution to be <= 64 pixels wide or high. Reads the main header's markers."""
     i, seen = 2, {}
     while codestream[i] == 0xFF and codestream[i + 1] != 0x90:  # up to the first SOT
