@@ -2,8 +2,9 @@
 """Writes the DICOM fixtures of test/dicom.test.ts and the outputs pydicom expects.
 
 Run with Debian's Python (`/usr/bin/python3 tools/make_dicom_fixtures.py`); it needs python3-pydicom (2.3.1),
-python3-numpy, dcmtk (dcmconv, dcmcjpeg, dcmcjpls, dcmdjpeg, dcmdjpls) and libgdcm-tools (gdcmconv), and Node
-with the project's node_modules for HTJ2K (tools/htj2k_encode.ts; no Debian tool writes HTJ2K).
+python3-numpy, python3-pil (with Debian's libopenjp2-7 2.5.0, which decodes HTJ2K), dcmtk (dcmconv, dcmcjpeg,
+dcmcjpls, dcmdjpeg, dcmdjpls) and libgdcm-tools (gdcmconv), and Node with the project's node_modules for HTJ2K
+(tools/htj2k_encode.ts; no Debian tool writes HTJ2K).
 
 Each fixture is a small (64 x 48) image written uncompressed by pydicom, then re-encoded by dcmtk or gdcm for the
 compressed transfer syntaxes. The expected output comes from an independent decoder: dcmtk / gdcm decompress
@@ -19,10 +20,18 @@ Policy scaling (docs/dicom.md; src/dicom/intensity.ts implements the same):
   Colour: pixel_array converted to RGB (pydicom's convert_color_space for YBR) then PIL's convert('L') luma
   (R*19595 + G*38470 + B*7471 + 0x8000) >> 16, over 255.
 
+HTJ2K (.201 / .202 / .203): no Debian tool writes it, so OpenJPH's encoder makes the codestreams
+(tools/htj2k_encode.ts) and pydicom encapsulates them; pydicom 2.3.1 cannot decode HTJ2K, so the expected pixels
+come from Debian's OpenJPEG 2.5.0 (python3-pil), a decoder decodeDicom does not use. .202 is checked for what
+PS3.5 requires of it (RPCL, TLM, a lowest resolution <= 64 pixels).
+
 Outputs: test/fixtures/dicom/NAME.dcm, NAME.expected.u16 (round(v * 65535), little endian) and manifest.json.
 UIDs are deterministic, so a rerun rewrites the same bytes, except u12_j2k_lossy.dcm (gdcm gives a lossy file a
-new UID; its expected pixels do not change).
+new UID; its expected pixels do not change). `--only NAME[,NAME]` rewrites just those fixtures and their manifest
+entries (the set is built in a temporary folder), so adding a fixture does not touch the others.
 """
+import argparse
+import copy
 import json
 import os
 import shutil
@@ -32,6 +41,7 @@ import tempfile
 
 import numpy as np
 import pydicom
+from PIL import Image
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.pixel_data_handlers.util import apply_modality_lut, apply_voi_lut, convert_color_space
@@ -44,9 +54,14 @@ W, H = 64, 48
 SC_UID = '1.2.840.10008.5.1.4.1.1.7'  # Secondary Capture
 DX_UID = '1.2.840.10008.5.1.4.1.1.1.1'
 HTJ2K_LOSSLESS = '1.2.840.10008.1.2.4.201'
-# pydicom 2.3.1 predates HTJ2K: name its transfer syntax so that pydicom writes it encapsulated
-pydicom._uid_dict.UID_dictionary.setdefault(HTJ2K_LOSSLESS, (
-    'High-Throughput JPEG 2000 Image Compression (Lossless Only)', 'Transfer Syntax', '', '', 'HTJ2KLossless'))
+HTJ2K_RPCL = '1.2.840.10008.1.2.4.202'
+HTJ2K_LOSSY = '1.2.840.10008.1.2.4.203'
+# pydicom 2.3.1 predates HTJ2K: name its transfer syntaxes so that pydicom writes them encapsulated
+for _uid, _name, _keyword in (
+        (HTJ2K_LOSSLESS, 'High-Throughput JPEG 2000 Image Compression (Lossless Only)', 'HTJ2KLossless'),
+        (HTJ2K_RPCL, 'High-Throughput JPEG 2000 with RPCL Options Image Compression (Lossless Only)', 'HTJ2KLosslessRPCL'),
+        (HTJ2K_LOSSY, 'High-Throughput JPEG 2000 Image Compression', 'HTJ2K')):
+    pydicom._uid_dict.UID_dictionary.setdefault(_uid, (_name, 'Transfer Syntax', '', '', _keyword))
 
 
 def phantom(lo, hi, seed, frames=1):
@@ -246,6 +261,7 @@ def build():
     ds.VOILUTFunction = 'SIGMOID'
     add('s12_mono1_bigendian_sigmoid', ds, {}, s12)
     add('s12_mono1_bigendian_minmax', ds, {'policy': 'minmax'}, s12)
+    base_s12 = ds
 
     # 4. 8 bits unsigned, no window (voi falls back to min-max), MONOCHROME2
     u8 = phantom(10, 240, 4)
@@ -317,6 +333,7 @@ def build():
     tmp = tempfile.mkdtemp()
     try:
         encode_compressed(fx, tmp, base_u12, base_u8, base_mf, base_rgb, a12, u8, mf, rgb)
+        encode_htj2k(fx, tmp, base_u12, a12, base_s12, s12)
     finally:
         shutil.rmtree(tmp)
     return fx
@@ -352,27 +369,86 @@ def encode_compressed(fx, tmp, u12, u8, mf, rgb_ds, a12, a8, amf, rgb):
     transcode(u12, 'u12_j2k_lossless', ['gdcmconv', '--j2k', '{inp}', '{out}'], fx, {}, a12)
     transcode(u12, 'u12_j2k_lossy', ['gdcmconv', '--j2k', '--lossy', '-q', '60', '{inp}', '{out}'], fx, {'lossy': True}, None)
     transcode(rgb_ds, 'rgb8_j2k_lossless', ['gdcmconv', '--j2k', '{inp}', '{out}'], fx, {}, rgb)
+
+
+# ---- HTJ2K ----------------------------------------------------------------------------------------------------
+# No Debian tool writes HTJ2K, so OpenJPH's encoder (@cornerstonejs/codec-openjph, tools/htj2k_encode.ts) makes the
+# codestreams and pydicom encapsulates them. pydicom 2.3.1 cannot decode HTJ2K either; the reference decoder is
+# Debian's OpenJPEG 2.5.0 through python3-pil, which decodeDicom does not use (it decodes HTJ2K with OpenJPH).
+
+LOSSY_QSTEP = 0.03  # OpenJPH's base step: mean error ~45 of 4095 on u12 (~4 grey levels of 255 after the window)
+
+
+def encode_htj2k(fx, tmp, u12, a12, s12_ds, s12):
     htj2k(u12, a12, 'u12_htj2k_lossless', fx, tmp)
+    # every fixture above has its UIDs by now: the lossy file's new SOP Instance UID does not shift theirs
+    htj2k(u12, a12, 'u12_htj2k_rpcl', fx, tmp, HTJ2K_RPCL, ['--rpcl'])
+    htj2k(u12, a12, 'u12_htj2k_lossy', fx, tmp, HTJ2K_LOSSY, ['--irreversible', str(LOSSY_QSTEP)])
+    htj2k(s12_ds, s12, 's12_mono1_htj2k_sigmoid', fx, tmp)
 
 
-def htj2k(src, arr, name, fx, tmp):
-    """HTJ2K: no Debian tool writes it, so OpenJPH's encoder (@cornerstonejs/codec-openjph) makes the codestream
-    (tools/htj2k_encode.ts) and pydicom encapsulates it. Lossless, so the reference is the original array."""
-    raw = os.path.join(tmp, 'in.raw')
-    j2c = os.path.join(tmp, 'out.j2c')
-    arr.astype('<u2').tofile(raw)
-    subprocess.run(['npx', 'tsx', os.path.join(ROOT, 'tools', 'htj2k_encode.ts'), raw, j2c, str(W), str(H), '12', '0'],
-                   check=True, cwd=ROOT)
-    ds = src.copy()
-    ds.file_meta = src.file_meta.copy()
-    ds.file_meta.TransferSyntaxUID = HTJ2K_LOSSLESS
-    ds.is_little_endian, ds.is_implicit_VR = True, False
+def htj2k(src, arr, name, fx, tmp, ts=HTJ2K_LOSSLESS, flags=()):
+    """Encodes `arr` (the pixels of `src`) with OpenJPH into NAME.dcm; the reference pixels are OpenJPEG's decode,
+    checked equal to `arr` when the encode is lossless."""
+    bits, signed = int(src.BitsStored), src.PixelRepresentation == 1
+    raw, j2c = os.path.join(tmp, 'in.raw'), os.path.join(tmp, name + '.j2c')
+    arr.astype('<i2' if signed else '<u2').tofile(raw)
+    subprocess.run(['npx', 'tsx', os.path.join(ROOT, 'tools', 'htj2k_encode.ts'), raw, j2c, str(W), str(H), str(bits),
+                    '1' if signed else '0', *flags], check=True, cwd=ROOT, stderr=subprocess.DEVNULL)
     with open(j2c, 'rb') as f:
-        ds.PixelData = encapsulate([f.read()])
+        codestream = f.read()
+    if ts == HTJ2K_RPCL:
+        check_rpcl(codestream, name)
+    reference = openjpeg_decode(j2c, bits, signed)
+    lossy = ts == HTJ2K_LOSSY
+    err = np.abs(reference - arr.astype(np.int64))
+    if lossy:
+        print(f'{name}: OpenJPEG decode vs original: max {err.max()}, mean {err.mean():.1f} of {2 ** bits - 1}')
+    elif err.any():
+        sys.exit(f'{name}: OpenJPEG decodes the lossless codestream to other pixels than the original')
+    ds = copy.deepcopy(src)
+    ds.file_meta.TransferSyntaxUID = ts
+    ds.is_little_endian, ds.is_implicit_VR = True, False
+    if lossy:  # PS3.3 C.7.6.1.1.5: a lossy derivative is a new instance that says it was lossy compressed
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = fixture_uid()
+        ds.LossyImageCompression = '01'
+        ds.LossyImageCompressionRatio = f'{arr.size * 2 / len(codestream):.2f}'
+        ds.LossyImageCompressionMethod = 'ISO_15444_15'
+    ds.PixelData = encapsulate([codestream])
     ds['PixelData'].is_undefined_length = True
     ds['PixelData'].VR = 'OB'
     save(ds, name)
-    fx.append((name, {'htj2k': True}, arr))
+    fx.append((name, {'htj2k': True, 'lossy': lossy}, reference))
+
+
+def openjpeg_decode(j2c, bits, signed):
+    """A codestream decoded by OpenJPEG (PIL's JPEG 2000 plugin): PIL widens a 9..16-bit component to I;16 by shifting
+    it left (16 - bits) and offsets signed samples by 2^(bits-1); undone here."""
+    im = Image.open(j2c)
+    if im.mode != 'I;16':
+        sys.exit(f'{j2c}: PIL reads mode {im.mode}, expected I;16 for {bits} bits')
+    a = np.asarray(im).astype(np.int64)
+    shift = 16 - bits
+    if (a & ((1 << shift) - 1)).any():
+        sys.exit(f'{j2c}: PIL did not widen {bits} bits by a plain shift')
+    a >>= shift
+    return a - (1 << (bits - 1)) if signed else a
+
+
+def check_rpcl(codestream, name):
+    """PS3.5 sect. 10.18 for HTJ2K with RPCL Options: RPCL progression, a TLM marker segment, and enough
+    decompositions for the lowest resolution to be <= 64 pixels wide or high. Reads the main header's markers."""
+    i, seen = 2, {}
+    while codestream[i] == 0xFF and codestream[i + 1] != 0x90:  # up to the first SOT
+        length = int.from_bytes(codestream[i + 2:i + 4], 'big')
+        seen[codestream[i + 1]] = codestream[i + 4:i + 2 + length]
+        i += 2 + length
+    cod, progression, levels = seen.get(0x52), None, None
+    if cod:
+        progression, levels = cod[1], cod[5]  # Scod, then SGcod (progression, layers x2, MCT), then SPcod levels
+    lowest = min(-(-W // 2 ** levels), -(-H // 2 ** levels)) if levels is not None else None
+    if progression != 2 or 0x55 not in seen or lowest is None or lowest > 64:
+        sys.exit(f'{name}: not an RPCL-options codestream (progression {progression}, TLM {0x55 in seen}, lowest {lowest})')
 
 
 def expected_for(name, options, reference):
@@ -380,7 +456,7 @@ def expected_for(name, options, reference):
     src = pydicom.dcmread(path)
     ts = str(src.file_meta.TransferSyntaxUID)
     if options.get('htj2k'):
-        ds, arr = src, reference  # pydicom 2.3.1 cannot decode HTJ2K; the encode was lossless
+        ds, arr = src, reference  # pydicom 2.3.1 cannot decode HTJ2K: OpenJPEG's decode (see htj2k)
     else:
         ds, arr = decompressed(path, ts)
     if options.get('maskedReference'):
@@ -403,15 +479,43 @@ def expected_for(name, options, reference):
 
 
 def main():
-    if os.path.isdir(OUT):
+    global OUT
+    parser = argparse.ArgumentParser(description='Writes the DICOM fixtures of test/dicom.test.ts.')
+    parser.add_argument('--only', help='NAME[,NAME]: rewrite only these fixtures (and their manifest entries); the '
+                        'whole set is still built, in a temporary folder, so UIDs stay as in a full run')
+    only = parser.parse_args().only
+    final = OUT
+    if only:
+        OUT = tempfile.mkdtemp()
+    elif os.path.isdir(OUT):
         shutil.rmtree(OUT)
-    os.makedirs(OUT)
-    fx = build()
-    manifest = [expected_for(n, o, r) for n, o, r in fx]
+    os.makedirs(OUT, exist_ok=True)
+    try:
+        fx = build()
+        manifest = [expected_for(n, o, r) for n, o, r in fx]
+        if only:
+            manifest = merge_only(manifest, set(only.split(',')), OUT, final)
+    finally:
+        if only:
+            shutil.rmtree(OUT)
+            OUT = final
     with open(os.path.join(OUT, 'manifest.json'), 'w') as f:
         json.dump({'generator': 'tools/make_dicom_fixtures.py', 'pydicom': pydicom.__version__, 'fixtures': manifest}, f, indent=1)
     total = sum(os.path.getsize(os.path.join(OUT, p)) for p in os.listdir(OUT))
     print(f'{len(manifest)} fixtures, {total} bytes in {OUT}')
+
+
+def merge_only(manifest, names, built, final):
+    """Copies the named fixtures from `built` into `final`; the manifest keeps the other entries as committed."""
+    unknown = names - {m['name'] for m in manifest}
+    if unknown:
+        sys.exit(f'--only: no fixture named {", ".join(sorted(unknown))}')
+    with open(os.path.join(final, 'manifest.json')) as f:
+        old = {m['name']: m for m in json.load(f)['fixtures']}
+    for name in names:
+        for ext in ('.dcm', '.expected.u16'):
+            shutil.copyfile(os.path.join(built, name + ext), os.path.join(final, name + ext))
+    return [m if m['name'] in names else old[m['name']] for m in manifest if m['name'] in names or m['name'] in old]
 
 
 if __name__ == '__main__':
