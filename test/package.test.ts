@@ -15,7 +15,7 @@ const out = mkdtempSync(join(root, 'node_modules', '.chexzoo-build-'));
 
 beforeAll(async () => {
   await build({
-    entry: { index: 'src/index.ts', node: 'src/node.ts', cli: 'src/cli/main.ts' },
+    entry: { index: 'src/index.ts', node: 'src/node.ts', cli: 'src/cli/main.ts', 'decode-worker': 'src/node/data/decode-worker.ts' },
     format: ['esm', 'cjs'],
     outDir: out,
     dts: false,
@@ -91,6 +91,25 @@ describe('package', () => {
       expect(typeof node[name], `node ${name}`).toBe('function');
     }
   });
+
+  it('decodes on worker threads from the built ESM and CJS bundles (decode-worker.js / .cjs beside them)', async () => {
+    const file = join(root, 'test/fixtures/dicom/u12_rle.dcm');
+    const esm = (await import(pathToFileURL(join(out, 'node.js')).href)) as { decodeGray: (f: string, o: object) => Promise<{ data: Uint8Array }> };
+    const want = Array.from((await esm.decodeGray(file, { size: 16 })).data);
+    for (const f of ['node.js', 'node.cjs']) {
+      const script = `const m = ${f.endsWith('.cjs') ? `require(${JSON.stringify(join(out, f))})` : `await import(${JSON.stringify(pathToFileURL(join(out, f)).href)})`};
+        const dir = require('node:fs').mkdtempSync(require('node:path').join(require('node:os').tmpdir(), 'pool-'));
+        const info = await m.writeSynthDataset(dir, { train: 3, valid: 2, size: 24, format: 'dicom' });
+        const ds = await m.loadDataset(info.root, { split: 'valid', imageSize: 16, batchSize: 2, decodeWorkers: 1 });
+        let n = 0; for await (const b of ds.batches()) { n += b.indices.length; b.x.dispose(); b.y.dispose(); b.mask.dispose(); }
+        require('node:fs').rmSync(dir, { recursive: true, force: true });
+        console.log(JSON.stringify({ n, skipped: ds.skipped.count }));`;
+      const code = `const { createRequire } = await import('node:module'); const require = createRequire(${JSON.stringify(join(out, 'x.js'))}); ${script}`;
+      const r = execFileSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', cwd: out });
+      expect(JSON.parse(r.trim().split('\n').pop()!), f).toEqual({ n: 2, skipped: 0 });
+    }
+    expect(want).toHaveLength(256);
+  }, 60_000);
 
   it('runs the chexzoo CLI', () => {
     const text = execFileSync(process.execPath, [join(out, 'cli.js'), 'list'], { encoding: 'utf8' });

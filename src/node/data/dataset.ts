@@ -56,6 +56,11 @@ export interface ChexpertLoadOptions extends LabelPolicy {
   prefetch?: number;
   /** Keep decoded, resized images in memory (before augmentation). Default: when they fit in 512 MB. */
   cache?: boolean;
+  /**
+   * Decode on this many worker threads (default 0: in this thread, with sharp's own native threads). Worth it when
+   * decoding is slower than training: DICOM (decoded in JavaScript), large images, a GPU backend (docs/data.md).
+   */
+  decodeWorkers?: number;
   /** Use only the first N rows that pass the view filter. */
   limit?: number;
   /** Called once per image that could not be read. */

@@ -7,6 +7,7 @@ import { type ChexpertRecord, type LabelPolicy, type Observation, labelTargets, 
 import { IMAGENET_MEAN, IMAGENET_STD, channelStats, grayToUnit, normalizeInto, sampleAugment, shuffledIndices, type AugmentOptions } from '../../data/augment.js';
 import { getPreprocessConfig } from '../../weights/manifest.js';
 import { rng } from '../../utils/rng.js';
+import { DecodeThreadError, type DecodePool, sharedDecodePool } from './decode-pool.js';
 import { type DecodeOptions, type GrayImage, decodeGray, imageSize, kernelFor } from './images.js';
 import type { ChexpertBatch, ChexpertDataset, ChexpertLoadOptions, SkippedReport } from './dataset.js';
 
@@ -27,6 +28,8 @@ export interface ImageSettings {
   shuffle: boolean;
   dropLast: boolean;
   cache: boolean | undefined;
+  /** worker threads that decode (0: this thread) */
+  decodeWorkers: number;
   onSkip: ((path: string, reason: string) => void) | undefined;
 }
 
@@ -41,6 +44,8 @@ export function resolveImageSettings(options: ChexpertLoadOptions, split: string
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batchSize must be a positive integer, got ${batchSize}.`);
   const prefetch = options.prefetch ?? 2;
   if (!Number.isInteger(prefetch) || prefetch < 0) throw new Error(`prefetch must be a non-negative integer, got ${prefetch}.`);
+  const decodeWorkers = options.decodeWorkers ?? 0;
+  if (!Number.isInteger(decodeWorkers) || decodeWorkers < 0) throw new Error(`decodeWorkers must be a non-negative integer (0 decodes in this thread), got ${String(decodeWorkers)}.`);
   return {
     height,
     width,
@@ -55,6 +60,7 @@ export function resolveImageSettings(options: ChexpertLoadOptions, split: string
     shuffle: options.shuffle ?? split === 'train',
     dropLast: options.dropLast ?? false,
     cache: options.cache,
+    decodeWorkers,
     onSkip: options.onSkip,
   };
 }
@@ -90,6 +96,7 @@ interface State {
   k: number;
   useCache: boolean;
   cache: Map<number, GrayImage>;
+  pool: DecodePool | undefined;
   skipped: Map<string, string>;
   skippedItems: { path: string; reason: string }[];
   realRoot?: Promise<string>;
@@ -121,10 +128,11 @@ async function decodeOne(st: State, i: number): Promise<GrayImage | undefined> {
       skip(st, file, `outside the dataset folder: a symlink leads to ${escaped}`);
       return undefined;
     }
-    const g = await decodeGray(file, st.s.decode);
+    const g = await (st.pool ? st.pool.decode(file, st.s.decode) : decodeGray(file, st.s.decode));
     if (st.useCache) st.cache.set(i, g);
     return g;
   } catch (e) {
+    if (e instanceof DecodeThreadError) throw e; // the pool broke, not the image: stop rather than skip them all
     const missing = (e as NodeJS.ErrnoException).code === 'ENOENT' || /Input file is missing/i.test(errorText(e));
     skip(st, file, missing ? 'missing file' : `unreadable image: ${errorText(e)}`);
     return undefined;
@@ -219,6 +227,7 @@ export function createImageDataset(parts: DatasetParts, s: ImageSettings): Chexp
     k: parts.tasks.length,
     useCache: s.cache ?? size * s.height * s.width <= 512 * 1024 * 1024,
     cache: new Map(),
+    pool: s.decodeWorkers > 0 ? sharedDecodePool(s.decodeWorkers) : undefined,
     skipped: new Map(),
     skippedItems: [],
   };
