@@ -1,12 +1,15 @@
 // Image decoding throughput for `npm run bench`: images per second through decodeGray at 320 px (what the
 // dataset reader runs per image) from JPEG (sharp) and from DICOM in the syntaxes our writer produces
-// (explicit little endian, deflate, RLE; decodeDicom), on synthetic phantoms rendered at `source` px.
+// (explicit little endian, deflate, RLE; decodeDicom), on synthetic phantoms rendered at `source` px, in this
+// thread and on a decode pool of one thread per core (decodeWorkers).
 // Also runnable alone: npm run bench -- --decode-only [--decode-images 64] [--decode-source 1024]
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { renderSynthImage, synthRecords } from '../src/data/synth.js';
 import { encodeDicom, type WritableSyntax } from '../src/dicom/write.js';
+import { availableParallelism } from 'node:os';
+import { createDecodePool, type DecodePool } from '../src/node/data/decode-pool.js';
 import { decodeGray, encodeGrayJpeg } from '../src/node/data/images.js';
 
 export interface DecodeBenchResult {
@@ -15,6 +18,8 @@ export interface DecodeBenchResult {
   size: number;
   /** images per second, 8 decodes in flight (as the dataset reader's prefetch) */
   perSecond: Record<string, number>;
+  /** threads of the decode pool for the `... N threads` rows (decodeWorkers: one per core) */
+  threads: number;
 }
 
 async function writeSet(dir: string, n: number, source: number): Promise<Record<string, string[]>> {
@@ -35,13 +40,14 @@ async function writeSet(dir: string, n: number, source: number): Promise<Record<
   return sets;
 }
 
-async function rate(files: string[], size: number): Promise<number> {
+async function rate(files: string[], size: number, pool?: DecodePool): Promise<number> {
   const t0 = performance.now();
   const queue = [...files];
+  const decode = pool ? (f: string) => pool.decode(f, { size }) : (f: string) => decodeGray(f, { size });
   const worker = async () => {
-    for (let f = queue.shift(); f; f = queue.shift()) await decodeGray(f, { size });
+    for (let f = queue.shift(); f; f = queue.shift()) await decode(f);
   };
-  await Promise.all(Array.from({ length: 8 }, worker));
+  await Promise.all(Array.from({ length: Math.max(8, 2 * (pool?.threads ?? 0)) }, worker));
   return files.length / ((performance.now() - t0) / 1000);
 }
 
@@ -51,11 +57,19 @@ export async function decodeBench(images = 64, source = 1024, size = 320): Promi
   try {
     const sets = await writeSet(dir, images, source);
     const perSecond: Record<string, number> = {};
-    for (const [name, files] of Object.entries(sets)) {
-      await rate(files.slice(0, 8), size);
-      perSecond[name] = await rate(files, size);
+    const threads = availableParallelism();
+    const pool = createDecodePool(threads);
+    try {
+      for (const [name, files] of Object.entries(sets)) {
+        for (const [label, p] of [[name, undefined], [`${name}, ${threads} threads`, pool]] as const) {
+          await rate(files.slice(0, 2 * threads + 8), size, p);
+          perSecond[label] = await rate(files, size, p);
+        }
+      }
+    } finally {
+      await pool.close();
     }
-    return { images, source, size, perSecond };
+    return { images, source, size, perSecond, threads };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -64,5 +78,5 @@ export async function decodeBench(images = 64, source = 1024, size = 320): Promi
 /** One paragraph for bench/results/latest.md. */
 export function decodeMarkdown(r: DecodeBenchResult): string {
   const cells = Object.entries(r.perSecond).map(([k, v]) => `${k} ${v.toFixed(0)}/s`).join(', ');
-  return `Image decoding (decodeGray to ${r.size} px, ${r.images} phantoms of ${r.source} x ${r.source}, 8 in flight): ${cells}.`;
+  return `Image decoding (decodeGray to ${r.size} px, ${r.images} phantoms of ${r.source} x ${r.source}, 8 in flight; "N threads": decodeWorkers N): ${cells}.`;
 }
