@@ -2,6 +2,7 @@
 // the intensity pipeline are JavaScript) and the PIL-equal resize run on the main thread otherwise, beside the
 // training loop. Results are the same bytes as decodeGray's in this thread (test/decode-pool.test.ts).
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { DecodeReply, DecodeRequest } from './decode-worker.js';
@@ -46,7 +47,9 @@ function workerScript(): { entry: URL | string; eval: boolean } {
   const url = new URL(`./decode-worker.${ext}`, here);
   if (!existsSync(fileURLToPath(url))) throw new Error(`the decode worker script is missing (${fileURLToPath(url)}); reinstall the package, or pass decodeWorkers: 0.`);
   if (ext !== 'ts') return { entry: url, eval: false };
-  return { entry: `import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(url.href)}); });`, eval: true };
+  // tsx resolved from here, not from the working directory the eval'd loader would resolve against
+  const tsx = pathToFileURL(createRequire(here).resolve('tsx/esm/api')).href;
+  return { entry: `import(${JSON.stringify(tsx)}).then((t) => { t.register(); return import(${JSON.stringify(url.href)}); });`, eval: true };
 }
 
 function failAll(slot: Slot, e: Error): void {
