@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest';
-import { checkTaskNames, csvLabelColumns, getOutputInfo, gradCam, labelTargets, resolveCsvTasks, studyReport, taskUncertainty } from '../src/index.js';
+import { arrayBatchSource, checkTaskNames, csvLabelColumns, getOutputInfo, gradCam, labelTargets, predict, resolveCsvTasks, studyReport, taskUncertainty } from '../src/index.js';
 import { loadDataset, loadLabelledCsv, loadModel, resolveRunConfig, runStudy, writeSynthDataset } from '../src/node.js';
 import { runTrain } from '../src/cli/train.js';
 import { runEval } from '../src/cli/eval.js';
