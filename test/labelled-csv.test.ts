@@ -11,6 +11,7 @@ import { loadDataset, loadLabelledCsv, loadModel, resolveRunConfig, runStudy, wr
 import { runTrain } from '../src/cli/train.js';
 import { runEval } from '../src/cli/eval.js';
 import { runExport } from '../src/cli/export.js';
+import { analyze, checkModel, outputNames } from '../examples/browser/pipeline.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'chexzoo-labelled-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
