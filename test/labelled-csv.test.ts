@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest';
 import { arrayBatchSource, checkTaskNames, csvLabelColumns, getOutputInfo, gradCam, labelTargets, predict, resolveCsvTasks, studyReport, taskUncertainty } from '../src/index.js';
-import { loadDataset, loadLabelledCsv, loadModel, resolveRunConfig, runStudy, writeSynthDataset } from '../src/node.js';
+import { checkDataFolder, loadDataset, loadLabelledCsv, loadModel, resolveDataTasks, resolveRunConfig, runStudy, writeSynthDataset } from '../src/node.js';
 import { runTrain } from '../src/cli/train.js';
 import { runEval } from '../src/cli/eval.js';
 import { runExport } from '../src/cli/export.js';
@@ -100,6 +100,14 @@ describe('loadLabelledCsv with any label names', () => {
     expect(tf.memory().numTensors).toBe(leaks);
     await expect(loadLabelledCsv(csv, { tasks: ['Pneumonia'] })).rejects.toThrow(/nih\.csv has no label column "Pneumonia"; its label columns are: Nodule, Mass, Infiltration/);
     await expect(loadLabelledCsv(csvNoLabels)).rejects.toThrow(/none\.csv has no label column: found path, Age, Notes/);
+  });
+
+  it('a column whose name would break files is refused by name unless other tasks are chosen', async () => {
+    const odd = join(tmp, 'odd.csv');
+    writeFileSync(odd, readFileSync(csv, 'utf8').replace('Infiltration', 'Size/mm'));
+    await expect(checkDataFolder(odd)).rejects.toThrow(/the label column "Size\/mm" contains "\/", which breaks CSV, JSON or file names/);
+    expect(await checkDataFolder(odd, { tasks: ['Nodule'] })).toMatchObject({ layout: 'csv', train: 8, valid: 4 });
+    expect(resolveDataTasks(odd, ['mass'])).toEqual(['Mass']);
   });
 
   it('a bad label cell names the file, line and column', async () => {

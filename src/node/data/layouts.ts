@@ -198,14 +198,15 @@ export async function loadDataset(dir: string, options: DatasetLoadOptions = {})
 
 /**
  * Checks that `dir` holds a dataset of a known layout with a train and a validation split, and counts their
- * images (rows of the CSVs; MIMIC: labelled images of train / validate).
+ * images (rows of the CSVs; MIMIC: labelled images of train / validate). `tasks`: those a run will train (a
+ * labelled CSV's label columns are checked only for them).
  * @example checkDataFolder('/data/mimic-cxr-jpg/2.0.0'); // { layout: 'mimic-cxr-jpg', train: 368960, valid: 2991, ... }
  */
-export async function checkDataFolder(dir: string): Promise<DetectedLayout & { train: number; valid: number }> {
+export async function checkDataFolder(dir: string, options: { tasks?: readonly string[] } = {}): Promise<DetectedLayout & { train: number; valid: number }> {
   const found = detectDataLayout(dir);
   const count = async (split: string) => {
     try {
-      return (await loadDataset(dir, { split, batchSize: 1, prefetch: 0, cache: false })).size;
+      return (await loadDataset(dir, { split, batchSize: 1, prefetch: 0, cache: false, ...(options.tasks ? { tasks: options.tasks } : {}) })).size;
     } catch (e) {
       throw new Error(`--data '${dir}' (${found.description}): the ${split} split cannot be read: ${errorText(e)}`);
     }

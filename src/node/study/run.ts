@@ -249,7 +249,7 @@ function checkImageSizes(grid: StudyRunSpec[], imageSize: number): void {
 async function studyData(options: StudyOptions, preset: StudyPreset, presetName: string, out: string, log: (s: string) => void): Promise<{ dataDir: string; kind: StudyResults['data']['kind'] }> {
   if (options.data !== undefined) {
     const dataDir = resolve(options.data);
-    log(`Data: ${(await checkDataFolder(dataDir)).description}`);
+    log(`Data: ${(await checkDataFolder(dataDir, options.tasks ? { tasks: options.tasks } : {})).description}`);
     return { dataDir, kind: existsSync(join(dataDir, 'synth.json')) ? 'synthetic' : detectDataLayout(dataDir).layout };
   }
   if (!preset.synth) throw new Error(`The '${presetName}' preset needs --data DIR: a CheXpert copy (CheXpert-v1.0-small or its parent).`);
@@ -311,7 +311,7 @@ async function prepareStudy(plan: StudyPlan, options: StudyOptions, log: (s: str
   const { out, settings, grid } = plan;
   await fs.mkdir(join(out, RUNS), { recursive: true });
   if (options.data === undefined) await ensureSynth(out, plan.preset.synth!, log);
-  const counts = await checkDataFolder(plan.dataDir);
+  const counts = await checkDataFolder(plan.dataDir, { tasks: plan.tasks });
   const data: StudyResults['data'] = { dir: plan.dataDir, kind: plan.kind, train: counts.train, valid: counts.valid, tasks: [...plan.tasks], imgSize: settings.imageSize };
   const backend = await ensureBackend();
   log(`Study '${plan.presetName}': ${grid.length} runs (${[...new Set(grid.map((r) => r.arch))].join(', ')}; init ${[...new Set(grid.map((r) => r.init))].join(', ')}), ${settings.imageSize} px, ${settings.maxSteps !== null ? `${settings.maxSteps} steps` : `${settings.epochs} epochs`}, backend ${backend}; out ${out}`);
