@@ -11,6 +11,7 @@ import { checkDataFolder, loadDataset, loadLabelledCsv, loadModel, resolveDataTa
 import { runTrain } from '../src/cli/train.js';
 import { runEval } from '../src/cli/eval.js';
 import { runExport } from '../src/cli/export.js';
+import { runStudyCli } from '../src/cli/study.js';
 import { analyze, checkModel, outputNames } from '../examples/browser/pipeline.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'chexzoo-labelled-'));
@@ -138,6 +139,7 @@ describe('train, eval, export and the study on a CSV of other findings', () => {
     const metrics = json(join(out, 'metrics.json'));
     expect(Object.keys(metrics.valid.perTask)).toEqual(['Nodule', 'Mass']);
     expect(json(join(out, 'predictions.json')).tasks).toEqual(['Nodule', 'Mass']);
+    expect(readFileSync(join(out, 'curves.svg'), 'utf8')).toMatch(/Nodule[\s\S]*Mass/);
     const model = await loadModel(join(out, 'model'));
     expect(model.outputs[0]!.shape).toEqual([null, 2]);
     expect(getOutputInfo(model)).toEqual({ labels: ['Nodule', 'Mass'], source: 'run' });
@@ -167,6 +169,9 @@ describe('train, eval, export and the study on a CSV of other findings', () => {
 
   it('chexzoo study on the CSV: every label column, and the report says the paper is on other tasks', async () => {
     const out = join(tmp, 'study');
+    // the CLI's --tasks reaches the data check before any training
+    expect(await runStudyCli(['--data', csv, '--tasks', 'Pneumonia', '--out', join(tmp, 'study-bad')])).toBe(1);
+    expect(text(stderr)).toMatch(/nih\.csv has no label column "Pneumonia"; its label columns are: Nodule, Mass, Infiltration/);
     const { results } = await runStudy({ data: csv, out, archs: ['resnet18'], inits: ['random'], truncate: 'none', maxSteps: 1, imageSize: 32, batchSize: 4, bootstrap: 20, log: () => {}, barStream: null });
     expect(results!.data.tasks).toEqual(['Nodule', 'Mass', 'Infiltration']);
     expect(results!.data.kind).toBe('csv');
