@@ -111,6 +111,17 @@ describe('loadLabelledCsv with any label names', () => {
     expect(resolveDataTasks(odd, ['mass'])).toEqual(['Mass']);
   });
 
+  it("NIH ChestX-ray14's column names: Image Index, View Position (the view filter), Patient Age / Gender are not labels", async () => {
+    const nih = join(tmp, 'nih-style.csv');
+    const rows = readFileSync(csv, 'utf8').trim().split('\r\n').slice(1).map((l) => l.split(',')[0]!);
+    const views = ['PA', 'AP', 'LL', 'PA', 'AP', 'PA', 'PA', 'AP', 'PA', 'AP', 'PA', 'PA'];
+    writeFileSync(nih, ['Image Index,Effusion,Patient Age,Patient Gender,View Position', ...rows.map((p, i) => `${p},${i % 2},${i % 2},${i % 2 ? 'M' : 'F'},${views[i]}`)].join('\n'));
+    const all = await loadLabelledCsv(nih, { imageSize: 16 });
+    expect([all.tasks, all.size]).toEqual([['Effusion'], 12]);
+    expect((await loadLabelledCsv(nih, { views: 'PA', imageSize: 16 })).size).toBe(7);
+    expect((await loadLabelledCsv(nih, { views: 'frontal', imageSize: 16 })).size).toBe(11);
+  });
+
   it('a bad label cell names the file, line and column', async () => {
     const bad = join(tmp, 'bad.csv');
     writeFileSync(bad, 'path,Nodule,Mass\nx.png,1,0\ny.png,2,0\n');

@@ -2,9 +2,12 @@
 // columns are labels, which tasks a run trains, and which names are refused. Browser-safe: strings only.
 import { COMPETITION_TASKS, type LabelValue, parseLabel, resolveTasks } from './chexpert.js';
 
-/** Columns of a labelled CSV that are never labels (compared lower-case): image paths, split, views, sex, age. */
-export const CSV_PATH_COLUMNS = ['path', 'image', 'image_path', 'filename', 'file'] as const;
-const META_COLUMNS = new Set<string>([...CSV_PATH_COLUMNS, 'split', 'viewposition', 'view', 'view position', 'frontal/lateral', 'ap/pa', 'sex', 'gender', 'age']);
+/** Names of a labelled CSV's image path column (compared lower-case; `image index` is NIH ChestX-ray14's). */
+export const CSV_PATH_COLUMNS = ['path', 'image', 'image_path', 'filename', 'file', 'image index'] as const;
+/** Columns that are never labels (compared lower-case): image paths, split, views, sex, age (also NIH's `Patient Age`). */
+const META_COLUMNS = new Set<string>([
+  ...CSV_PATH_COLUMNS, 'split', 'viewposition', 'view', 'view position', 'frontal/lateral', 'ap/pa', 'sex', 'gender', 'patient gender', 'age', 'patient age',
+]);
 
 // Characters that break a CSV cell unquoted, a JSON key's readers, or a file name on some system; control
 // characters break all three. A task name becomes a CSV column, a JSON key and part of figure file names.

@@ -122,7 +122,9 @@ const SPLIT_NAMES: Record<string, string[]> = { train: ['train', 'training'], va
 function csvRecord(header: string[], row: string[], at: { pathCol: number; tasks: readonly string[]; line: number; file: string }): LabelledRecord {
   const cell = (name: string) => row[header.findIndex((h) => h.toLowerCase() === name.toLowerCase())] ?? '';
   const labels = csvRowLabels(header, row, at.tasks, at.line, at.file);
-  const view = cell('ViewPosition') ? mimicView(cell('ViewPosition')) : { frontalLateral: cell('Frontal/Lateral'), apPa: cell('AP/PA') };
+  // MIMIC's ViewPosition, or NIH ChestX-ray14's View Position (PA / AP), else CheXpert's two columns
+  const position = cell('ViewPosition') || cell('View Position');
+  const view = position ? mimicView(position) : { frontalLateral: cell('Frontal/Lateral'), apPa: cell('AP/PA') };
   return { path: (row[at.pathCol] ?? '').trim(), sex: cell('Sex'), age: Number(cell('Age') || NaN), ...view, labels };
 }
 
@@ -161,13 +163,13 @@ export function resolveDataTasks(data: string, tasks?: readonly string[]): strin
 }
 
 /**
- * Opens any CSV of image paths (column `path`, `image`, `image_path`, `filename` or `file`; relative to the CSV's
+ * Opens any CSV of image paths (column `path`, `image`, `image_path`, `filename`, `file` or `Image Index`; relative to the CSV's
  * folder) and label columns of any names (1, 0, -1, blank, or 1.0 / 0.0 / -1.0). `tasks` picks label columns
  * case-insensitively; unset, the 5 competition tasks when the CSV has them all, else every label column (not a
  * path / split / view / sex / age column, all non-blank values labels). Uncertain labels: `uncertainty` for every
  * task when given, else U-Ones for CheXpert's observations and U-Zeros for other names (`taskUncertainty`). A
  * `split` column, when present, selects the split (train; valid / validate / val; test); without one every row is
- * used. Views from `ViewPosition` or `Frontal/Lateral` + `AP/PA` when present. Images may be JPEG, PNG or DICOM.
+ * used. Views from `ViewPosition` / `View Position` or `Frontal/Lateral` + `AP/PA` when present. Images may be JPEG, PNG or DICOM.
  * @example const ds = await loadLabelledCsv('/data/nih.csv', { split: 'valid', tasks: ['Nodule', 'Mass'] });
  */
 export async function loadLabelledCsv(csvPath: string, options: DatasetLoadOptions = {}): Promise<ChexpertDataset> {
