@@ -117,7 +117,10 @@ export interface RunPredictionsFile {
 /** What a run trains: everything that changes its result. Unset fields take {@link TRAIN_DEFAULTS}. */
 export interface TrainRunOptions {
   arch: string;
-  /** Dataset folder holding train.csv / valid.csv (or its parent). */
+  /**
+   * A CheXpert folder holding train.csv / valid.csv (or its parent), a MIMIC-CXR(-JPG) folder, or a labelled CSV
+   * (whose header is read here to resolve `tasks`).
+   */
   data: string;
   /** Square input side in pixels. */
   imageSize?: number;
