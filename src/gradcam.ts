@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { resolveBlock, type BlockRef } from './truncate.js';
+import { getOutputInfo } from './weights/outputs.js';
 
 /*
  * Grad-CAM (Selvaraju et al., 2017) for zoo models, in Node and in browsers.
@@ -32,6 +33,8 @@ export interface GradCamResult {
   camWidth: number;
   /** The explained output unit. */
   classIndex: number;
+  /** Its name, when the model carries output names (`getOutputInfo`: a `chexzoo train` model's tasks, torchxrayvision's labels). */
+  className?: string;
   /** Its logit (before the sigmoid / softmax): the score the gradient is taken of. */
   score: number;
   /** The block that was explained. */
@@ -167,12 +170,19 @@ export async function gradCam(model: tf.LayersModel, image: tf.Tensor3D | tf.Ten
       camHeight: cam.shape[1]!,
       camWidth: cam.shape[2]!,
       classIndex: cls[0]!,
+      ...classNameOf(model, cls[0]!),
       score: score[0]!,
       block: chosen.block,
     };
   } finally {
     tf.dispose([cam, up, scoreT, classT]);
   }
+}
+
+/** `{ className }` of an output unit when the model carries a non-empty name for it. */
+function classNameOf(model: tf.LayersModel, index: number): { className?: string } {
+  const name = getOutputInfo(model)?.labels?.[index];
+  return name ? { className: name } : {};
 }
 
 /** The block to explain: a zoo block (default the last), or any layer name of a non-zoo model. */

@@ -75,11 +75,16 @@ export {
   matchesView,
   chexpertRootCandidates,
   imagePathInDataset,
+  taskUncertainty,
+  OTHER_TASK_UNCERTAINTY,
 } from './data/chexpert.js';
+// any labelled CSV's task names (issue 24)
+export { resolveCsvTasks, csvLabelColumns, checkTaskNames } from './data/labels.js';
 export type {
   Observation,
   LabelValue,
   ChexpertRecord,
+  LabelledRecord,
   UncertaintyPolicy,
   BlankPolicy,
   ViewName,

@@ -12,7 +12,7 @@ export type { ChexpertLoadOptions, ChexpertBatch, ChexpertDataset, SkippedReport
 export { writeSynthDataset, SYNTH_DEFAULTS } from './node/data/synth-node.js';
 export type { SynthDatasetOptions, SynthDatasetInfo } from './node/data/synth-node.js';
 // dataset layouts (CheXpert, MIMIC-CXR-JPG, MIMIC-CXR DICOM, labelled CSV) and DICOM in the image path (issue 24)
-export { loadDataset, loadMimicCxr, loadLabelledCsv, detectDataLayout, checkDataFolder } from './node/data/layouts.js';
+export { loadDataset, loadMimicCxr, loadLabelledCsv, detectDataLayout, checkDataFolder, resolveDataTasks } from './node/data/layouts.js';
 export type { DataLayout, DetectedLayout, DatasetLoadOptions } from './node/data/layouts.js';
 export type { DicomReadOptions } from './node/data/dicom-image.js';
 export type { SynthFormat, SynthLayout } from './node/data/synth-encode.js';

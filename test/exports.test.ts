@@ -36,6 +36,8 @@ const INDEX_VALUES = [
   // DICOM (issue 24)
   'DicomError', 'MAX_DICOM_PIXELS', 'TRANSFER_SYNTAXES', 'decodeDicom', 'isDicom', 'provideDicomModules',
   'encodeDicom', 'joinMimicTables', 'MIMIC_FILES',
+  // any labelled CSV (issue 24)
+  'OTHER_TASK_UNCERTAINTY', 'checkTaskNames', 'csvLabelColumns', 'resolveCsvTasks', 'taskUncertainty',
 ];
 const INDEX_TYPES = [
   'ActivationProfile', 'ArrayBatchSourceOptions', 'AugmentOptions', 'AugmentParams', 'AxisWeights', 'BackendInfo',
@@ -62,6 +64,7 @@ const INDEX_TYPES = [
   'DecodeDicomOptions', 'DicomImage', 'DicomModules', 'DicomTags', 'IntensityApplied', 'IntensityPolicy', 'TransferSyntax',
   'WebGPUAdapterReport',
   'EncodeDicomOptions', 'WritableSyntax', 'MimicSplit', 'MimicTables',
+  'LabelledRecord',
 ];
 /** What src/node.ts adds to the browser-safe API (it re-exports all of src/index.ts). */
 const NODE_VALUES = [
@@ -73,7 +76,7 @@ const NODE_VALUES = [
   'readRunCurves', 'readStudyRun', 'resizeGray', 'resolveRunConfig', 'runModelDirs', 'runStudy', 'saveModel', 'saveOnnx', 'saveSafetensors',
   'saveTransformersJs', 'studyParams', 'studySettings', 'trainRun', 'writeRunCurves', 'writeStudyReport', 'writeSynthDataset',
   // dataset layouts (issue 24)
-  'checkDataFolder', 'detectDataLayout', 'loadDataset', 'loadLabelledCsv', 'loadMimicCxr',
+  'checkDataFolder', 'detectDataLayout', 'loadDataset', 'loadLabelledCsv', 'loadMimicCxr', 'resolveDataTasks',
 ];
 const NODE_TYPES = [
   'ChexpertBatch', 'ChexpertDataset', 'ChexpertLoadOptions', 'DecodeOptions', 'DownloadOptions',

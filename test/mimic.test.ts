@@ -121,7 +121,7 @@ describe('a labelled CSV', () => {
     expect(Array.from(train.targets.y.subarray(0, 4))).toEqual([0, 0, 1, 0]);
     const valid = await loadDataset(csv, { split: 'valid', tasks: ['Edema'], imageSize: 32, batchSize: 8 });
     expect(valid.size).toBe(ds0.size - 10);
-    await expect(loadLabelledCsv(csv, { tasks: ['Pneumonia'] })).rejects.toThrow(/no label column for Pneumonia/);
+    await expect(loadLabelledCsv(csv, { tasks: ['Pneumonia'] })).rejects.toThrow(/no label column "Pneumonia"; its label columns are: Edema, Cardiomegaly/);
   });
 });
 

@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { COMPETITION_TASKS, createModel, fromStandardArtifacts, listModels, loadWeights } from '../../src/index.js';
 import { backendLabel, mountBackendPicker, startBackend } from './backend.js';
-import { analyze, archOfModel, checkModel, overlay, blocksOf, type Analysis } from './pipeline.js';
+import { analyze, archOfModel, checkModel, outputNames, overlay, blocksOf, type Analysis } from './pipeline.js';
 import { analyzeXrv, labelledOutputs, tryLoadXrv, type XrvModel } from './xrv.js';
 import { initOnnxPanel } from './onnx.js';
 import { loadDicomFile, looksLikeDicomFile, pagePolicy } from './dicom.js';
@@ -119,7 +119,7 @@ async function loadModelFiles(files: File[]): Promise<void> {
     state.model = model;
     state.arch = arch;
     state.xrv = xrv?.outputs;
-    const tasks = xrv ? labelledOutputs(xrv.outputs) : COMPETITION_TASKS.map((t, i) => [t, i] as const);
+    const tasks = xrv ? labelledOutputs(xrv.outputs) : outputNames(model)!.map((t, i) => [t, i] as const);
     taskSel.replaceChildren(...tasks.map(([t, i]) => new Option(t, String(i))));
     const blocks = blocksOf(model);
     blockSel.replaceChildren(...blocks.map((s) => new Option(s, s)));
@@ -197,7 +197,8 @@ async function run(classIndex?: number): Promise<void> {
     const r = state.xrv
       ? await analyzeXrv({ model: state.model, outputs: state.xrv }, state.image, { block, classIndex })
       : await analyze(state.model, state.arch!, state.image, { block, classIndex });
-    const taskName = (i: number): string => (state.xrv ? state.xrv.labels![i]! : COMPETITION_TASKS[i]!);
+    const names = state.xrv ? state.xrv.labels! : outputNames(state.model)!;
+    const taskName = (i: number): string => names[i]!;
     state.result = r;
     state.error = undefined;
     const rows = r.probabilities.map((p, i) => {

@@ -5,8 +5,8 @@
 // (serve.mjs) and read into memory while the page starts, so the page keeps working offline once loaded.
 import * as tf from '@tensorflow/tfjs';
 import type * as Ort from 'onnxruntime-web';
-import { COMPETITION_TASKS, preprocess } from '../../src/index.js';
-import { preprocessSpecFor } from './pipeline.js';
+import { preprocess } from '../../src/index.js';
+import { outputNames, preprocessSpecFor } from './pipeline.js';
 
 /** What the panel reads from the page: the TF.js model (for the preprocessing), its arch, the image, its probabilities. */
 export interface OnnxPanelSource {
@@ -64,12 +64,12 @@ async function runSession(ort: typeof Ort, session: Ort.InferenceSession, src: O
   return z;
 }
 
-function render(table: HTMLElement, st: OnnxPanelState, tfjs?: number[]): void {
+function render(table: HTMLElement, st: OnnxPanelState, tfjs?: number[], names?: string[]): void {
   if (!st.probabilities) return;
   const rows = st.probabilities.map((p, i) => {
     const tr = document.createElement('tr');
     const t = tfjs?.[i];
-    tr.innerHTML = `<td>${COMPETITION_TASKS[i] ?? `output ${i}`}</td><td>${(100 * p).toFixed(2)}%</td><td><small>TF.js ${t === undefined ? '—' : `${(100 * t).toFixed(2)}%`}</small></td>`;
+    tr.innerHTML = `<td>${names?.[i] ?? `output ${i}`}</td><td>${(100 * p).toFixed(2)}%</td><td><small>TF.js ${t === undefined ? '—' : `${(100 * t).toFixed(2)}%`}</small></td>`;
     return tr;
   });
   table.replaceChildren(...rows);
@@ -102,7 +102,8 @@ export function initOnnxPanel(source: () => OnnxPanelSource): { refresh(): Promi
       st.probabilities = st.logits.map((v) => 1 / (1 + Math.exp(-v)));
       const tfjs = src.tfjsProbabilities;
       st.maxDiffVsTfjs = tfjs ? Math.max(...st.probabilities.map((p, i) => Math.abs(p - (tfjs[i] ?? NaN)))) : undefined;
-      render(table, st, tfjs);
+      const names = outputNames(src.model); // the TF.js model's, when it has as many outputs as the ONNX file
+      render(table, st, tfjs, names?.length === st.probabilities.length ? names : undefined);
       say(`${st.file} on onnxruntime-web (${st.provider}): max |difference| from TF.js ${st.maxDiffVsTfjs?.toExponential(2) ?? '—'}.`, 'done');
     } catch (e) {
       say(`The ONNX model could not run: ${e instanceof Error ? e.message : String(e)}`, 'error');

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import {
   COMPETITION_TASKS,
   blocks,
+  getOutputInfo,
   getWeightsInfo,
   gradCam,
   listModels,
@@ -13,7 +14,7 @@ import {
 } from '../../src/index.js';
 
 export interface Analysis {
-  /** Sigmoid of the model's logits, one per CheXpert competition task. */
+  /** Sigmoid of the model's logits, one per output, named by {@link outputNames}. */
   probabilities: { task: string; probability: number }[];
   cam: GradCamResult;
   /** The model input shown to the user: the centre crop, de-normalised to RGBA bytes (cam.width x cam.height). */
@@ -35,13 +36,25 @@ export function preprocessSpecFor(arch: string, model: tf.LayersModel): Preproce
   return { ...info, cropSize: h, resizeSize: Math.round((h * info.resizeSize) / info.cropSize) };
 }
 
-/** Checks that a model can be shown: one output of 5 logits (the CheXpert competition tasks). */
-export function checkModel(model: tf.LayersModel): void {
+/**
+ * The names of a model's outputs: those it carries (a `chexzoo train` model's tasks, e.g. Nodule, Mass; torchxrayvision's
+ * pathologies), else the CheXpert competition tasks for 5 outputs, else undefined.
+ */
+export function outputNames(model: tf.LayersModel): string[] | undefined {
   const out = model.outputs[0]!.shape;
-  if (model.outputs.length !== 1 || out.length !== 2 || out[1] !== COMPETITION_TASKS.length) {
+  if (model.outputs.length !== 1 || out.length !== 2) return undefined;
+  const own = getOutputInfo(model)?.labels;
+  if (own && own.length === out[1]) return own.map((l, i) => l || `output ${i}`);
+  return out[1] === COMPETITION_TASKS.length ? [...COMPETITION_TASKS] : undefined;
+}
+
+/** Checks that a model can be shown: one output of logits whose names are known (its own, or 5 CheXpert competition tasks). */
+export function checkModel(model: tf.LayersModel): void {
+  if (!outputNames(model)) {
+    const out = model.outputs[0]!.shape;
     throw new Error(
       `This model outputs [${out.join(', ')}], not the ${COMPETITION_TASKS.length} CheXpert task logits ` +
-        `(${COMPETITION_TASKS.join(', ')}). Pick a model trained with 5 outputs (chexzoo train, or createModel(arch, { numClasses: 5 })).`,
+        `(${COMPETITION_TASKS.join(', ')}), and carries no output names. Pick a model trained by chexzoo train (any tasks) or with 5 outputs (createModel(arch, { numClasses: 5 })).`,
     );
   }
 }
@@ -79,7 +92,8 @@ export async function analyze(
     });
     const inputRgba = new Uint8ClampedArray(await shown.data());
     shown.dispose();
-    return { probabilities: COMPETITION_TASKS.map((task, i) => ({ task, probability: p[i]! })), cam, inputRgba };
+    const names = outputNames(model) ?? p.map((_, i) => `output ${i}`);
+    return { probabilities: names.map((task, i) => ({ task, probability: p[i]! })), cam, inputRgba };
   } finally {
     x.dispose();
   }

@@ -1,5 +1,6 @@
 // `chexzoo export`: a trained run (or a saved model folder) as a `.safetensors` state dict for PyTorch, an ONNX
 // file (ONNX Runtime), or a Transformers.js folder.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { saveSafetensors } from '../node/weights/export-node.js';
@@ -10,6 +11,7 @@ import { pathExists } from '../node/utils/atomic.js';
 import { readRunConfig, runPreprocess } from '../node/train/run.js';
 import { getPreprocessConfig } from '../weights/manifest.js';
 import { parseCommand } from './args.js';
+import { getOutputInfo, OUTPUT_INFO_KEY } from '../weights/outputs.js';
 import { ensureBackend } from '../backend/index.js';
 
 const USAGE = `Usage: chexzoo export (--run RUN | --model DIR) --out PATH [--format safetensors|onnx|transformers]
@@ -19,12 +21,23 @@ Exports RUN/model (the run's best checkpoint) or a model folder saved by saveMod
                         tools/chexzoo_torch.py rebuilds the module: model = load_chexzoo("FILE.safetensors")
   --format onnx         an ONNX file (opset 17, input pixel_values NCHW, output logits) for ONNX Runtime
   --format transformers a folder for Transformers.js: config.json, preprocessor_config.json, onnx/model.onnx
-                        (labels = the run's tasks; with --model, give --labels A,B,C)
-Options: --labels A,B,C  output names (default: the run's tasks)
+                        (labels = the run's tasks; with --model, the names the model carries, else give --labels A,B,C)
+Options: --labels A,B,C  output names (default: the run's tasks, or the names the model carries); ONNX files
+                        record them too (metadata_props "labels", a JSON list)
 `;
 
 type Format = 'safetensors' | 'onnx' | 'transformers';
 const EXT: Record<Format, string> = { safetensors: '.safetensors', onnx: '.onnx', transformers: '' };
+
+/** Whether a saved model's model.json carries output names (a `chexzoo train` model, torchxrayvision weights). */
+function carriesLabels(dir: string): boolean {
+  try {
+    const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as { userDefinedMetadata?: Record<string, { labels?: unknown } | undefined> };
+    return Array.isArray(json.userDefinedMetadata?.[OUTPUT_INFO_KEY]?.labels);
+  } catch {
+    return false;
+  }
+}
 
 /** Checks the flags; returns the exit code of a usage error, or the resolved request. */
 function resolveArgs(v: { run?: string; model?: string; out?: string; format?: string; labels?: string }): number | { dir: string; out: string; format: Format } {
@@ -33,17 +46,27 @@ function resolveArgs(v: { run?: string; model?: string; out?: string; format?: s
   const format = (v.format ?? 'safetensors') as Format;
   if (!(format in EXT)) return fail(`--format '${v.format}' is not one of safetensors, onnx, transformers.`);
   if (EXT[format] && !v.out.endsWith(EXT[format])) return fail(`--out '${v.out}' must end in ${EXT[format]} (the format written).`);
-  if (format === 'transformers' && v.run === undefined && !v.labels) return fail('--format transformers with --model needs --labels A,B,C (a run folder has its tasks).');
+  if (format === 'transformers' && v.run === undefined && !v.labels && !carriesLabels(v.model!)) {
+    return fail('--format transformers with --model needs --labels A,B,C (a run folder has its tasks; this model carries no output names).');
+  }
   return { dir: v.run !== undefined ? join(v.run, 'model') : v.model!, out: v.out, format };
 }
 
+/** The output names: --labels, else the run's tasks, else the names the model carries (a run's model, torchxrayvision's). */
+async function outputLabels(model: tf.LayersModel, run: string | undefined, labels: string | undefined): Promise<string[] | undefined> {
+  if (labels) return labels.split(',').map((s) => s.trim());
+  if (run !== undefined) return (await readRunConfig(run)).tasks;
+  const own = getOutputInfo(model)?.labels;
+  return own && own.length === model.outputs[0]?.shape[1] ? own : undefined;
+}
+
 /** Writes the Transformers.js folder: labels and preprocessing from the run's config (or the weights' defaults). */
-async function writeTransformers(model: tf.LayersModel, out: string, run: string | undefined, labels: string | undefined): Promise<string> {
+async function writeTransformers(model: tf.LayersModel, out: string, run: string | undefined, names: string[] | undefined): Promise<string> {
   const arch = (model.name ?? '').split('/')[0]!;
+  if (!names) throw new Error(`--format transformers: '${model.name}' carries no output names for its ${model.outputs[0]?.shape[1]} outputs; give --labels A,B,C.`);
   const config = run !== undefined ? await readRunConfig(run) : undefined;
   const pre = getPreprocessConfig(arch);
   const recorded = config ? runPreprocess(config) : undefined;
-  const names = labels ? labels.split(',').map((s) => s.trim()) : config!.tasks;
   const size = model.inputs[0]!.shape[1]!;
   await saveTransformersJs(model, out, {
     labels: names, size, arch, resize: 'squash',
@@ -92,9 +115,11 @@ export async function runExport(argv: string[]): Promise<number> {
       process.stdout.write(`Wrote ${req.out}: ${what}, ${stateDict.size} tensors, ${metadata.num_classes} outputs.\n`);
       return 0;
     }
+    const names = await outputLabels(model, run, labels);
     const detail = req.format === 'onnx'
-      ? (await saveOnnx(model, req.out), `ONNX opset 17, outputs ${model.outputs.map((o) => `[${o.shape.map((d) => d ?? 'batch').join(', ')}]`).join(' ')} (NHWC maps are NCHW in the file)`)
-      : await writeTransformers(model, req.out, run, labels);
+      ? (await saveOnnx(model, req.out, names ? { metadata: { labels: JSON.stringify(names) } } : {}),
+        `ONNX opset 17, outputs ${model.outputs.map((o) => `[${o.shape.map((d) => d ?? 'batch').join(', ')}]`).join(' ')} (NHWC maps are NCHW in the file)${names ? `, labels ${names.join(', ')}` : ''}`)
+      : await writeTransformers(model, req.out, run, names);
     process.stdout.write(`Wrote ${req.out}: ${model.name}, ${detail}.\n`);
     return 0;
   } finally {

@@ -5,7 +5,7 @@ import type { StudyInit } from '../study/grid.js';
 
 const USAGE = `Usage: chexzoo study [--preset quick|paper] [--data DIR] [--out DIR] [--archs a,b] [--init imagenet,random,cxr]
        [--truncate BLOCK,...|none] [--epochs E] [--max-steps N] [--image-size S] [--batch-size B]
-       [--seeds N] [--seed S] [--shard I/N | --shards N]
+       [--seeds N] [--seed S] [--shard I/N | --shards N] [--tasks T1,T2]
 
 Runs the CheXtransfer study grid: each architecture from ImageNet weights and from random init, full and truncated
 before its final block(s). Every run is an ordinary \`chexzoo train\` run folder under OUT/runs/<id> (plus its
@@ -15,6 +15,8 @@ OUT/results.json, OUT/report.md and OUT/figures/*.svg (the four findings, next t
   --preset P        quick (default: synthetic phantoms, minutes) | paper (the study's protocol; needs --data)
   --data DIR        a CheXpert, MIMIC-CXR(-JPG) or labelled-CSV dataset (default with quick: a synthetic set
                     made once in OUT/data)
+  --tasks T1,T2     tasks of every run (default the 5 competition tasks; a labelled CSV without them: its
+                    label columns). On other tasks the report does not compare with the paper's numbers
   --out DIR         output folder (default runs/study)
   --archs a,b       architectures (default: the preset's)
   --init L          imagenet,random (default both); cxr: in-domain chest X-ray weights (torchxrayvision's, for
@@ -47,6 +49,7 @@ export async function runStudyCli(argv: string[]): Promise<number> {
     options: {
       preset: { type: 'string' },
       data: { type: 'string' },
+      tasks: { type: 'string' },
       out: { type: 'string', short: 'o' },
       archs: { type: 'string' },
       init: { type: 'string' },
@@ -70,6 +73,7 @@ export async function runStudyCli(argv: string[]): Promise<number> {
     const opts: StudyOptions = {
       ...(values.preset !== undefined ? { preset: values.preset as 'quick' | 'paper' } : {}),
       ...(values.data !== undefined ? { data: values.data } : {}),
+      ...(values.tasks !== undefined ? { tasks: values.tasks.split(',') } : {}),
       ...(values.out !== undefined ? { out: values.out } : {}),
       ...(values.archs !== undefined ? { archs: list(values.archs)! } : {}),
       ...(values.init !== undefined ? { inits: list(values.init) as StudyInit[] } : {}),

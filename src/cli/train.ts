@@ -34,8 +34,10 @@ Exit codes: 0 done, 1 failure, 2 usage error, 130 interrupted (resumable).
                         another registered tag of the architecture (xrv-all: torchxrayvision's chest X-ray weights)
   --truncate BLOCK      cut the network after block BLOCK (chexzoo truncate --arch A lists them; -K drops the last K)
                         and add a new head
-  --uncertainty U       ones (default) | zeros | ignore: what uncertain labels become
-  --tasks T1,T2         observations to predict (default the 5 competition tasks)
+  --uncertainty U       ones | zeros | ignore: what uncertain (-1) labels become, for every task (default: ones
+                        for CheXpert's observations, zeros for a labelled CSV's other task names)
+  --tasks T1,T2         tasks to predict: CheXpert observations, or a labelled CSV's label columns (any names,
+                        case-insensitive; default the 5 competition tasks, or every label column of a CSV without them)
   --views V             all (default) | frontal | lateral | AP | PA
   --augment             random rotation/shift/scale/brightness/contrast on training images
   --pos-weight          weight positives by negatives/positives per task (imbalanced findings)
@@ -115,7 +117,7 @@ function configFromFlags(values: TrainFlags): RunConfig {
       weights: values.weights ?? 'none',
       lr: numberFlag('lr', values.lr, { above: 0 }),
       lrSchedule: (values['lr-schedule'] ?? 'constant') as RunConfig['lrSchedule'],
-      uncertainty: values.uncertainty ?? 'ones',
+      uncertainty: values.uncertainty,
       tasks: values.tasks ? values.tasks.split(',') : undefined,
       views: (values.views ?? 'all') as ViewName,
       seed: intFlag('seed', values.seed, { min: 0 }),

@@ -35,8 +35,11 @@ export const CHEXPERT_META_COLUMNS = ['Path', 'Sex', 'Age', 'Frontal/Lateral', '
 /** One label cell: 1 positive, 0 negative, -1 uncertain, null blank (not mentioned in the report). */
 export type LabelValue = 1 | 0 | -1 | null;
 
-/** One CSV row of a CheXpert split. */
-export interface ChexpertRecord {
+/**
+ * One image with labels under any task names (a generic labelled CSV: `Nodule`, `Mass`, ...); CheXpert's
+ * records are the case whose labels are the 14 observations.
+ */
+export interface LabelledRecord {
   /** As written in the CSV, e.g. `CheXpert-v1.0-small/train/patient00001/study1/view1_frontal.jpg`. */
   path: string;
   sex: string;
@@ -45,6 +48,11 @@ export interface ChexpertRecord {
   frontalLateral: 'Frontal' | 'Lateral' | string;
   /** `AP`, `PA`, `LL`, `RL` or '' (lateral rows). */
   apPa: string;
+  labels: Record<string, LabelValue>;
+}
+
+/** One CSV row of a CheXpert split. */
+export interface ChexpertRecord extends LabelledRecord {
   labels: Record<Observation, LabelValue>;
 }
 
@@ -65,8 +73,45 @@ export type ViewName = 'all' | 'frontal' | 'lateral' | 'AP' | 'PA';
 export type ViewFilter = ViewName | readonly ViewName[];
 
 export interface LabelPolicy {
+  /**
+   * For every task when given. Unset: U-Ones for CheXpert's observations (the default of every release so far)
+   * and {@link OTHER_TASK_UNCERTAINTY} for any other task name (see {@link taskUncertainty}).
+   */
   uncertainty?: UncertaintyPolicy | string;
+  /** Per task name, overriding `uncertainty` (a run's config records them: RUN/config.json `taskUncertainty`). */
+  taskUncertainty?: Readonly<Record<string, UncertaintyPolicy | string>>;
   blanks?: BlankPolicy | string;
+}
+
+/**
+ * The uncertainty policy of a task that is not one of CheXpert's observations when none is given: U-Zeros
+ * (-1 -> 0). An uncertain finding of a hospital's own label set is most often read as "not confirmed"; U-Ones
+ * stays the default for CheXpert's names, where it is the paper's choice.
+ */
+export const OTHER_TASK_UNCERTAINTY: UncertaintyPolicy = 'zeros';
+
+/**
+ * Whether `name` is one of CheXpert's 14 observations, spelled as the release spells it.
+ * @example isChexpertObservation('Edema'); // true
+ */
+export function isChexpertObservation(name: string): name is Observation {
+  return (CHEXPERT_OBSERVATIONS as readonly string[]).includes(name);
+}
+
+/**
+ * The uncertainty policy each task gets: `policy.taskUncertainty[task]`, else `policy.uncertainty` when given,
+ * else U-Ones for CheXpert's observations and {@link OTHER_TASK_UNCERTAINTY} for other names.
+ * @example taskUncertainty(['Edema', 'Nodule']); // { Edema: 'ones', Nodule: 'zeros' }
+ */
+export function taskUncertainty(tasks: readonly string[], policy: Pick<LabelPolicy, 'uncertainty' | 'taskUncertainty'> = {}): Record<string, UncertaintyPolicy> {
+  const out: Record<string, UncertaintyPolicy> = {};
+  for (const t of tasks) {
+    const own = policy.taskUncertainty?.[t];
+    if (own !== undefined) out[t] = normalizeUncertainty(own);
+    else if (policy.uncertainty !== undefined) out[t] = normalizeUncertainty(policy.uncertainty);
+    else out[t] = isChexpertObservation(t) ? 'ones' : OTHER_TASK_UNCERTAINTY;
+  }
+  return out;
 }
 
 /**
@@ -302,25 +347,27 @@ export function formatChexpertCsv(records: readonly ChexpertRecord[]): string {
 }
 
 /**
- * Turns one record's labels into targets and a loss mask (1 = counts, 0 = masked) for the chosen tasks.
+ * Turns one record's labels into targets and a loss mask (1 = counts, 0 = masked) for the chosen tasks; uncertain
+ * labels follow {@link taskUncertainty}. A task the record has no label for is an error (not a silent blank).
  * @example const { y, mask } = labelTargets(row, COMPETITION_TASKS, { uncertainty: 'ignore' });
  */
 export function labelTargets(
-  record: Pick<ChexpertRecord, 'labels'>,
-  tasks: readonly Observation[] = COMPETITION_TASKS,
+  record: { readonly labels: Readonly<Record<string, LabelValue>> },
+  tasks: readonly string[] = COMPETITION_TASKS,
   policy: LabelPolicy = {},
 ): { y: Float32Array; mask: Float32Array } {
-  const unc = normalizeUncertainty(policy.uncertainty);
+  const unc = taskUncertainty(tasks, policy);
   const blanks = normalizeBlanks(policy.blanks);
   const y = new Float32Array(tasks.length);
   const mask = new Float32Array(tasks.length).fill(1);
   tasks.forEach((t, k) => {
     const v = record.labels[t];
+    if (v === undefined) throw new Error(`No label "${t}" in this record (its labels: ${Object.keys(record.labels).join(', ')}).`);
     if (v === 1) y[k] = 1;
     else if (v === 0) y[k] = 0;
     else if (v === -1) {
-      if (unc === 'ones') y[k] = 1;
-      else if (unc === 'ignore') mask[k] = 0;
+      if (unc[t] === 'ones') y[k] = 1;
+      else if (unc[t] === 'ignore') mask[k] = 0;
     } else {
       if (blanks === 'ones') y[k] = 1;
       else if (blanks === 'ignore') mask[k] = 0;

@@ -7,6 +7,7 @@ import { summarizeTruncation } from '../metrics/efficiency.js';
 import { curvesSvg, type TrainingCurves } from '../report/curves.js';
 import { scatterSvg, type ScatterPoint } from '../report/svg.js';
 import { rng } from '../utils/rng.js';
+import { COMPETITION_TASKS } from '../data/chexpert.js';
 import type { StudyInit, StudyRunSpec } from './grid.js';
 
 /** Validation predictions of a run: row-major [n, tasks] labels, mask (1 = counts) and probabilities. */
@@ -397,6 +398,19 @@ export interface StudyReportFiles {
 
 type Figures = { name: string; svg: string }[];
 
+/**
+ * Whether the paper's numbers can stand beside ours: the paper scored CheXpert's 5 competition tasks, so runs on
+ * other tasks (a labelled CSV's own findings, or a subset) are not compared with it.
+ */
+export function paperComparable(tasks: readonly string[]): boolean {
+  return tasks.length === COMPETITION_TASKS.length && COMPETITION_TASKS.every((t) => tasks.includes(t));
+}
+
+const NOT_COMPARED = "not compared: the paper's numbers are for CheXpert's 5 competition tasks, these runs are on other tasks";
+
+/** The paper's value as quoted beside ours (bold in sentences), or the plain reason it is not quoted. */
+const paperValue = (v: string | number, comparable: boolean, bold = true): string => (comparable ? (bold ? `**${v}**` : String(v)) : NOT_COMPARED);
+
 /** Title, the synthetic-data warning, what was run and how it was trained. */
 function introSection(results: StudyResults, title: string | undefined): string[] {
   const { runs, skipped } = results;
@@ -405,6 +419,13 @@ function introSection(results: StudyResults, title: string | undefined): string[
     md.push(
       '> **These runs use synthetic phantoms, not chest X-rays. Synthetic phantoms say nothing about real chest X-rays:** ' +
         'the numbers below only show that the pipeline works end to end. Run the `paper` preset on a real CheXpert copy for the study itself.',
+      '',
+    );
+  }
+  if (!paperComparable(results.data.tasks)) {
+    md.push(
+      `> **These runs are on other tasks than the paper's (${results.data.tasks.join(', ')}; the paper: CheXpert's competition tasks ` +
+        `${COMPETITION_TASKS.join(', ')}).** The paper's numbers are for different tasks, so this report does not compare with them.`,
       '',
     );
   }
@@ -473,7 +494,7 @@ function curvesSection(results: StudyResults, curves: ReadonlyMap<string, Traini
   ];
 }
 
-function imagenetSection(findings: StudyFindings, figures: Figures): string[] {
+function imagenetSection(findings: StudyFindings, figures: Figures, comparable: boolean): string[] {
   const md: string[] = ['## 1. ImageNet accuracy does not predict CheXpert AUROC', ''];
   md.push('Spearman rho between ImageNet top-1 and mean AUROC over the full models (mean over seeds), per init, with a bootstrap 95% CI over models.', '');
   md.push('| init | models | Spearman rho | 95% CI | p | paper |');
@@ -481,7 +502,7 @@ function imagenetSection(findings: StudyFindings, figures: Figures): string[] {
   const pts1: ScatterPoint[] = [];
   for (const init of ['imagenet', 'random'] as const) {
     const f = findings.imagenetVsAuroc[init];
-    const paper = findings.imagenetVsAuroc.paper[init];
+    const paper = comparable ? findings.imagenetVsAuroc.paper[init] : 'not compared (other tasks)';
     if (isReason(f)) md.push(`| ${init} | - | not computed: ${cell(f.reason)} | | | ${paper} |`);
     else {
       md.push(`| ${init} | ${f.n} | ${f3(f.rho)} | ${ciText(f.ci)} | ${fp(f.pValue)} | ${paper} |`);
@@ -497,12 +518,12 @@ function imagenetSection(findings: StudyFindings, figures: Figures): string[] {
 }
 
 /** Finding 2's paper statement as a sentence: the paper's words, and that it has no number to compare. */
-const paperFamilyText = (statement: string) => `${statement} (a qualitative finding; it gives no single number)`;
+const paperFamilyText = (statement: string, comparable: boolean) => (comparable ? `${statement} (a qualitative finding; it gives no single number)` : NOT_COMPARED);
 
-function familySection(findings: StudyFindings, figures: Figures): string[] {
+function familySection(findings: StudyFindings, figures: Figures, comparable: boolean): string[] {
   const md: string[] = ['## 2. Without pretraining, the family matters more than the size', ''];
   const f2 = findings.familyVsSize;
-  if (isReason(f2)) return [...md, `Not computed: ${f2.reason}.`, '', `Paper: ${paperFamilyText(f2.paper)}.`, ''];
+  if (isReason(f2)) return [...md, `Not computed: ${f2.reason}.`, '', `Paper: ${paperFamilyText(f2.paper, comparable)}.`, ''];
   md.push('| family | models (params M: mean AUROC) | family mean | range within family |');
   md.push('|---|---|---:|---:|');
   for (const f of f2.families) {
@@ -513,7 +534,7 @@ function familySection(findings: StudyFindings, figures: Figures): string[] {
     `Spread within families (mean AUROC range over families with two or more sizes): **${f3(f2.withinFamilySpread)}**; ` +
       `spread between families (range of family means): **${f3(f2.betweenFamilySpread)}** — ` +
       `${f2.familyMattersMore ? 'here the family matters more than the size' : 'here the size matters as much as or more than the family'}. ` +
-      `Paper: ${paperFamilyText(f2.paper)}.`,
+      `Paper: ${paperFamilyText(f2.paper, comparable)}.`,
     '',
   );
   const pts: ScatterPoint[] = f2.families.flatMap((f) => f.models.map((m) => ({ x: Math.log10(m.params), y: m.meanAuroc, label: m.arch, group: f.family })));
@@ -526,10 +547,10 @@ function familySection(findings: StudyFindings, figures: Figures): string[] {
   return md;
 }
 
-function boostSection(findings: StudyFindings, figures: Figures): string[] {
+function boostSection(findings: StudyFindings, figures: Figures, comparable: boolean): string[] {
   const md: string[] = ['## 3. Pretraining helps smaller models more', ''];
   const f3b = findings.pretrainingBoost;
-  if (isReason(f3b)) return [...md, `Not computed: ${f3b.reason}.`, '', `Paper: Spearman rho of the boost with parameter count **${f3b.paper}**.`, ''];
+  if (isReason(f3b)) return [...md, `Not computed: ${f3b.reason}.`, '', `Paper: Spearman rho of the boost with parameter count ${paperValue(f3b.paper, comparable)}.`, ''];
   md.push('Boost = mean AUROC (ImageNet init) - mean AUROC (random init), with a paired bootstrap test on the same validation cases.', '');
   md.push('| architecture | params (M) | random | ImageNet | boost | 95% CI (paired) | p |');
   md.push('|---|---:|---:|---:|---:|---|---:|');
@@ -538,8 +559,8 @@ function boostSection(findings: StudyFindings, figures: Figures): string[] {
   const v = f3b.vsParams;
   md.push(
     isReason(v)
-      ? `Spearman rho of the boost with parameter count: not computed (${v.reason}); paper: ${f3b.paper}.`
-      : `Spearman rho of the boost with parameter count: **${f3(v.rho)}** (95% CI ${ciText(v.ci)}, p ${fp(v.pValue)}, ${v.n} architectures); paper: **${f3b.paper}**.`,
+      ? `Spearman rho of the boost with parameter count: not computed (${v.reason}); paper: ${paperValue(f3b.paper, comparable, false)}.`
+      : `Spearman rho of the boost with parameter count: **${f3(v.rho)}** (95% CI ${ciText(v.ci)}, p ${fp(v.pValue)}, ${v.n} architectures); paper: ${paperValue(f3b.paper, comparable)}.`,
     '',
   );
   figures.push({
@@ -576,11 +597,11 @@ function truncationFigure(rows: StudyTruncationRow[]): string {
   return scatterSvg(pts, { title: 'Truncation: mean AUROC vs parameters', xLabel: 'log10(parameters)', yLabel: 'validation mean AUROC', links, formatX: (x) => x.toFixed(2) });
 }
 
-function truncationSection(findings: StudyFindings, figures: Figures): string[] {
+function truncationSection(findings: StudyFindings, figures: Figures, comparable: boolean): string[] {
   const md: string[] = ['## 4. Truncated models are more parameter-efficient', ''];
   const f4 = findings.truncation;
   if (isReason(f4)) {
-    return [...md, `Not computed: ${f4.reason}.`, '', `Paper: mean parameter-efficiency gain of truncated models without a significant drop **${f4.paper}x**.`, ''];
+    return [...md, `Not computed: ${f4.reason}.`, '', `Paper: mean parameter-efficiency gain of truncated models without a significant drop ${paperValue(`${f4.paper}x`, comparable)}.`, ''];
   }
   md.push('Gain = full / truncated parameters; difference = truncated - full mean AUROC, paired bootstrap on the same validation cases.', '');
   md.push('| truncated | full | params (M) full -> truncated | gain | AUROC full -> truncated | difference | 95% CI (paired) | p | significant drop |');
@@ -594,7 +615,7 @@ function truncationSection(findings: StudyFindings, figures: Figures): string[] 
   md.push('');
   md.push(
     `Mean parameter-efficiency gain over the ${f4.eligible.length} truncation${f4.eligible.length === 1 ? '' : 's'} without a significant drop (p < 0.05): ` +
-      `**${f4.meanGain === null ? 'n/a' : `${f4.meanGain.toFixed(2)}x`}**; paper: **${f4.paper}x**.`,
+      `**${f4.meanGain === null ? 'n/a' : `${f4.meanGain.toFixed(2)}x`}**; paper: ${paperValue(`${f4.paper}x`, comparable)}.`,
     '',
   );
   figures.push({ name: 'truncation.svg', svg: truncationFigure(f4.rows) });
@@ -628,14 +649,15 @@ export interface StudyReportOptions {
 export function studyReport(results: StudyResults, options: StudyReportOptions = {}): StudyReportFiles {
   const { findings } = results;
   const figures: Figures = [];
+  const comparable = paperComparable(results.data.tasks);
   const md = [
     ...introSection(results, options.title),
     ...runsSection(results),
     ...curvesSection(results, options.curves, figures),
-    ...imagenetSection(findings, figures),
-    ...familySection(findings, figures),
-    ...boostSection(findings, figures),
-    ...truncationSection(findings, figures),
+    ...imagenetSection(findings, figures, comparable),
+    ...familySection(findings, figures, comparable),
+    ...boostSection(findings, figures, comparable),
+    ...truncationSection(findings, figures, comparable),
     ...closingSection(results),
   ];
   return { markdown: md.join('\n') + '\n', figures };

@@ -6,6 +6,7 @@ import { shuffledIndices } from '../data/augment.js';
 import { rng } from '../utils/rng.js';
 import { optimizeForInference } from '../inference.js';
 import { inferenceBatchLimit } from './memory.js';
+import { getOutputInfo } from '../weights/outputs.js';
 
 /** One batch: NHWC images, [n, tasks] targets and an optional [n, tasks] mask (0 = ignore the target). */
 export interface Batch {
@@ -100,7 +101,7 @@ export interface Predictions {
 
 /** Options of {@link predict} and {@link evaluate}. */
 export interface PredictOptions {
-  /** Task names; default the source's, else `task0`, ... */
+  /** Task names; default the source's, else those the model carries (a `chexzoo train` run's tasks), else `task0`, ... */
   tasks?: readonly string[];
   /** Called after each batch with (batches done, total or undefined). */
   onProgress?: (done: number, total: number | undefined) => void;
@@ -133,10 +134,28 @@ export async function predict(model: tf.LayersModel | readonly tf.LayersModel[],
   try {
     const maxBatch = options.maxBatch ?? Math.min(...models.map((m) => inferenceBatchLimit(m)));
     if (!(maxBatch >= 1)) throw new Error(`maxBatch must be a whole number >= 1; got ${String(options.maxBatch)}.`);
-    return await predictWith(runners, data, options, Math.floor(maxBatch));
+    const tasks = options.tasks ?? data.tasks ?? runTasks(models, undefined);
+    runTasks(models, tasks);
+    return await predictWith(runners, data, { ...options, ...(tasks ? { tasks } : {}) }, Math.floor(maxBatch));
   } finally {
     for (const r of runners) if (!models.includes(r as tf.LayersModel)) r.dispose?.();
   }
+}
+
+/**
+ * The tasks a model trained by `chexzoo train` carries (its output names); with `tasks`, refuses names that differ,
+ * so a model is never scored on another task set (say Nodule, Mass against the CheXpert competition tasks).
+ */
+function runTasks(models: readonly tf.LayersModel[], tasks: readonly string[] | undefined): readonly string[] | undefined {
+  for (const m of models) {
+    const info = getOutputInfo(m);
+    if (info?.source !== 'run' || !info.labels) continue;
+    if (tasks && tasks.join('\n') !== info.labels.join('\n')) {
+      throw new Error(`'${m.name}' was trained on the tasks [${info.labels.join(', ')}] but the data's tasks are [${tasks.join(', ')}]; load the data with tasks: [${info.labels.join(', ')}].`);
+    }
+    return info.labels;
+  }
+  return undefined;
 }
 
 async function predictWith(

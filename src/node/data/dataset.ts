@@ -5,8 +5,8 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import {
   type ChexpertRecord,
+  type LabelledRecord,
   type LabelPolicy,
-  type Observation,
   type ViewFilter,
   COMPETITION_TASKS,
   chexpertRootCandidates,
@@ -29,7 +29,10 @@ export interface ChexpertLoadOptions extends LabelPolicy {
   arch?: string;
   /** Which CSV: `train` (default) or `valid`; any other name reads `<name>.csv`. */
   split?: string;
-  /** Target observations; default the 5 competition tasks. */
+  /**
+   * Target tasks; default the 5 competition tasks. CheXpert and MIMIC-CXR: CheXpert's observations; a labelled CSV
+   * (`loadLabelledCsv`): any of its label columns (default there: the competition tasks if present, else all).
+   */
   tasks?: readonly string[];
   /** Default `all`. */
   views?: ViewFilter;
@@ -96,8 +99,10 @@ export interface ChexpertDataset {
   layout?: string;
   csvPath: string;
   split: string;
-  tasks: Observation[];
-  records: ChexpertRecord[];
+  /** The task names, in output order (CheXpert's observations, or a labelled CSV's columns). */
+  tasks: string[];
+  /** The rows read; their `labels` hold the tasks (CheXpert and MIMIC: all 14 observations). */
+  records: LabelledRecord[];
   /** Row-major [size, tasks] targets and masks of all rows. */
   targets: { y: Float32Array; mask: Float32Array };
   size: number;

@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { realpath } from 'node:fs/promises';
 import { sep } from 'node:path';
-import { type ChexpertRecord, type LabelPolicy, type Observation, labelTargets, normalizeBlanks, normalizeUncertainty } from '../../data/chexpert.js';
+import { type LabelledRecord, type LabelPolicy, labelTargets, normalizeBlanks, taskUncertainty } from '../../data/chexpert.js';
 import { IMAGENET_MEAN, IMAGENET_STD, channelStats, grayToUnit, normalizeInto, sampleAugment, shuffledIndices, type AugmentOptions } from '../../data/augment.js';
 import { getPreprocessConfig } from '../../weights/manifest.js';
 import { rng } from '../../utils/rng.js';
@@ -65,10 +65,10 @@ export function resolveImageSettings(options: ChexpertLoadOptions, split: string
   };
 }
 
-/** Row-major targets and masks of `records` under the label policy. */
-export function recordTargets(records: readonly Pick<ChexpertRecord, 'labels'>[], tasks: readonly Observation[], policy: LabelPolicy): { y: Float32Array; mask: Float32Array } {
+/** Row-major targets and masks of `records` under the label policy (per task: see `taskUncertainty`). */
+export function recordTargets(records: readonly Pick<LabelledRecord, 'labels'>[], tasks: readonly string[], policy: LabelPolicy): { y: Float32Array; mask: Float32Array } {
   const k = tasks.length;
-  const p = { uncertainty: normalizeUncertainty(policy.uncertainty), blanks: normalizeBlanks(policy.blanks) };
+  const p = { taskUncertainty: taskUncertainty(tasks, policy), blanks: normalizeBlanks(policy.blanks) };
   const out = { y: new Float32Array(records.length * k), mask: new Float32Array(records.length * k) };
   records.forEach((r, i) => {
     const t = labelTargets(r, tasks, p);
@@ -208,8 +208,8 @@ export interface DatasetParts {
   root: string;
   csvPath: string;
   split: string;
-  tasks: Observation[];
-  records: ChexpertRecord[];
+  tasks: string[];
+  records: LabelledRecord[];
   /** absolute image paths, one per record */
   files: string[];
   policy: LabelPolicy;

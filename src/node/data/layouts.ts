@@ -5,7 +5,8 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { CHEXPERT_OBSERVATIONS, COMPETITION_TASKS, type ChexpertRecord, type LabelValue, type Observation, matchesView, parseCsv, parseLabel, resolveTasks } from '../../data/chexpert.js';
+import { COMPETITION_TASKS, type LabelledRecord, matchesView, parseCsv, parseCsvLines, resolveTasks } from '../../data/chexpert.js';
+import { CSV_PATH_COLUMNS, csvRowLabels, resolveCsvTasks } from '../../data/labels.js';
 import { MIMIC_FILES, joinMimicTables, mimicSplit, mimicView } from '../../data/mimic.js';
 import { type ChexpertDataset, type ChexpertLoadOptions, findChexpertCsv, loadChexpert } from './dataset.js';
 import { createImageDataset, errorText, limitRecords, resolveImageSettings } from './image-dataset.js';
@@ -115,46 +116,71 @@ export async function loadMimicCxr(root: string, options: DatasetLoadOptions = {
   return createImageDataset({ root, csvPath: files.labels!, split, tasks, records, files: paths, policy: options, layout }, settings);
 }
 
-const PATH_COLUMNS = ['path', 'image', 'image_path', 'filename', 'file'];
 const SPLIT_NAMES: Record<string, string[]> = { train: ['train', 'training'], valid: ['valid', 'validate', 'validation', 'val'], test: ['test'] };
 
-/** One generic CSV row as a CheXpert-shaped record (labels matched to the 14 observation names, case-insensitively). */
-function csvRecord(header: string[], row: string[], pathCol: number, line: number, file: string): ChexpertRecord {
+/** One generic CSV row as a record with labels under the task names (header matched case-insensitively). */
+function csvRecord(header: string[], row: string[], at: { pathCol: number; tasks: readonly string[]; line: number; file: string }): LabelledRecord {
   const cell = (name: string) => row[header.findIndex((h) => h.toLowerCase() === name.toLowerCase())] ?? '';
-  const labels = {} as Record<Observation, LabelValue>;
-  for (const o of CHEXPERT_OBSERVATIONS) {
-    try {
-      labels[o] = parseLabel(cell(o));
-    } catch (e) {
-      throw new Error(`${file}, line ${line}: ${errorText(e)}`);
-    }
+  const labels = csvRowLabels(header, row, at.tasks, at.line, at.file);
+  // MIMIC's ViewPosition, or NIH ChestX-ray14's View Position (PA / AP), else CheXpert's two columns
+  const position = cell('ViewPosition') || cell('View Position');
+  const view = position ? mimicView(position) : { frontalLateral: cell('Frontal/Lateral'), apPa: cell('AP/PA') };
+  return { path: (row[at.pathCol] ?? '').trim(), sex: cell('Sex'), age: Number(cell('Age') || NaN), ...view, labels };
+}
+
+/** A labelled CSV's header, data rows (with their line numbers) and image path column; refuses a CSV without them. */
+function readLabelledTable(text: string, csvPath: string): { header: string[]; body: string[][]; lines: number[]; pathCol: number } {
+  let parsed: { rows: string[][]; lines: number[] };
+  try {
+    parsed = parseCsvLines(text);
+  } catch (e) {
+    throw new Error(`${csvPath}: ${errorText(e)}`);
   }
-  const view = cell('ViewPosition') ? mimicView(cell('ViewPosition')) : { frontalLateral: cell('Frontal/Lateral'), apPa: cell('AP/PA') };
-  return { path: row[pathCol] ?? '', sex: cell('Sex'), age: Number(cell('Age') || NaN), ...view, labels };
+  const { rows, lines } = parsed;
+  if (rows.length < 2) throw new Error(`${csvPath} has no data rows: expected a header (path, labels...) and one row per image.`);
+  const header = rows[0]!.map((h) => h.trim());
+  const pathCol = header.findIndex((h) => (CSV_PATH_COLUMNS as readonly string[]).includes(h.toLowerCase()));
+  if (pathCol < 0) throw new Error(`${csvPath} has no image path column (one of ${CSV_PATH_COLUMNS.join(', ')}); found ${header.join(', ')}.`);
+  return { header, body: rows.slice(1), lines: lines.slice(1), pathCol };
 }
 
 /**
- * Opens any CSV of image paths (column `path`, `image`, `filename` or `file`; relative to the CSV's folder)
- * and label columns named like CheXpert's observations (1, 0, -1, blank). A `split` column, when present,
- * selects the split (train; valid / validate / val; test); without one every row is used. Views from
- * `ViewPosition` or `Frontal/Lateral` + `AP/PA` when present. Images may be JPEG, PNG or DICOM.
- * @example const ds = await loadLabelledCsv('/data/labels.csv', { split: 'valid', tasks: ['Edema'] });
+ * The tasks a run on a labelled CSV trains (see `resolveCsvTasks`: any label column names; default the 5
+ * competition tasks when present, else every label column), read synchronously so a run's config can be
+ * resolved before anything else. Other layouts: CheXpert's observations (`resolveTasks`).
+ * @example resolveDataTasks('/data/nih.csv', ['nodule', 'Mass']); // ['Nodule', 'Mass']
+ */
+export function resolveDataTasks(data: string, tasks?: readonly string[]): string[] {
+  let layout: DetectedLayout | undefined;
+  try {
+    layout = detectDataLayout(data);
+  } catch {
+    layout = undefined; // a missing or unknown folder is reported when the data are read, with the full reason
+  }
+  if (layout?.layout !== 'csv') return resolveTasks(tasks ?? COMPETITION_TASKS);
+  const { header, body } = readLabelledTable(readFileSync(layout.root, 'utf8'), layout.root);
+  return resolveCsvTasks(header, body, tasks, layout.root);
+}
+
+/**
+ * Opens any CSV of image paths (column `path`, `image`, `image_path`, `filename`, `file` or `Image Index`; relative to the CSV's
+ * folder) and label columns of any names (1, 0, -1, blank, or 1.0 / 0.0 / -1.0). `tasks` picks label columns
+ * case-insensitively; unset, the 5 competition tasks when the CSV has them all, else every label column (not a
+ * path / split / view / sex / age column, all non-blank values labels). Uncertain labels: `uncertainty` for every
+ * task when given, else U-Ones for CheXpert's observations and U-Zeros for other names (`taskUncertainty`). A
+ * `split` column, when present, selects the split (train; valid / validate / val; test); without one every row is
+ * used. Views from `ViewPosition` / `View Position` or `Frontal/Lateral` + `AP/PA` when present. Images may be JPEG, PNG or DICOM.
+ * @example const ds = await loadLabelledCsv('/data/nih.csv', { split: 'valid', tasks: ['Nodule', 'Mass'] });
  */
 export async function loadLabelledCsv(csvPath: string, options: DatasetLoadOptions = {}): Promise<ChexpertDataset> {
-  const rows = parseCsv(await readTable(csvPath));
-  if (rows.length < 2) throw new Error(`${csvPath} has no data rows: expected a header (path, labels...) and one row per image.`);
-  const header = rows[0]!.map((h) => h.trim());
-  const pathCol = header.findIndex((h) => PATH_COLUMNS.includes(h.toLowerCase()));
-  if (pathCol < 0) throw new Error(`${csvPath} has no image path column (one of ${PATH_COLUMNS.join(', ')}); found ${header.join(', ')}.`);
-  const tasks = resolveTasks(options.tasks ?? COMPETITION_TASKS);
-  const missing = tasks.filter((t) => !header.some((h) => h.toLowerCase() === t.toLowerCase()));
-  if (missing.length) throw new Error(`${csvPath} has no label column for ${missing.join(', ')} (label columns are named like CheXpert's observations); pass --tasks to choose among ${header.join(', ')}.`);
+  const { header, body, lines, pathCol } = readLabelledTable(await readTable(csvPath), csvPath);
+  const tasks = resolveCsvTasks(header, body, options.tasks, csvPath);
   const split = options.split ?? 'train';
   const splitCol = header.findIndex((h) => h.toLowerCase() === 'split');
   const wanted = SPLIT_NAMES[split] ?? [split];
   const root = dirname(csvPath);
-  const chosen = rows.slice(1).map((r, i) => [r, i + 2] as const).filter(([r]) => splitCol < 0 || wanted.includes((r[splitCol] ?? '').trim().toLowerCase()));
-  const all = chosen.map(([r, line]) => csvRecord(header, r, pathCol, line, csvPath)).filter((r) => matchesView(r, options.views ?? 'all'));
+  const chosen = body.map((r, i) => [r, lines[i]!] as const).filter(([r]) => splitCol < 0 || wanted.includes((r[splitCol] ?? '').trim().toLowerCase()));
+  const all = chosen.map(([r, line]) => csvRecord(header, r, { pathCol, tasks, line, file: csvPath })).filter((r) => matchesView(r, options.views ?? 'all'));
   const records = limitRecords(all, options.limit, `${csvPath} (split ${split})`, options.views);
   const settings = resolveImageSettings(options, split);
   const files = records.map((r) => (isAbsolute(r.path) ? r.path : join(root, r.path)));
@@ -174,14 +200,15 @@ export async function loadDataset(dir: string, options: DatasetLoadOptions = {})
 
 /**
  * Checks that `dir` holds a dataset of a known layout with a train and a validation split, and counts their
- * images (rows of the CSVs; MIMIC: labelled images of train / validate).
+ * images (rows of the CSVs; MIMIC: labelled images of train / validate). `tasks`: those a run will train (a
+ * labelled CSV's label columns are checked only for them).
  * @example checkDataFolder('/data/mimic-cxr-jpg/2.0.0'); // { layout: 'mimic-cxr-jpg', train: 368960, valid: 2991, ... }
  */
-export async function checkDataFolder(dir: string): Promise<DetectedLayout & { train: number; valid: number }> {
+export async function checkDataFolder(dir: string, options: { tasks?: readonly string[] } = {}): Promise<DetectedLayout & { train: number; valid: number }> {
   const found = detectDataLayout(dir);
   const count = async (split: string) => {
     try {
-      return (await loadDataset(dir, { split, batchSize: 1, prefetch: 0, cache: false })).size;
+      return (await loadDataset(dir, { split, batchSize: 1, prefetch: 0, cache: false, ...(options.tasks ? { tasks: options.tasks } : {}) })).size;
     } catch (e) {
       throw new Error(`--data '${dir}' (${found.description}): the ${split} split cannot be read: ${errorText(e)}`);
     }

@@ -5,7 +5,7 @@ import { promises as fs, existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { ensureBackend } from '../../backend/index.js';
 import { findChexpertCsv } from '../data/dataset.js';
-import { checkDataFolder, detectDataLayout } from '../data/layouts.js';
+import { checkDataFolder, detectDataLayout, resolveDataTasks } from '../data/layouts.js';
 import { parseChexpertCsv, COMPETITION_TASKS } from '../../data/chexpert.js';
 import { writeSynthDataset } from '../data/synth-node.js';
 import { countParams, createModel, getModelInfo, listModels } from '../../zoo/registry.js';
@@ -41,8 +41,13 @@ import {
 
 /** Options of {@link runStudy}: the grid, where, how long, which shard. */
 export interface StudyOptions extends StudyGridOptions {
-  /** A CheXpert-format folder; default (quick): a synthetic set made once in OUT/data. */
+  /** A CheXpert, MIMIC-CXR(-JPG) or labelled-CSV dataset; default (quick): a synthetic set made once in OUT/data. */
   data?: string;
+  /**
+   * Tasks every run trains (default: the 5 competition tasks; a labelled CSV without them: its label columns).
+   * On other tasks than the competition tasks the report does not compare with the paper's numbers.
+   */
+  tasks?: readonly string[];
   /** Output folder (default runs/study). */
   out?: string;
   epochs?: number;
@@ -216,6 +221,8 @@ interface StudyPlan {
   out: string;
   dataDir: string;
   kind: StudyResults['data']['kind'];
+  /** The tasks every run trains (resolved against the data). */
+  tasks: string[];
   trainSettings: TrainSettings;
 }
 
@@ -242,7 +249,7 @@ function checkImageSizes(grid: StudyRunSpec[], imageSize: number): void {
 async function studyData(options: StudyOptions, preset: StudyPreset, presetName: string, out: string, log: (s: string) => void): Promise<{ dataDir: string; kind: StudyResults['data']['kind'] }> {
   if (options.data !== undefined) {
     const dataDir = resolve(options.data);
-    log(`Data: ${(await checkDataFolder(dataDir)).description}`);
+    log(`Data: ${(await checkDataFolder(dataDir, options.tasks ? { tasks: options.tasks } : {})).description}`);
     return { dataDir, kind: existsSync(join(dataDir, 'synth.json')) ? 'synthetic' : detectDataLayout(dataDir).layout };
   }
   if (!preset.synth) throw new Error(`The '${presetName}' preset needs --data DIR: a CheXpert copy (CheXpert-v1.0-small or its parent).`);
@@ -280,6 +287,7 @@ async function planStudy(options: StudyOptions, log: (s: string) => void): Promi
   checkImageSizes(grid, settings.imageSize);
   const out = resolve(options.out ?? join('runs', 'study'));
   const { dataDir, kind } = await studyData(options, preset, presetName, out, log);
+  const tasks = resolveDataTasks(dataDir, options.tasks);
   const trainSettings: TrainSettings = {
     imgSize: settings.imageSize, // study.json's key (an on-disk format)
     batchSize: settings.batchSize,
@@ -289,11 +297,13 @@ async function planStudy(options: StudyOptions, log: (s: string) => void): Promi
     topK: settings.topK,
     uncertainty: settings.uncertainty,
     data: dataDir,
+    // only when not the competition tasks, so the study.json of every earlier study still matches its grid
+    ...(tasks.join('\n') === COMPETITION_TASKS.join('\n') ? {} : { tasks }),
   };
   await checkRunFolders(grid, out, trainSettings, settings);
   const mine = shardRuns(grid, shard);
   if (shard) log(`Shard ${shard.index}/${shard.count}: ${mine.length} of the ${grid.length} runs.`);
-  return { presetName, preset, grid, mine, shard, settings, out, dataDir, kind, trainSettings };
+  return { presetName, preset, grid, mine, shard, settings, out, dataDir, kind, tasks, trainSettings };
 }
 
 /** Makes the run folders' parent and the synthetic data if needed, counts the data, starts the backend. */
@@ -301,8 +311,8 @@ async function prepareStudy(plan: StudyPlan, options: StudyOptions, log: (s: str
   const { out, settings, grid } = plan;
   await fs.mkdir(join(out, RUNS), { recursive: true });
   if (options.data === undefined) await ensureSynth(out, plan.preset.synth!, log);
-  const counts = await checkDataFolder(plan.dataDir);
-  const data: StudyResults['data'] = { dir: plan.dataDir, kind: plan.kind, train: counts.train, valid: counts.valid, tasks: [...COMPETITION_TASKS], imgSize: settings.imageSize };
+  const counts = await checkDataFolder(plan.dataDir, { tasks: plan.tasks });
+  const data: StudyResults['data'] = { dir: plan.dataDir, kind: plan.kind, train: counts.train, valid: counts.valid, tasks: [...plan.tasks], imgSize: settings.imageSize };
   const backend = await ensureBackend();
   log(`Study '${plan.presetName}': ${grid.length} runs (${[...new Set(grid.map((r) => r.arch))].join(', ')}; init ${[...new Set(grid.map((r) => r.init))].join(', ')}), ${settings.imageSize} px, ${settings.maxSteps !== null ? `${settings.maxSteps} steps` : `${settings.epochs} epochs`}, backend ${backend}; out ${out}`);
   return data;
@@ -394,6 +404,7 @@ async function trainStudyRun(r: StudyRunSpec, dir: string, loop: StudyLoop): Pro
       lr: settings.lr[r.init],
       weights: r.init === 'random' ? 'none' : r.init === 'cxr' ? CXR_WEIGHTS[r.arch]! : 'imagenet',
       uncertainty: settings.uncertainty,
+      tasks: loop.plan.tasks,
       topK: settings.topK,
       seed: r.seed,
       block: r.truncatedAt,

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { ensureBackend } from '../../backend/index.js';
 import { createModel, getModelInfo } from '../../zoo/registry.js';
-import { COMPETITION_TASKS, normalizeUncertainty, resolveTasks, type ViewName } from '../../data/chexpert.js';
+import { isChexpertObservation, normalizeUncertainty, taskUncertainty, type ViewName } from '../../data/chexpert.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../../data/augment.js';
 import { truncate } from '../../truncate.js';
 import { hasWeights, getPreprocessConfig } from '../../weights/manifest.js';
@@ -17,11 +17,12 @@ import { evaluate, type EvaluationResult } from '../../train/evaluate.js';
 import type { TrainState } from '../../train/state.js';
 import { formatBytes, planStep } from '../../train/memory.js';
 import { findChexpertCsv } from '../data/dataset.js';
-import { detectDataLayout, loadDataset } from '../data/layouts.js';
+import { detectDataLayout, loadDataset, resolveDataTasks } from '../data/layouts.js';
 import type { ChexpertDataset } from '../data/dataset.js';
 import { kernelFor, type ResizeKernel } from '../data/images.js';
 import { downloadWeights, installNodeWeightsResolver } from '../weights/fetch-node.js';
 import { loadModel } from '../weights/fs-io.js';
+import { setOutputInfo } from '../../weights/outputs.js';
 import { pathExists, replaceDirAtomic, TMP_SIBLING, writeFileAtomic } from '../utils/atomic.js';
 import { FileCheckpointStore } from './checkpoints.js';
 import { writeRunCurves } from './curves.js';
@@ -52,6 +53,7 @@ export interface RunConfig {
   channels: 3;
   batchSize: number;
   tasks: string[];
+  /** The uncertainty policy given (default ones): every task's, unless `taskUncertainty` says otherwise. */
   uncertainty: string;
   views: ViewName;
   /** The block the network is cut after (null: the full network). */
@@ -73,6 +75,12 @@ export interface RunConfig {
   validEvery: number | null;
   /** Input normalisation and resize filter (from `getPreprocessConfig(arch)`); absent in runs made before 0.1.0's fix: ImageNet, linear. */
   preprocess?: RunPreprocess;
+  /**
+   * The uncertainty policy each task got, present when a task is not one of CheXpert's observations (a labelled
+   * CSV's own names: U-Zeros unless `uncertainty` was given). Absent: every task got `uncertainty` (so the
+   * configs, and resume fingerprints, of CheXpert runs are what they were).
+   */
+  taskUncertainty?: Record<string, string>;
 }
 
 /** What the data pipeline of a run normalises with. */
@@ -109,7 +117,10 @@ export interface RunPredictionsFile {
 /** What a run trains: everything that changes its result. Unset fields take {@link TRAIN_DEFAULTS}. */
 export interface TrainRunOptions {
   arch: string;
-  /** Dataset folder holding train.csv / valid.csv (or its parent). */
+  /**
+   * A CheXpert folder holding train.csv / valid.csv (or its parent), a MIMIC-CXR(-JPG) folder, or a labelled CSV
+   * (whose header is read here to resolve `tasks`).
+   */
   data: string;
   /** Square input side in pixels. */
   imageSize?: number;
@@ -124,7 +135,9 @@ export interface TrainRunOptions {
   lrSchedule?: 'constant' | 'cosine';
   /** Cut the network after this block (`blocks(model)` / `getModelInfo(arch).blocks` lists them) and add a new head. */
   block?: string | null;
+  /** Uncertain labels of every task (ones | zeros | ignore). Unset: ones for CheXpert's observations, zeros for other task names. */
   uncertainty?: string;
+  /** Default: the 5 competition tasks; a labelled CSV without them: its label columns (`resolveDataTasks`). */
   tasks?: readonly string[];
   views?: ViewName;
   augment?: boolean;
@@ -156,12 +169,13 @@ export function resolveRunConfig(o: TrainRunOptions): RunConfig {
   // registered weights other than ImageNet's (the study's cxr init: 'xrv-all') bring their own normalisation
   const pre = getPreprocessConfig(o.arch, weights !== 'none' && hasWeights(o.arch, weights) ? weights : 'imagenet');
   const maxSteps = o.maxSteps;
+  const tasks = resolveDataTasks(o.data, o.tasks);
   return {
     arch: o.arch,
     imgSize,
     channels: 3,
     batchSize: o.batchSize ?? TRAIN_DEFAULTS.batchSize,
-    tasks: resolveTasks(o.tasks ?? COMPETITION_TASKS),
+    tasks,
     uncertainty: normalizeUncertainty(o.uncertainty ?? 'ones'),
     views,
     truncate: block,
@@ -178,6 +192,7 @@ export function resolveRunConfig(o: TrainRunOptions): RunConfig {
     patience: o.patience ?? null,
     validEvery: o.validEvery ?? null,
     preprocess: { mean: pre.mean, std: pre.std, kernel: kernelFor(pre.interpolation) },
+    ...(tasks.every(isChexpertObservation) ? {} : { taskUncertainty: taskUncertainty(tasks, { uncertainty: o.uncertainty }) }),
   };
 }
 
@@ -356,6 +371,7 @@ async function loadRunData(config: RunConfig, say: Say): Promise<{ trainDs: Chex
       split,
       tasks: config.tasks,
       uncertainty: config.uncertainty,
+      ...(config.taskUncertainty ? { taskUncertainty: config.taskUncertainty } : {}),
       views: config.views,
       imageSize: config.imgSize,
       channels: 3,
@@ -385,6 +401,8 @@ async function buildRunModel(config: RunConfig, control: TrainRunControl, say: S
     model = truncate(base, config.truncate, { numClasses: tasks.length, seed });
     base.dispose();
   }
+  // the outputs' names travel with the model (checkpoints, RUN/model, exports, the demo): getOutputInfo(model).labels
+  setOutputInfo(model, { labels: [...tasks], source: 'run' });
   try {
     // refuse a configuration that cannot fit before any training work (MemoryError names the largest micro-batch)
     const plan = planStep(model, config.batchSize, { microBatch: control.microBatch ?? 'auto' });
@@ -621,6 +639,7 @@ export async function evaluateRun(run: string, data: string, options: EvaluateRu
       split: options.split ?? 'valid',
       tasks: config.tasks,
       uncertainty: config.uncertainty,
+      ...(config.taskUncertainty ? { taskUncertainty: config.taskUncertainty } : {}),
       views: config.views,
       imageSize: config.imgSize,
       channels: config.channels,
