@@ -173,3 +173,24 @@ export function archFlag(name: string, v: string | undefined): string {
   if (!listModels().includes(v)) throw new UsageError(`Unknown architecture '${v}'. Valid: ${listModels().join(', ')}.`);
   return v;
 }
+
+/** The image-reading flags of the subcommands that read a dataset (train, eval, study). */
+export const DATA_READ_OPTIONS = { 'dicom-policy': { type: 'string' }, 'decode-workers': { type: 'string' } } as const;
+
+/** Their help lines. */
+export const DATA_READ_USAGE = `  --dicom-policy P      how DICOM images become grey: voi (default: window / VOI LUT, what a radiologist
+                        sees) or minmax (raw values min-max scaled, as MIMIC-CXR-JPG was made; docs/dicom.md)
+  --decode-workers N    decode images on N worker threads (default 0: this thread, with sharp's own threads);
+                        worth it for DICOM, large images or a GPU backend, about one per spare core
+`;
+
+/**
+ * `--dicom-policy` and `--decode-workers`, checked.
+ * @example dataReadFlags({ 'dicom-policy': 'minmax' }); // { dicomPolicy: 'minmax' }
+ */
+export function dataReadFlags(values: { 'dicom-policy'?: string | undefined; 'decode-workers'?: string | undefined }): { dicomPolicy?: 'voi' | 'minmax'; decodeWorkers?: number } {
+  const p = values['dicom-policy'];
+  if (p !== undefined && p !== 'voi' && p !== 'minmax') throw new UsageError(`--dicom-policy must be voi or minmax, got '${p}' (docs/dicom.md explains both).`);
+  const workers = intFlag('decode-workers', values['decode-workers'], { min: 0 });
+  return { ...(p !== undefined ? { dicomPolicy: p } : {}), ...(workers !== undefined ? { decodeWorkers: workers } : {}) };
+}

@@ -1,6 +1,6 @@
 // `chexzoo eval`: parses the flags and calls evaluateRun (src/node/train/run.ts) on a run written by `chexzoo train`
 // (top-k ensemble or best model) and a dataset split; prints the table or JSON.
-import { failWith, intFlag, parseCommand, UsageError } from './args.js';
+import { DATA_READ_OPTIONS, DATA_READ_USAGE, dataReadFlags, failWith, intFlag, parseCommand, UsageError } from './args.js';
 import { evaluateRun } from '../node/train/run.js';
 
 const USAGE = `Usage: chexzoo eval --run RUN --data DIR [options]
@@ -9,13 +9,14 @@ Evaluates a run of \`chexzoo train\` on a CheXpert-format split: per-task AUROC,
 bootstrap 95% confidence intervals. By default the prediction is the mean probability of the run's top-k
 checkpoints (the ensemble \`chexzoo train\` reports); --best uses the single best checkpoint (RUN/model).
 
-  --run RUN        run folder written by chexzoo train
-  --data DIR       a CheXpert folder (or its parent), a MIMIC-CXR(-JPG) folder or a labelled CSV
-  --split NAME     CSV to evaluate (default valid)
-  --best           evaluate RUN/model only, not the top-k ensemble
-  --bootstrap N    bootstrap replicates (default 1000; 0 = no intervals)
-  --seed S         bootstrap seed (default 0)
-  --json           print the result as JSON
+  --run RUN             run folder written by chexzoo train
+  --data DIR            a CheXpert folder (or its parent), a MIMIC-CXR(-JPG) folder or a labelled CSV
+  --split NAME          CSV to evaluate (default valid)
+  --best                evaluate RUN/model only, not the top-k ensemble
+  --bootstrap N         bootstrap replicates (default 1000; 0 = no intervals)
+  --seed S              bootstrap seed (default 0)
+  --json                print the result as JSON
+${DATA_READ_USAGE}                        (--dicom-policy default here: the run's own, voi unless it trained with minmax)
 `;
 
 function fmt(v: number): string {
@@ -37,6 +38,7 @@ export async function runEval(argv: string[]): Promise<number> {
       bootstrap: { type: 'string' },
       seed: { type: 'string' },
       json: { type: 'boolean', default: false },
+      ...DATA_READ_OPTIONS,
       help: { type: 'boolean', short: 'h', default: false },
     },
     allowPositionals: false,
@@ -53,6 +55,7 @@ export async function runEval(argv: string[]): Promise<number> {
       best: values.best,
       bootstrap: replicates,
       seed,
+      ...dataReadFlags(values),
       ...(tty ? { onProgress: (done: number, total: number | undefined) => process.stderr.write(`\r  ${done}/${total ?? '?'} batches\x1b[K`) } : {}),
     });
     if (tty) process.stderr.write('\r\x1b[K');

@@ -1,11 +1,11 @@
 // `chexzoo study`: the CheXtransfer study in one command (src/study/run.ts does the work).
-import { failWith, IMAGE_SIZE_OPTIONS, imageSizeFlag, intFlag, parseCommand } from './args.js';
+import { DATA_READ_OPTIONS, DATA_READ_USAGE, dataReadFlags, failWith, IMAGE_SIZE_OPTIONS, imageSizeFlag, intFlag, parseCommand } from './args.js';
 import { runStudy, type StudyOptions } from '../node/study/run.js';
 import type { StudyInit } from '../study/grid.js';
 
 const USAGE = `Usage: chexzoo study [--preset quick|paper] [--data DIR] [--out DIR] [--archs a,b] [--init imagenet,random,cxr]
        [--truncate BLOCK,...|none] [--epochs E] [--max-steps N] [--image-size S] [--batch-size B]
-       [--seeds N] [--seed S] [--shard I/N | --shards N] [--tasks T1,T2]
+       [--seeds N] [--seed S] [--shard I/N | --shards N] [--tasks T1,T2] [--dicom-policy P] [--decode-workers N]
 
 Runs the CheXtransfer study grid: each architecture from ImageNet weights and from random init, full and truncated
 before its final block(s). Every run is an ordinary \`chexzoo train\` run folder under OUT/runs/<id> (plus its
@@ -32,7 +32,7 @@ OUT/results.json, OUT/report.md and OUT/figures/*.svg (the four findings, next t
   --shard I/N       run only shard I (0-based) of N; merge with \`chexzoo report OUT\`
   --shards N        the shard count when the index comes from JOB_COMPLETION_INDEX (Kubernetes) or
                     SLURM_ARRAY_TASK_ID (Slurm; count from SLURM_ARRAY_TASK_COUNT unless given)
-
+${DATA_READ_USAGE}
 ImageNet weights come from the cache or a download (hash-checked); with CHEXZOO_OFFLINE=1 or no network and no
 cached copy, those runs are skipped with the reason. CHEXZOO_WEIGHTS_MIRROR points at a mirror (URL or folder).
 `;
@@ -62,6 +62,7 @@ export async function runStudyCli(argv: string[]): Promise<number> {
       seed: { type: 'string' },
       shard: { type: 'string' },
       shards: { type: 'string' },
+      ...DATA_READ_OPTIONS,
       help: { type: 'boolean', short: 'h', default: false },
     },
     allowPositionals: false,
@@ -78,6 +79,7 @@ export async function runStudyCli(argv: string[]): Promise<number> {
       ...(values.archs !== undefined ? { archs: list(values.archs)! } : {}),
       ...(values.init !== undefined ? { inits: list(values.init) as StudyInit[] } : {}),
       ...(truncate !== undefined ? { truncate } : {}),
+      ...dataReadFlags(values),
     };
     const imageSize = imageSizeFlag(values);
     if (imageSize !== undefined) opts.imageSize = imageSize;

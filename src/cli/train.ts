@@ -1,7 +1,7 @@
 // `chexzoo train`: parses the flags and calls trainRun (src/node/train/run.ts), which trains a zoo architecture on a
 // CheXpert-format dataset, resumable, writing RUN/metrics.json, RUN/model (best checkpoint) and RUN/checkpoints (top-k + last).
 import { join, resolve } from 'node:path';
-import { archFlag, blockFlag, failWith, IMAGE_SIZE_OPTIONS, imageSizeFlag, intFlag, numberFlag, parseCommand, UsageError } from './args.js';
+import { archFlag, blockFlag, DATA_READ_OPTIONS, DATA_READ_USAGE, dataReadFlags, failWith, IMAGE_SIZE_OPTIONS, imageSizeFlag, intFlag, numberFlag, parseCommand, UsageError } from './args.js';
 import type { ViewName } from '../data/chexpert.js';
 import type { StepInfo, TrainResult } from '../train/loop.js';
 import { resolveRunConfig, trainRun, TRAIN_DEFAULTS, type RunConfig } from '../node/train/run.js';
@@ -46,7 +46,7 @@ Exit codes: 0 done, 1 failure, 2 usage error, 130 interrupted (resumable).
   --top-k K             checkpoints kept and ensembled (default ${TRAIN_DEFAULTS.topK})
   --patience P          early stopping after P validations without improvement
   --seed S              seeds initialisation, shuffling, augmentation, dropout and stochastic depth (default ${TRAIN_DEFAULTS.seed})
-  --restart             discard RUN's previous run (checkpoints, model, metrics) and start over
+${DATA_READ_USAGE}  --restart             discard RUN's previous run (checkpoints, model, metrics) and start over
   --quiet               print only the final summary
 `;
 
@@ -93,6 +93,7 @@ const TRAIN_OPTIONS = {
   'top-k': { type: 'string' },
   patience: { type: 'string' },
   seed: { type: 'string' },
+  ...DATA_READ_OPTIONS,
   restart: { type: 'boolean', default: false },
   quiet: { type: 'boolean', short: 'q', default: false },
   help: { type: 'boolean', short: 'h', default: false },
@@ -106,6 +107,7 @@ function configFromFlags(values: TrainFlags): RunConfig {
     if (!values[req]) throw new UsageError(`--${req} is required.`);
   }
   const arch = archFlag('arch', values.arch);
+  const { dicomPolicy } = dataReadFlags(values);
   return asUsage(() =>
     resolveRunConfig({
       arch,
@@ -127,6 +129,7 @@ function configFromFlags(values: TrainFlags): RunConfig {
       block: values.truncate === undefined ? null : blockFlag('truncate', arch, values.truncate),
       augment: values.augment ?? false,
       posWeight: values['pos-weight'] ?? false,
+      ...(dicomPolicy ? { dicomPolicy } : {}),
     }),
   );
 }
@@ -158,8 +161,10 @@ export async function runTrain(argv: string[], hooks: RunTrainHooks = {}): Promi
     const microBatch = values['micro-batch'] === undefined || values['micro-batch'] === 'auto' ? 'auto' : intFlag('micro-batch', values['micro-batch'], { min: 1 })!;
     const checkpointEvery = intFlag('checkpoint-every', values['checkpoint-every'], { min: 1 });
     const out = resolve(values.out!);
+    const { decodeWorkers } = dataReadFlags(values);
     const { interrupted, result, seconds } = await trainRun(config, out, {
       microBatch,
+      ...(decodeWorkers ? { decodeWorkers } : {}),
       ...(checkpointEvery !== undefined ? { checkpointEvery } : {}),
       restart: values.restart ?? false,
       quiet: values.quiet ?? false,

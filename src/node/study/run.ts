@@ -11,7 +11,8 @@ import { writeSynthDataset } from '../data/synth-node.js';
 import { countParams, createModel, getModelInfo, listModels } from '../../zoo/registry.js';
 import { truncate } from '../../truncate.js';
 import { downloadWeights, installNodeWeightsResolver } from '../weights/fetch-node.js';
-import { resolveRunConfig, trainRun, type RunPredictionsFile } from '../train/run.js';
+import { checkDicomPolicy, resolveRunConfig, trainRun, type RunPredictionsFile } from '../train/run.js';
+import type { IntensityPolicy } from '../../dicom/index.js';
 import { acquireRunLock, RunLockedError, type RunLock } from '../train/lock.js';
 import { readRunCurves } from '../train/curves.js';
 import type { TrainingCurves } from '../../report/curves.js';
@@ -63,6 +64,10 @@ export interface StudyOptions extends StudyGridOptions {
   env?: Record<string, string | undefined>;
   /** Bootstrap replicates of the report's tests (default 1000). */
   bootstrap?: number;
+  /** DICOM intensity policy of every run: `'voi'` (default) or `'minmax'` (docs/dicom.md). */
+  dicomPolicy?: IntensityPolicy;
+  /** Decode images on this many worker threads in every run (default 0; results do not depend on it). */
+  decodeWorkers?: number;
   /** Progress lines (default: stderr). */
   log?: (line: string) => void;
   /** Where the bar is drawn (default process.stderr); `null` draws none. */
@@ -224,6 +229,9 @@ interface StudyPlan {
   /** The tasks every run trains (resolved against the data). */
   tasks: string[];
   trainSettings: TrainSettings;
+  /** DICOM policy of every run (recorded in trainSettings when 'minmax'). */
+  dicomPolicy: IntensityPolicy;
+  decodeWorkers: number;
 }
 
 /** What the run loop shares: the plan, the data summary, the reasons pretrained runs are skipped, the progress line. */
@@ -288,6 +296,9 @@ async function planStudy(options: StudyOptions, log: (s: string) => void): Promi
   const out = resolve(options.out ?? join('runs', 'study'));
   const { dataDir, kind } = await studyData(options, preset, presetName, out, log);
   const tasks = resolveDataTasks(dataDir, options.tasks);
+  const dicomPolicy = checkDicomPolicy(options.dicomPolicy);
+  const decodeWorkers = options.decodeWorkers ?? 0;
+  if (!Number.isInteger(decodeWorkers) || decodeWorkers < 0) throw new Error(`decodeWorkers must be a non-negative integer, got ${String(decodeWorkers)}.`);
   const trainSettings: TrainSettings = {
     imgSize: settings.imageSize, // study.json's key (an on-disk format)
     batchSize: settings.batchSize,
@@ -299,11 +310,12 @@ async function planStudy(options: StudyOptions, log: (s: string) => void): Promi
     data: dataDir,
     // only when not the competition tasks, so the study.json of every earlier study still matches its grid
     ...(tasks.join('\n') === COMPETITION_TASKS.join('\n') ? {} : { tasks }),
+    ...(dicomPolicy === 'minmax' ? { dicomPolicy } : {}), // likewise only when not the default
   };
   await checkRunFolders(grid, out, trainSettings, settings);
   const mine = shardRuns(grid, shard);
   if (shard) log(`Shard ${shard.index}/${shard.count}: ${mine.length} of the ${grid.length} runs.`);
-  return { presetName, preset, grid, mine, shard, settings, out, dataDir, kind, tasks, trainSettings };
+  return { presetName, preset, grid, mine, shard, settings, out, dataDir, kind, tasks, trainSettings, dicomPolicy, decodeWorkers };
 }
 
 /** Makes the run folders' parent and the synthetic data if needed, counts the data, starts the backend. */
@@ -411,9 +423,10 @@ async function trainStudyRun(r: StudyRunSpec, dir: string, loop: StudyLoop): Pro
       ...(settings.maxSteps !== null ? { maxSteps: settings.maxSteps } : {}),
       ...(settings.epochs !== null ? { epochs: settings.epochs } : {}),
       ...(settings.validEvery !== null ? { validEvery: settings.validEvery } : {}),
+      dicomPolicy: loop.plan.dicomPolicy,
     });
     const onStep = loop.onStep(r);
-    const trained = await trainRun(config, dir, { quiet: true, ...(onStep ? { onStep } : {}) });
+    const trained = await trainRun(config, dir, { quiet: true, decodeWorkers: loop.plan.decodeWorkers, ...(onStep ? { onStep } : {}) });
     return { code: trained.interrupted ? 130 : 0, failure: '' };
   } catch (e) {
     return { code: 1, failure: `chexzoo train: ${(e as Error).message}` };

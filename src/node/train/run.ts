@@ -20,6 +20,7 @@ import { findChexpertCsv } from '../data/dataset.js';
 import { detectDataLayout, loadDataset, resolveDataTasks } from '../data/layouts.js';
 import type { ChexpertDataset } from '../data/dataset.js';
 import { kernelFor, type ResizeKernel } from '../data/images.js';
+import type { IntensityPolicy } from '../../dicom/index.js';
 import { downloadWeights, installNodeWeightsResolver } from '../weights/fetch-node.js';
 import { loadModel } from '../weights/fs-io.js';
 import { setOutputInfo } from '../../weights/outputs.js';
@@ -81,6 +82,8 @@ export interface RunConfig {
    * configs, and resume fingerprints, of CheXpert runs are what they were).
    */
   taskUncertainty?: Record<string, string>;
+  /** How DICOM images become grey (docs/dicom.md): recorded when `'minmax'`; absent: `'voi'` (earlier configs match). */
+  dicomPolicy?: IntensityPolicy;
 }
 
 /** What the data pipeline of a run normalises with. */
@@ -146,6 +149,8 @@ export interface TrainRunOptions {
   topK?: number;
   patience?: number;
   seed?: number;
+  /** DICOM intensity policy: `'voi'` (default) or `'minmax'` (as MIMIC-CXR-JPG was made; docs/dicom.md). */
+  dicomPolicy?: IntensityPolicy;
 }
 
 const VIEWS: readonly ViewName[] = ['all', 'frontal', 'lateral', 'AP', 'PA'];
@@ -193,7 +198,14 @@ export function resolveRunConfig(o: TrainRunOptions): RunConfig {
     validEvery: o.validEvery ?? null,
     preprocess: { mean: pre.mean, std: pre.std, kernel: kernelFor(pre.interpolation) },
     ...(tasks.every(isChexpertObservation) ? {} : { taskUncertainty: taskUncertainty(tasks, { uncertainty: o.uncertainty }) }),
+    ...(checkDicomPolicy(o.dicomPolicy) === 'minmax' ? { dicomPolicy: 'minmax' as const } : {}),
   };
+}
+
+/** The DICOM policy option, checked (default `'voi'`). */
+export function checkDicomPolicy(p: string | undefined): IntensityPolicy {
+  if (p === undefined || p === 'voi' || p === 'minmax') return p ?? 'voi';
+  throw new Error(`--dicom-policy (dicomPolicy) must be voi or minmax, got "${p}" (docs/dicom.md explains both).`);
 }
 
 /** The weights of a run: imagenet | none | an http(s) URL | a path (made absolute, so a resume can compare it). */
@@ -222,6 +234,8 @@ export interface TrainRunControl {
   onStep?: (info: StepInfo) => void;
   /** Replaces process.stderr.write for messages (one line each, ending in a newline). */
   log?: (text: string) => void;
+  /** Decode images on this many worker threads (default 0; not part of the resume check: results are the same). */
+  decodeWorkers?: number;
 }
 
 /** RUN/metrics.json. */
@@ -364,7 +378,7 @@ async function checkRunInputs(config: RunConfig, say: Say): Promise<string> {
 }
 
 /** 3. The training and validation sets, with the run's preprocessing; unreadable images are skipped with a warning. */
-async function loadRunData(config: RunConfig, say: Say): Promise<{ trainDs: ChexpertDataset; validDs: ChexpertDataset }> {
+async function loadRunData(config: RunConfig, say: Say, decodeWorkers = 0): Promise<{ trainDs: ChexpertDataset; validDs: ChexpertDataset }> {
   const preprocess = runPreprocess(config);
   const load = (split: string, train: boolean) =>
     loadDataset(config.data, {
@@ -380,6 +394,8 @@ async function loadRunData(config: RunConfig, say: Say): Promise<{ trainDs: Chex
       seed: config.seed,
       augment: train && config.augment,
       shuffle: train,
+      dicom: { policy: config.dicomPolicy ?? 'voi' },
+      decodeWorkers,
       onSkip: (p, why) => say(`warning: skipping ${p}: ${why}`),
     });
   const trainDs = await load('train', true);
@@ -548,7 +564,7 @@ export async function trainRun(config: RunConfig, out: string, control: TrainRun
     const folder = await openRunFolder(out, config, control);
     lock = folder.lock;
     const backend = await checkRunInputs(config, say);
-    const data = await loadRunData(config, say);
+    const data = await loadRunData(config, say, control.decodeWorkers);
     if (!folder.resuming) await writeFileAtomic(join(out, 'config.json'), JSON.stringify(config, null, 2) + '\n');
     say(
       `chexzoo train: ${config.arch}${config.truncate ? ` truncated at ${config.truncate}` : ''}, ${config.imgSize}x${config.imgSize}, batch ${config.batchSize}, lr ${config.lr}, ` +
@@ -607,6 +623,10 @@ export interface EvaluateRunOptions {
   bootstrap?: number;
   /** Bootstrap seed (default 0). */
   seed?: number;
+  /** DICOM policy (default: the run's own, `'voi'` unless it trained with `'minmax'`). */
+  dicomPolicy?: IntensityPolicy;
+  /** Decode images on this many worker threads (default 0). */
+  decodeWorkers?: number;
   onProgress?: (done: number, total: number | undefined) => void;
 }
 
@@ -646,6 +666,8 @@ export async function evaluateRun(run: string, data: string, options: EvaluateRu
       ...runPreprocess(config),
       batchSize: config.batchSize,
       shuffle: false,
+      dicom: { policy: checkDicomPolicy(options.dicomPolicy ?? config.dicomPolicy) },
+      decodeWorkers: options.decodeWorkers ?? 0,
     });
     const replicates = options.bootstrap ?? 1000;
     const result = await evaluate(models, ds, {
