@@ -90,10 +90,6 @@ async function losslessJpegFrame(frame: Uint8Array, info: ImageInfo): Promise<Fr
   return { samples: Int32Array.from(out as ArrayLike<number>), rgb: false, signed: false };
 }
 
-/**
- * 12-bit lossy JPEG (Process 4) through DCMTK's 12-bit IJG decoder (dcmjs-codecs). It returns unsigned samples
- * of the codestream's precision, little endian in 16 bits; a signed image gets its sign bits restored later.
- */
 /** A lossy JPEG frame that is not 8-bit must be 12-bit grey in 16 bits allocated (colour 12-bit is refused). */
 function checkTwelveBit(precision: number | undefined, info: ImageInfo, file: string): void {
   if (precision !== 12) throw new DicomError(`the lossy JPEG frame declares ${precision ?? 'no'}-bit samples; lossy JPEG holds 8 or 12. The frame is corrupt.`, file);
@@ -102,6 +98,10 @@ function checkTwelveBit(precision: number | undefined, info: ImageInfo, file: st
   }
 }
 
+/**
+ * 12-bit lossy JPEG (Process 4) through DCMTK's 12-bit IJG decoder (dcmjs-codecs). It returns unsigned samples
+ * of the codestream's precision, little endian in 16 bits; a signed image gets its sign bits restored later.
+ */
 async function dcmtkJpegFrame(frame: Uint8Array, info: ImageInfo): Promise<FrameSamples> {
   const lib = await loadDcmtk();
   const context = new lib.Context({
