@@ -2,8 +2,6 @@
 // a local HTTP server on 127.0.0.1 (serving a checkpoint made here) the same study downloads, hash-checks and trains it.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, promises as fs, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -30,12 +28,13 @@ import { writeSynthDataset } from '../src/node/data/synth-node.js';
 import { runStudy } from '../src/node/study/run.js';
 import { runWeights } from '../src/cli/weights.js';
 import { mirrorSource } from '../src/node/weights/mirror.js';
+import { serveMirrorFile, type TestMirror } from './helpers/mirror.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'chexzoo-mirror-'));
 const env = { CHEXZOO_CACHE: process.env.CHEXZOO_CACHE, CHEXZOO_OFFLINE: process.env.CHEXZOO_OFFLINE, CHEXZOO_WEIGHTS_MIRROR: process.env.CHEXZOO_WEIGHTS_MIRROR };
-let server: Server;
+let server: TestMirror;
 let base = '';
-const requests: string[] = [];
+let requests: string[] = [];
 let body: Uint8Array;
 
 beforeAll(async () => {
@@ -43,25 +42,15 @@ beforeAll(async () => {
   body = encodeSafetensors(modelToStateDict(m));
   m.dispose();
   fake.sha.resnet18 = createHash('sha256').update(body).digest('hex');
-  const file = getWeightsInfo('resnet18').fileName;
-  server = createServer((req, res) => {
-    requests.push(req.url ?? '');
-    if (req.url === `/mirror/${file}`) {
-      res.writeHead(200, { 'content-length': body.length });
-      res.end(body);
-    } else {
-      res.writeHead(404);
-      res.end();
-    }
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mirror/`;
+  server = await serveMirrorFile(getWeightsInfo('resnet18').fileName, body);
+  base = `${server.base}/`;
+  requests = server.requests;
   process.env.CHEXZOO_CACHE = join(tmp, 'cache');
   await writeSynthDataset(join(tmp, 'data'), { train: 48, valid: 40, size: 32, seed: 1 });
 });
 
 afterAll(async () => {
-  await new Promise((r) => server.close(r));
+  await server.close();
   for (const [k, v] of Object.entries(env)) {
     if (v === undefined) delete process.env[k];
     else process.env[k] = v;

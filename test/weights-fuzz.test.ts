@@ -5,6 +5,7 @@ import { parseSafetensors } from '../src/weights/safetensors.js';
 import { ZipReader } from '../src/weights/zip.js';
 import { fixture } from './weights-helpers.js';
 import { rng } from './helpers/index.js';
+import { concatBytes } from '../src/utils/bytes.js';
 
 /** Small deterministic PRNG so failures reproduce. */
 function mutate(src: Uint8Array, r: () => number, region?: [number, number]): Uint8Array {
@@ -140,13 +141,7 @@ function legacyFile(root: (p: Pkl) => Pkl, storages: [string, bigint, Uint8Array
     new DataView(h.buffer).setBigInt64(0, count, true);
     parts.push(h, data);
   }
-  const out = new Uint8Array(parts.reduce((a, b) => a + b.length, 0));
-  let p = 0;
-  for (const b of parts) {
-    out.set(b, p);
-    p += b.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /** `{'w': _rebuild_tensor_v2(storage, 0, size, stride)}` where the storage's persistent id uses `storageType`. */

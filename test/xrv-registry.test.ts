@@ -2,8 +2,6 @@
 // model_urls (dumped by tools/make_xrv_fixtures.py into test/fixtures/xrv/xrv_ref.json), and resolved by tag through
 // the Node resolver: a local HTTP server on 127.0.0.1 stands in for the GitHub release (CHEXZOO_WEIGHTS_MIRROR).
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -17,6 +15,7 @@ import { getOutputInfo } from '../src/weights/outputs.js';
 import { setWeightsResolver } from '../src/weights/resolver.js';
 import { buildDenseNet } from '../src/zoo/densenet.js';
 import { readFixture, readJsonFixture, relErr } from './helpers/index.js';
+import { serveMirrorFile, type TestMirror } from './helpers/mirror.js';
 
 interface Published {
   url: string;
@@ -63,30 +62,20 @@ describe('registry entries equal torchxrayvision/models.py', () => {
 describe('a tag resolves like imagenet: cache, trust on first use, mirror, offline', () => {
   const tiny = readFixture(`xrv/${ref.models.xrv_tiny_densenet!.files.zip}`);
   const info = getWeightsInfo('densenet121', 'xrv-all');
-  const requests: string[] = [];
-  let server: Server;
+  let requests: string[] = [];
+  let server: TestMirror;
   let mirror = '';
   let cache = '';
 
   beforeAll(async () => {
     await ensureBackend();
-    server = createServer((req, res) => {
-      requests.push(req.url ?? '');
-      if (req.url === `/mirror/${info.fileName}`) {
-        res.writeHead(200, { 'content-length': tiny.length });
-        res.end(tiny);
-      } else {
-        res.writeHead(404);
-        res.end();
-      }
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    mirror = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mirror`;
+    server = await serveMirrorFile(info.fileName, tiny);
+    ({ base: mirror, requests } = server);
     installNodeWeightsResolver();
   });
   afterAll(async () => {
     setWeightsResolver(undefined);
-    await new Promise((r) => server.close(r));
+    await server.close();
   });
   beforeEach(() => {
     cache = mkdtempSync(join(tmpdir(), 'chexzoo-xrv-'));

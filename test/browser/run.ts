@@ -339,15 +339,17 @@ async function probeInBrowser(o: TrainProbeOptions, timeout: number, backend: 'w
   }
 }
 
+/** A memory limit between the checkpointed micro-batch of 2 and the whole batch: checkpointing + 2 micro-batches. */
+async function limitToTwoMicroBatches(o: TrainProbeOptions): Promise<void> {
+  const m = await createModel(o.arch, { numClasses: 5, inputShape: [o.size, o.size, 3], seed: o.seed });
+  o.memoryLimit = estimateStepBytes(m, 2, true) + 1;
+  m.dispose();
+}
+
 async function trainCheck(): Promise<void> {
   log('\n[training step through the memory planner, wasm]');
   const o: TrainProbeOptions = { arch: 'resnet18', size: 32, batch: 4, seed: 3 };
-  {
-    // a limit between the checkpointed micro-batch of 2 and the whole batch: checkpointing + 2 micro-batches
-    const m = await createModel(o.arch, { numClasses: 5, inputShape: [o.size, o.size, 3], seed: o.seed });
-    o.memoryLimit = estimateStepBytes(m, 2, true) + 1;
-    m.dispose();
-  }
+  await limitToTwoMicroBatches(o);
   const node = await trainProbe(o);
   const web = await probeInBrowser(o, 180_000);
   log(`  Node: plan ${JSON.stringify(node.plan)}, loss ${node.gradLoss}; Chromium: plan ${JSON.stringify(web.plan)}, loss ${web.gradLoss}, step ${web.stepSeconds.toFixed(1)} s`);
@@ -366,11 +368,7 @@ async function trainCheck(): Promise<void> {
 async function trainCheckWebGPU(): Promise<void> {
   log('\n[training step through the memory planner, webgpu]');
   const o: TrainProbeOptions = { arch: 'mobilenet_v3_small', size: 32, batch: 4, seed: 3 };
-  {
-    const m = await createModel(o.arch, { numClasses: 5, inputShape: [o.size, o.size, 3], seed: o.seed });
-    o.memoryLimit = estimateStepBytes(m, 2, true) + 1;
-    m.dispose();
-  }
+  await limitToTwoMicroBatches(o);
   let node: TrainProbeResult;
   try {
     await ensureBackend({ backend: 'webgpu', allowSoftware: true });
