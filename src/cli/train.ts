@@ -101,14 +101,14 @@ const TRAIN_OPTIONS = {
 
 type TrainFlags = { [K in keyof typeof TRAIN_OPTIONS]?: (typeof TRAIN_OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
 
-/** The run configuration from the flags: exit 2 at once, before anything is read, built or downloaded. */
-function configFromFlags(values: TrainFlags): RunConfig {
+/** The run configuration (and decode threads) from the flags: exit 2 at once, before anything is read, built or downloaded. */
+function configFromFlags(values: TrainFlags): { config: RunConfig; decodeWorkers: number | undefined } {
   for (const req of ['arch', 'data', 'out'] as const) {
     if (!values[req]) throw new UsageError(`--${req} is required.`);
   }
   const arch = archFlag('arch', values.arch);
-  const { dicomPolicy } = dataReadFlags(values);
-  return asUsage(() =>
+  const { dicomPolicy, decodeWorkers } = dataReadFlags(values);
+  const config = asUsage(() =>
     resolveRunConfig({
       arch,
       data: values.data!,
@@ -132,6 +132,7 @@ function configFromFlags(values: TrainFlags): RunConfig {
       ...(dicomPolicy ? { dicomPolicy } : {}),
     }),
   );
+  return { config, decodeWorkers };
 }
 
 /** The lines printed at the end of a finished run. */
@@ -157,11 +158,10 @@ export async function runTrain(argv: string[], hooks: RunTrainHooks = {}): Promi
   const values = parsed.values as TrainFlags;
   const stdout = hooks.write ?? ((t: string) => process.stdout.write(t));
   try {
-    const config = configFromFlags(values);
+    const { config, decodeWorkers } = configFromFlags(values);
     const microBatch = values['micro-batch'] === undefined || values['micro-batch'] === 'auto' ? 'auto' : intFlag('micro-batch', values['micro-batch'], { min: 1 })!;
     const checkpointEvery = intFlag('checkpoint-every', values['checkpoint-every'], { min: 1 });
     const out = resolve(values.out!);
-    const { decodeWorkers } = dataReadFlags(values);
     const { interrupted, result, seconds } = await trainRun(config, out, {
       microBatch,
       ...(decodeWorkers ? { decodeWorkers } : {}),

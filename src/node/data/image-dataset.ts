@@ -33,6 +33,13 @@ export interface ImageSettings {
   onSkip: ((path: string, reason: string) => void) | undefined;
 }
 
+/** The decodeWorkers option, checked (default 0: decode in this thread). */
+export function checkDecodeWorkers(n: number | undefined): number {
+  const workers = n ?? 0;
+  if (!Number.isInteger(workers) || workers < 0) throw new Error(`decodeWorkers must be a non-negative integer (0 decodes in this thread), got ${String(workers)}.`);
+  return workers;
+}
+
 /** Checks and resolves the image options shared by every layout. */
 export function resolveImageSettings(options: ChexpertLoadOptions, split: string): ImageSettings {
   const pre = options.arch !== undefined ? getPreprocessConfig(options.arch) : undefined;
@@ -44,8 +51,7 @@ export function resolveImageSettings(options: ChexpertLoadOptions, split: string
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batchSize must be a positive integer, got ${batchSize}.`);
   const prefetch = options.prefetch ?? 2;
   if (!Number.isInteger(prefetch) || prefetch < 0) throw new Error(`prefetch must be a non-negative integer, got ${prefetch}.`);
-  const decodeWorkers = options.decodeWorkers ?? 0;
-  if (!Number.isInteger(decodeWorkers) || decodeWorkers < 0) throw new Error(`decodeWorkers must be a non-negative integer (0 decodes in this thread), got ${String(decodeWorkers)}.`);
+  const decodeWorkers = checkDecodeWorkers(options.decodeWorkers);
   return {
     height,
     width,

@@ -11,6 +11,7 @@ import { writeSynthDataset } from '../data/synth-node.js';
 import { countParams, createModel, getModelInfo, listModels } from '../../zoo/registry.js';
 import { truncate } from '../../truncate.js';
 import { downloadWeights, installNodeWeightsResolver } from '../weights/fetch-node.js';
+import { checkDecodeWorkers } from '../data/image-dataset.js';
 import { checkDicomPolicy, resolveRunConfig, trainRun, type RunPredictionsFile } from '../train/run.js';
 import type { IntensityPolicy } from '../../dicom/index.js';
 import { acquireRunLock, RunLockedError, type RunLock } from '../train/lock.js';
@@ -297,8 +298,7 @@ async function planStudy(options: StudyOptions, log: (s: string) => void): Promi
   const { dataDir, kind } = await studyData(options, preset, presetName, out, log);
   const tasks = resolveDataTasks(dataDir, options.tasks);
   const dicomPolicy = checkDicomPolicy(options.dicomPolicy);
-  const decodeWorkers = options.decodeWorkers ?? 0;
-  if (!Number.isInteger(decodeWorkers) || decodeWorkers < 0) throw new Error(`decodeWorkers must be a non-negative integer, got ${String(decodeWorkers)}.`);
+  const decodeWorkers = checkDecodeWorkers(options.decodeWorkers);
   const trainSettings: TrainSettings = {
     imgSize: settings.imageSize, // study.json's key (an on-disk format)
     batchSize: settings.batchSize,
